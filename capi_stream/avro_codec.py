@@ -1,0 +1,174 @@
+"""Avro encoding of ConversionEvent: single-object encoding, or Confluent's wire format.
+
+Single-object encoding (Avro spec): ``C3 01`` + 8-byte little-endian CRC-64-AVRO fingerprint
+of the writer schema's canonical form + the binary body. The fingerprint selects the writer
+schema among the versions this reader knows, and Avro schema resolution fills fields added
+since with their defaults. With a schema registry, Confluent's framing is used instead:
+``00`` + 4-byte big-endian schema id + body.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from capi_stream.errors import DecodeError
+from capi_stream.event import ConversionEvent
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "avro"
+CURRENT_SCHEMA_PATH = SCHEMA_DIR / "conversion_event.avsc"
+HISTORY_DIR = SCHEMA_DIR / "history"
+
+SINGLE_OBJECT_MARKER = b"\xc3\x01"
+CONFLUENT_MAGIC = b"\x00"
+_VALUE_SCALE = Decimal("0.0001")  # the schema's decimal scale (4)
+
+Schema = dict[str, Any]
+
+
+def load_schema(path: Path = CURRENT_SCHEMA_PATH) -> Schema:
+    """Read an ``.avsc`` file as a plain dict."""
+    loaded: Schema = json.loads(path.read_text())
+    return loaded
+
+
+def schema_fingerprint(schema: Schema) -> bytes:
+    """The 8-byte little-endian CRC-64-AVRO fingerprint used by single-object encoding."""
+    canonical = to_parsing_canonical_form(fastavro.parse_schema(schema))
+    return bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))[::-1]
+
+
+def event_to_record(event: ConversionEvent) -> dict[str, Any]:
+    """The Avro record (a dict) of an event; money is quantised to the schema's scale."""
+    record = event.model_dump()
+    value = record["custom_data"]["value"]
+    if value is not None:
+        record["custom_data"]["value"] = value.quantize(_VALUE_SCALE)
+    return record
+
+
+def record_to_event(record: Mapping[str, Any]) -> ConversionEvent:
+    """Validate a decoded Avro record back into an event.
+
+    Raises:
+        DecodeError: the record does not satisfy the event model.
+    """
+    try:
+        return ConversionEvent.model_validate(record)
+    except ValueError as exc:
+        raise DecodeError(f"decoded record is not a valid ConversionEvent: {exc}") from exc
+
+
+class EventCodec(Protocol):
+    """Turns events into message values and back."""
+
+    def encode(self, event: ConversionEvent) -> bytes: ...
+
+    def decode(self, data: bytes) -> ConversionEvent: ...
+
+
+class SingleObjectCodec:
+    """Avro single-object encoding; reads every schema version it was given."""
+
+    def __init__(self, reader_schema: Schema, writer_schemas: Iterable[Schema] = ()) -> None:
+        self._reader = fastavro.parse_schema(reader_schema)
+        self._header = SINGLE_OBJECT_MARKER + schema_fingerprint(reader_schema)
+        self._writers: dict[bytes, Any] = {schema_fingerprint(reader_schema): self._reader}
+        for schema in writer_schemas:
+            self._writers[schema_fingerprint(schema)] = fastavro.parse_schema(schema)
+
+    def encode(self, event: ConversionEvent) -> bytes:
+        buffer = io.BytesIO()
+        buffer.write(self._header)
+        fastavro.schemaless_writer(buffer, self._reader, event_to_record(event))
+        return buffer.getvalue()
+
+    def encode_with(self, schema: Schema, record: Mapping[str, Any]) -> bytes:
+        """Encode a raw record under another (e.g. older) schema; for tests and migrations."""
+        buffer = io.BytesIO()
+        buffer.write(SINGLE_OBJECT_MARKER + schema_fingerprint(schema))
+        fastavro.schemaless_writer(buffer, fastavro.parse_schema(schema), dict(record))
+        return buffer.getvalue()
+
+    def decode(self, data: bytes) -> ConversionEvent:
+        if len(data) < 10 or data[:2] != SINGLE_OBJECT_MARKER:
+            raise DecodeError("not an Avro single-object encoded message (no C3 01 marker)")
+        writer = self._writers.get(data[2:10])
+        if writer is None:
+            raise DecodeError(f"unknown writer schema fingerprint {data[2:10][::-1].hex()}")
+        return record_to_event(_read_body(data[10:], writer, self._reader))
+
+
+class ConfluentCodec:
+    """Confluent wire format against a schema registry (``mock://`` works for tests)."""
+
+    def __init__(self, registry_url: str, reader_schema: Schema, subject: str) -> None:
+        from confluent_kafka.schema_registry import Schema as RegistrySchema
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+
+        self._client = SchemaRegistryClient.new_client({"url": registry_url})
+        self._reader = fastavro.parse_schema(reader_schema)
+        schema_id = self._client.register_schema(
+            subject, RegistrySchema(json.dumps(reader_schema), "AVRO")
+        )
+        self._header = CONFLUENT_MAGIC + struct.pack(">I", schema_id)
+        self._writers: dict[int, Any] = {schema_id: self._reader}
+
+    def encode(self, event: ConversionEvent) -> bytes:
+        buffer = io.BytesIO()
+        buffer.write(self._header)
+        fastavro.schemaless_writer(buffer, self._reader, event_to_record(event))
+        return buffer.getvalue()
+
+    def decode(self, data: bytes) -> ConversionEvent:
+        if len(data) < 5 or data[:1] != CONFLUENT_MAGIC:
+            raise DecodeError("not a Confluent-framed Avro message (no magic byte 0)")
+        (schema_id,) = struct.unpack(">I", data[1:5])
+        writer = self._writers.get(schema_id)
+        if writer is None:
+            writer = self._fetch_writer(schema_id)
+        return record_to_event(_read_body(data[5:], writer, self._reader))
+
+    def _fetch_writer(self, schema_id: int) -> Any:
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        try:
+            registered = self._client.get_schema(schema_id)
+        except SchemaRegistryError as exc:
+            raise DecodeError(f"unknown schema id {schema_id} in the registry") from exc
+        writer = fastavro.parse_schema(json.loads(registered.schema_str or "null"))
+        self._writers[schema_id] = writer
+        return writer
+
+
+def _read_body(body: bytes, writer: Any, reader: Any) -> dict[str, Any]:
+    try:
+        record = fastavro.schemaless_reader(io.BytesIO(body), writer, reader)
+    except Exception as exc:  # fastavro raises many types on garbage; all mean "undecodable"
+        raise DecodeError(f"undecodable Avro body: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(record, dict):
+        raise DecodeError("Avro body is not a record")
+    return record
+
+
+def load_history() -> list[Schema]:
+    """Older schema versions kept under ``schemas/avro/history`` so old data stays readable."""
+    if not HISTORY_DIR.is_dir():
+        return []
+    return [load_schema(path) for path in sorted(HISTORY_DIR.glob("*.avsc"))]
+
+
+def build_codec(schema_registry_url: str | None = None, topic: str = "capi.events") -> EventCodec:
+    """The codec a process uses: Confluent framing with a registry, else single-object."""
+    schema = load_schema()
+    if schema_registry_url:
+        return ConfluentCodec(schema_registry_url, schema, subject=f"{topic}-value")
+    return SingleObjectCodec(schema, load_history())

@@ -1,0 +1,48 @@
+"""The `capi` command line: one module per command, loaded only when that command runs."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from capi_stream.errors import CapiError
+
+# name -> "module:attribute" of a click command; each owner adds its own line.
+COMMANDS: dict[str, str] = {
+    "migrate": "capi_stream.cli.migrate_command:migrate",
+}
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when it is invoked (fast `--help`, light workers)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+
+@click.group(cls=LazyGroup)
+def cli() -> None:
+    """capi-stream: webhooks -> Kafka (Avro) -> Meta Conversions API."""
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except CapiError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,78 @@
+"""What every `capi` process assembles from its settings: broker address, topics, database.
+
+Without ``KAFKA_BOOTSTRAP_SERVERS`` a command uses the embedded broker that a running
+``capi dev`` announced in ``<data_dir>/dev.json``; only ``capi dev`` starts one itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from capi_stream.avro_codec import EventCodec, build_codec
+from capi_stream.errors import ConfigurationError
+from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.topics import TopicNames
+from capi_stream.settings import CapiSettings
+from storage.engine import build_engine, build_session_factory
+
+DEV_STATE_FILE = "dev.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Resolved plumbing shared by the commands of one process."""
+
+    settings: CapiSettings
+    kafka: KafkaConfig
+    topics: TopicNames
+    engine: Engine
+    sessions: sessionmaker[Session]
+    codec: EventCodec
+
+
+def dev_state_path(settings: CapiSettings) -> Path:
+    return Path(settings.data_dir) / DEV_STATE_FILE
+
+
+def write_dev_state(settings: CapiSettings, state: dict[str, object]) -> None:
+    path = dev_state_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state, indent=2))
+
+
+def resolve_bootstrap(settings: CapiSettings) -> str:
+    """The cluster to use: the configured one, else the running ``capi dev`` broker.
+
+    Raises:
+        ConfigurationError: neither is available.
+    """
+    if settings.kafka_bootstrap_servers:
+        return settings.kafka_bootstrap_servers
+    path = dev_state_path(settings)
+    if path.exists():
+        state = json.loads(path.read_text())
+        bootstrap = state.get("kafka_bootstrap_servers")
+        if isinstance(bootstrap, str):
+            return bootstrap
+    raise ConfigurationError(
+        "no Kafka cluster: set KAFKA_BOOTSTRAP_SERVERS, or start the embedded stack with `make run`"
+    )
+
+
+def build_runtime(settings: CapiSettings, bootstrap_servers: str | None = None) -> Runtime:
+    bootstrap = bootstrap_servers or resolve_bootstrap(settings)
+    topics = TopicNames(main=settings.topic_main, retry_tiers=len(settings.retry_delays_seconds))
+    engine = build_engine(settings.database_url)
+    return Runtime(
+        settings=settings,
+        kafka=KafkaConfig.from_settings(settings, bootstrap),
+        topics=topics,
+        engine=engine,
+        sessions=build_session_factory(engine),
+        codec=build_codec(settings.schema_registry_url, topics.main),
+    )

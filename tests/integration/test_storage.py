@@ -1,0 +1,115 @@
+"""Migrations build the same schema on SQLite and PostgreSQL; the event upsert is idempotent."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.events import AttemptOutcome, record_outcomes, select_unsent, upsert_events
+from storage.models import Base, EventStatus, MetaCapiEvent
+from storage.tenants import get_credentials, upsert_integration
+
+EXPECTED_TABLES = {
+    "tenants",
+    "tenant_integrations",
+    "contacts",
+    "meta_capi_events",
+    "webhook_receipts",
+    "redrive_audit",
+}
+
+
+def test_migrations_build_every_model_table_and_column(db_engine: Engine) -> None:
+    inspector = inspect(db_engine)
+    assert EXPECTED_TABLES <= set(inspector.get_table_names())
+    for table in Base.metadata.sorted_tables:
+        columns = {column["name"] for column in inspector.get_columns(table.name)}
+        assert columns == set(table.columns.keys()), table.name
+    uniques = {
+        tuple(u["column_names"]) for u in inspector.get_unique_constraints("meta_capi_events")
+    }
+    assert ("tenant_id", "event_id") in uniques
+    assert "ix_meta_capi_events_unsent" in {
+        i["name"] for i in inspector.get_indexes("meta_capi_events")
+    }
+
+
+def _row(tenant_id: uuid.UUID, event_id: str, **overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "event_id": event_id,
+        "event_name": "Purchase",
+        "event_time": datetime(2026, 11, 28, 12, 0, tzinfo=UTC),
+        "action_source": "other",
+        "source": "stripe",
+        "source_event_id": "pi_123",
+        "user_email_hash": "a" * 64,
+        "user_data": {"em": ["a" * 64]},
+        "event_value": Decimal("12.3400"),
+        "currency": "EUR",
+        "custom_data": {"value": 12.34, "currency": "EUR"},
+        "status": EventStatus.PENDING,
+    }
+    row.update(overrides)
+    return row
+
+
+def test_upsert_is_idempotent_and_keeps_delivery_state(
+    session_factory: sessionmaker[Session],
+) -> None:
+    tenant = uuid.uuid4()
+    with session_factory.begin() as session:
+        first = upsert_events(session, [_row(tenant, "e1"), _row(tenant, "e2")])
+    row_id = first[(tenant, "e1")].id
+    with session_factory.begin() as session:
+        record_outcomes(session, [AttemptOutcome(row_id, 1, EventStatus.SENT, fbtrace_id="F1")])
+    with session_factory.begin() as session:
+        again = upsert_events(session, [_row(tenant, "e1", currency="USD")])
+
+    assert again[(tenant, "e1")].id == row_id
+    assert again[(tenant, "e1")].sent_to_meta is True
+    assert again[(tenant, "e1")].send_attempts == 1
+    with session_factory() as session:
+        rows = session.scalars(select(MetaCapiEvent).where(MetaCapiEvent.tenant_id == tenant)).all()
+        assert len(rows) == 2
+        stored = next(r for r in rows if r.event_id == "e1")
+        assert stored.currency == "USD"
+        assert stored.status == EventStatus.SENT
+        assert stored.meta_fbtrace_id == "F1"
+        assert stored.event_value == Decimal("12.34")
+        assert stored.event_time == datetime(2026, 11, 28, 12, 0, tzinfo=UTC) or (
+            stored.event_time.replace(tzinfo=UTC) == datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+        )
+        unsent = session.scalars(select_unsent(tenant)).all()
+        assert [r.event_id for r in unsent] == ["e2"]
+
+
+def test_a_late_failure_never_downgrades_a_sent_row(session_factory: sessionmaker[Session]) -> None:
+    tenant = uuid.uuid4()
+    with session_factory.begin() as session:
+        row_id = upsert_events(session, [_row(tenant, "e1")])[(tenant, "e1")].id
+        record_outcomes(session, [AttemptOutcome(row_id, 2, EventStatus.SENT)])
+        record_outcomes(session, [AttemptOutcome(row_id, 1, EventStatus.RETRYING, error="late")])
+    with session_factory() as session:
+        stored = session.get_one(MetaCapiEvent, row_id)
+        assert (stored.status, stored.send_attempts, stored.send_error) == ("sent", 2, None)
+
+
+def test_integration_credentials_merge(session_factory: sessionmaker[Session]) -> None:
+    tenant = uuid.uuid4()
+    with session_factory.begin() as session:
+        upsert_integration(session, tenant, "meta", {"pixel_id": "1", "capi_access_token": "t"})
+        integration = upsert_integration(session, tenant, "meta", {"test_event_code": "TEST1"})
+        assert "capi_access_token" not in repr(integration)
+    with session_factory() as session:
+        assert get_credentials(session, tenant, "meta") == {
+            "pixel_id": "1",
+            "capi_access_token": "t",
+            "test_event_code": "TEST1",
+        }
+        assert get_credentials(session, tenant, "stripe") is None
