@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.kafka.broker import EmbeddedBroker
+from capi_stream.kafka.backends import kafka_cluster
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames, ensure_topics
 from storage.engine import build_engine, build_session_factory
@@ -33,19 +33,26 @@ def unique_name(prefix: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        yield external
-        return
+def kafka_cluster_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """``(bootstrap, kind)``; see ``capi_stream.kafka.backends`` for how it is chosen."""
     log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
-    with EmbeddedBroker(log_path=log_path) as broker:
-        yield broker.bootstrap_servers
+    with kafka_cluster(
+        os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
+        os.environ.get("CAPI_KAFKA_BACKEND"),
+        log_path=log_path,
+    ) as info:
+        yield info
 
 
 @pytest.fixture(scope="session")
-def kafka_config(kafka_bootstrap: str) -> KafkaConfig:
-    external = bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+def kafka_bootstrap(kafka_cluster_info: tuple[str, str]) -> str:
+    return kafka_cluster_info[0]
+
+
+@pytest.fixture(scope="session")
+def kafka_config(kafka_cluster_info: tuple[str, str]) -> KafkaConfig:
+    kafka_bootstrap, kind = kafka_cluster_info
+    external = kind != "embedded"
     session_ms = int(os.environ.get("CAPI_TEST_SESSION_TIMEOUT_MS", "6000" if external else "2000"))
     return KafkaConfig(
         bootstrap_servers=kafka_bootstrap,
