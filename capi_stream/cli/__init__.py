@@ -12,6 +12,9 @@ from capi_stream.errors import CapiError
 # name -> "module:attribute" of a click command; each owner adds its own line.
 COMMANDS: dict[str, str] = {
     "migrate": "capi_stream.cli.migrate_command:migrate",
+    "meta-emulator": "capi_stream.cli.emulator_command:meta_emulator",
+    "serve": "producers.cli:serve",
+    "publish": "producers.cli:publish",
 }
 
 

@@ -1,0 +1,126 @@
+"""SHA-256 hashing of ``user_data`` and assembly of a ready-to-send ``user_data`` dict."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+
+from meta_capi._fields import HASHED_KEYS, LIST_KEYS, NEVER_HASH_KEYS
+from meta_capi._geo import normalize_country
+from meta_capi.normalize import normalize_field
+from meta_capi.validation import SUBCODE_PARAMETER_ERROR, MetaEventValidationError
+
+__all__ = [
+    "build_user_data",
+    "hash_email",
+    "hash_field",
+    "hash_name",
+    "hash_phone",
+    "is_sha256_hex",
+]
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+RawUserData = Mapping[str, str | Sequence[str] | None]
+
+
+def is_sha256_hex(value: str) -> bool:
+    """True when ``value`` is exactly 64 lowercase hex characters (Meta's hashed format)."""
+    return _SHA256_HEX.fullmatch(value) is not None
+
+
+def hash_field(key: str, value: str, *, default_country: str | None = None) -> str | None:
+    """Return the lowercase SHA-256 hex of ``normalize_field(key, value)``, or None.
+
+    A value that already is a 64-hex SHA-256 digest passes through lower-cased, so hashing is
+    done exactly once. A 32-hex value is hashed like any other text: Meta's SDKs pass it
+    through as "MD5", which sends a dash-less UUID or MD5 in the clear; Meta accepts only
+    SHA-256.
+
+    Raises:
+        KeyError: ``key`` is not a hashed ``user_data`` key (a programming error).
+    """
+    if key not in HASHED_KEYS:
+        raise KeyError(f"{key!r} is not a hashed user_data key")
+    candidate = value.strip().lower()
+    if is_sha256_hex(candidate):
+        return candidate
+    normalized = normalize_field(key, value, default_country=default_country)
+    if normalized is None:
+        return None
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+def hash_email(value: str) -> str | None:
+    """Hash an email address (``em``); None when it does not look like one."""
+    return hash_field("em", value)
+
+
+def hash_phone(value: str, default_country: str | None = None) -> str | None:
+    """Hash a phone number (``ph``); ``default_country`` resolves national numbers."""
+    return hash_field("ph", value, default_country=default_country)
+
+
+def hash_name(value: str) -> str | None:
+    """Hash a first or last name (``fn``/``ln`` share one rule)."""
+    return hash_field("fn", value)
+
+
+def _values(key: str, value: str | Sequence[str]) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if key not in LIST_KEYS:
+        raise MetaEventValidationError(
+            f"user_data[{key!r}] takes one string, not a list", field=f"user_data.{key}"
+        )
+    return list(value)
+
+
+def build_user_data(
+    raw: RawUserData, *, default_country: str | None = None
+) -> dict[str, str | list[str]]:
+    """Return Meta's ``user_data`` object from raw (or already hashed) customer information.
+
+    Hashed keys are normalised and hashed; ``em``, ``ph`` and ``external_id`` accept lists and
+    always come out as de-duplicated lists in input order. Never-hash keys (IP, user agent,
+    fbc, fbp, messaging ids...) pass through untouched. None, empty and unusable values are
+    dropped. The record's own ``country`` wins over ``default_country`` for reading phone
+    numbers, states and ZIP codes.
+
+    Raises:
+        MetaEventValidationError: an unknown key, or a list for a single-valued key.
+    """
+    unknown = sorted(set(raw) - HASHED_KEYS - NEVER_HASH_KEYS)
+    if unknown:
+        raise MetaEventValidationError(
+            f"unknown user_data keys: {', '.join(unknown)}",
+            field=f"user_data.{unknown[0]}",
+            subcode=SUBCODE_PARAMETER_ERROR,
+        )
+    country = raw.get("country")
+    context = default_country
+    if isinstance(country, str) and not is_sha256_hex(country.strip().lower()):
+        context = normalize_country(country) or default_country
+
+    result: dict[str, str | list[str]] = {}
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if key in NEVER_HASH_KEYS:
+            if not isinstance(value, str):
+                raise MetaEventValidationError(
+                    f"user_data[{key!r}] takes one string", field=f"user_data.{key}"
+                )
+            if value.strip():
+                result[key] = value
+            continue
+        hashes: list[str] = []
+        for item in _values(key, value):
+            digest = hash_field(key, item, default_country=context)
+            if digest is not None and digest not in hashes:
+                hashes.append(digest)
+        if not hashes:
+            continue
+        result[key] = hashes if key in LIST_KEYS else hashes[0]
+    return result
