@@ -24,6 +24,9 @@ from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames, ensure_topics
 from storage.engine import build_engine, build_session_factory
 from storage.migrate import migrate
+from tests.integration.emulator_fixture import emulator, emulator_server
+
+__all__ = ["emulator", "emulator_server"]  # shared fixtures, re-exported by name
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
