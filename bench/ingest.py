@@ -1,0 +1,314 @@
+"""Ingest benchmark: `capi serve` against a hello-world ASGI app, same machine, same load.
+
+Starts an embedded broker, a database (SQLite, or ``DATABASE_URL``) with one seeded tenant,
+one ``capi serve`` process and one minimal ASGI app (both uvicorn, 1 worker, uvloop +
+httptools), then drives each with the same load generator, a separate process holding N
+keep-alive connections that sends signed Stripe ``payment_intent.succeeded`` webhooks with
+unique payment ids for a fixed time. Reports requests/s and p50/p99 latency of both and the
+ratio, checks that every acknowledged event is on the topic, and writes
+``bench/results/ingest.json``.
+
+    .venv/bin/python bench/ingest.py [--duration 10] [--connections 32]
+
+The generator is a raw asyncio HTTP/1.1 client (no httpx): a heavy client on a small machine
+would cap the hello-world rate and flatter the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "ingest.json"
+SECRET = "whsec_bench_0001"
+
+
+async def hello_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The baseline: reads the body, answers a small JSON (what a no-op webhook costs)."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    body = b'{"status":"accepted"}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 202,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})  # fmt: skip
+
+
+# --- load generator (runs in its own process) ----------------------------------------------
+
+
+def _stripe_body(index: int, run: str) -> bytes:
+    now = int(time.time())
+    return json.dumps({
+        "id": f"evt_{run}_{index}", "object": "event", "type": "payment_intent.succeeded",
+        "created": now, "livemode": False, "data": {"object": {
+            "id": f"pi_{run}_{index}", "object": "payment_intent", "status": "succeeded",
+            "amount": 15000, "amount_received": 15000, "currency": "usd",
+            "customer": f"cus_{run}_{index}", "receipt_email": f"buyer{index}@example.com",
+            "metadata": {}, "created": now,
+        }},
+    }, separators=(",", ":")).encode()  # fmt: skip
+
+
+def _request(host: str, port: int, path: str, body: bytes) -> bytes:
+    t = int(time.time())
+    digest = hmac.new(SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Stripe-Signature: t={t},v1={digest}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _worker(
+    host: str, port: int, path: str, run: str, counter: list[int], stop_at: float,
+    latencies: list[float], acked: list[str], errors: dict[str, int],
+) -> None:  # fmt: skip
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while time.perf_counter() < stop_at:
+            counter[0] += 1
+            payload = _request(host, port, path, _stripe_body(counter[0], run))
+            started = time.perf_counter()
+            writer.write(payload)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            body = await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if status == 202:
+                event_id = json.loads(body or b"{}").get("event_id")
+                if event_id:
+                    acked.append(event_id)
+            else:
+                errors[str(status)] = errors.get(str(status), 0) + 1
+    finally:
+        writer.close()
+
+
+async def _load(
+    url_host: str, port: int, path: str, connections: int, duration: float
+) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:8]
+    latencies: list[float] = []
+    acked: list[str] = []
+    errors: dict[str, int] = {}
+    counter = [0]
+    started = time.perf_counter()
+    stop_at = started + duration
+    await asyncio.gather(*(
+        _worker(url_host, port, path, run, counter, stop_at, latencies, acked, errors)
+        for _ in range(connections)
+    ))  # fmt: skip
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
+        "errors": errors,
+        "acked": acked,
+    }
+
+
+def _run_load(args: argparse.Namespace) -> None:
+    import uvloop
+
+    result = uvloop.run(_load(args.host, args.port, args.path, args.connections, args.duration))
+    json.dump(result, sys.stdout)
+
+
+# --- orchestration ------------------------------------------------------------------------
+
+
+def _wait_http(port: int, timeout: float = 30.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on port {port}")
+
+
+def _drive(port: int, path: str, args: argparse.Namespace) -> dict[str, Any]:
+    argv = [sys.executable, __file__, "--load", "--port", str(port), "--path", path,
+            "--connections", str(args.connections), "--duration", str(args.duration)]  # fmt: skip
+    output = subprocess.run(argv, check=True, capture_output=True, text=True).stdout  # noqa: S603
+    result: dict[str, Any] = json.loads(output)
+    return result
+
+
+def _topic_event_ids(bootstrap: str, topic: str) -> set[str]:
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    from capi_stream.avro_codec import build_codec
+
+    codec = build_codec(None, topic)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
+                         "enable.partition.eof": True, "enable.auto.commit": False})  # fmt: skip
+    partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    found: set[str] = set()
+    at_end: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(at_end) < len(partitions) and time.monotonic() < deadline:
+        for message in consumer.consume(1000, 0.5):
+            error = message.error()
+            if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                at_end.add(message.partition())
+            elif error is None:
+                found.add(codec.decode(message.value()).event_id)
+    consumer.close()
+    return found
+
+
+def _seed(database_url: str) -> uuid.UUID:
+    from storage.engine import build_engine, build_session_factory
+    from storage.migrate import migrate
+    from storage.tenants import upsert_integration, upsert_tenant
+
+    engine = build_engine(database_url)
+    migrate(engine)
+    tenant_id = uuid.uuid4()
+    with build_session_factory(engine)() as session:
+        upsert_tenant(session, tenant_id, "bench", "US")
+        upsert_integration(session, tenant_id, "stripe", {"webhook_secret": SECRET})
+        session.commit()
+    engine.dispose()
+    return tenant_id
+
+
+def _serve(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as handle:
+        return subprocess.Popen(argv, env=env, stdout=handle, stderr=subprocess.STDOUT)  # noqa: S603
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _row(name: str, result: dict[str, Any]) -> str:
+    return (
+        f"{name:<12} {result['requests']:>9} {result['rps']:>10.0f} "
+        f"{result['p50_ms']:>9.2f} {result['p99_ms']:>9.2f}  {result['errors'] or ''}"
+    )
+
+
+def main(args: argparse.Namespace) -> None:
+    from capi_stream.kafka.broker import EmbeddedBroker, find_free_port
+    from capi_stream.kafka.topics import ensure_topics
+
+    workdir = Path(tempfile.mkdtemp(prefix="capi-bench-"))
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'bench.db'}"
+    topic = f"bench.events.{uuid.uuid4().hex[:8]}"
+    with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
+        ensure_topics({"bootstrap.servers": broker.bootstrap_servers}, (topic,), 6)
+        tenant_id = _seed(database_url)
+        capi_port, hello_port = find_free_port(), find_free_port()
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "DATABASE_URL": database_url,
+            "TOPIC_MAIN": topic,
+            "DATA_DIR": str(workdir),
+        }
+        bin_dir = Path(sys.executable).parent
+        capi = _serve([str(bin_dir / "capi"), "serve", "--port", str(capi_port)], env,
+                      workdir / "capi.log")  # fmt: skip
+        hello = _serve([sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"),
+                        "ingest:hello_app", "--port", str(hello_port), "--workers", "1",
+                        "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                        "--log-level", "warning"], env, workdir / "hello.log")  # fmt: skip
+        try:
+            _wait_http(capi_port)
+            _wait_http(hello_port)
+            results = {
+                "hello": _drive(hello_port, "/", args),
+                "capi": _drive(capi_port, f"/webhooks/{tenant_id}/stripe", args),
+            }
+        finally:
+            _stop(capi)
+            _stop(hello)
+        acked = set(results["capi"].pop("acked"))
+        results["hello"].pop("acked")
+        on_topic = _topic_event_ids(broker.bootstrap_servers, topic)
+    missing = len(acked - on_topic)
+    ratio = results["capi"]["rps"] / results["hello"]["rps"]
+    print(f"{'target':<12} {'requests':>9} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9}  errors")
+    print(_row("hello-world", results["hello"]))
+    print(_row("capi serve", results["capi"]))
+    print(
+        f"ratio capi/hello: {ratio:.2f}   acked events: {len(acked)}, missing on topic: {missing}"
+    )
+    summary = {
+        "duration_seconds": args.duration,
+        "connections": args.connections,
+        "database": database_url.split(":", 1)[0],
+        "cpus": os.cpu_count(),
+        "results": results,
+        "ratio": ratio,
+        "acked_events": len(acked),
+        "missing_on_topic": missing,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2))
+    if missing:
+        sys.exit(f"{missing} acknowledged events are not on the topic")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--path", default="/", help=argparse.SUPPRESS)
+    return parser
+
+
+if __name__ == "__main__":
+    parsed = _parser().parse_args()
+    if parsed.load:
+        _run_load(parsed)
+    else:
+        main(parsed)

@@ -1,0 +1,98 @@
+"""`capi serve` (the webhook app under uvicorn) and `capi publish` (one event from JSON)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from capi_stream.errors import DependencyUnavailableError, EventValidationError
+from capi_stream.settings import CapiSettings
+
+__all__ = ["publish", "serve"]
+
+
+@click.command()
+@click.option("--host", default=None, help="Bind address [default: HTTP_HOST or 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [default: HTTP_PORT or 8080].")
+@click.option(
+    "--publish-timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the broker's ack before answering 503.",
+)
+@click.option(
+    "--tenant-cache-ttl",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds a tenant and its webhook secrets are cached.",
+)
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+def serve(
+    host: str | None, port: int | None, publish_timeout: float, tenant_cache_ttl: float,
+    access_log: bool,
+) -> None:  # fmt: skip
+    """Serve POST /webhooks/{tenant_id}/{source}, /healthz, /readyz, /metrics, /openapi.json."""
+    import uvicorn
+
+    from capi_stream.kafka.topics import ensure_topics
+    from capi_stream.runtime import build_runtime
+    from producers.app import AppOptions, build_app
+
+    settings = CapiSettings()
+    runtime = build_runtime(settings)
+    ensure_topics(runtime.kafka.admin_config(), (runtime.topics.main,), settings.topic_partitions)
+    options = AppOptions(
+        publish_timeout_seconds=publish_timeout, tenant_cache_ttl_seconds=tenant_cache_ttl
+    )
+    app = build_app(runtime, options)
+    uvicorn.run(
+        app,
+        host=host or settings.http_host,
+        port=port or settings.http_port,
+        loop="uvloop",
+        http="httptools",
+        access_log=access_log,
+        log_level="info",
+    )
+
+
+def _read_json(source: str) -> Any:
+    try:
+        if source == "-":
+            return json.load(sys.stdin)
+        with open(source, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise click.ClickException(f"{source} is not valid JSON: {exc}") from exc
+
+
+@click.command()
+@click.argument("path", default="-")
+@click.option("--timeout", type=float, default=10.0, show_default=True,
+              help="Seconds to wait for the broker's acknowledgement.")  # fmt: skip
+def publish(path: str, timeout: float) -> None:
+    """Publish one ConversionEvent read as JSON from PATH ('-' = stdin); prints its event_id.
+
+    A missing event_id is derived from tenant_id, source and source_event_id. Identity fields
+    may be raw or already SHA-256 hex.
+    """
+    from producers.publisher import coerce_event, publish_event
+
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise click.ClickException("the JSON must be one object with ConversionEvent fields")
+    try:
+        event = coerce_event(data)
+        published = publish_event(event, settings=CapiSettings(), timeout_seconds=timeout)
+    except EventValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except DependencyUnavailableError as exc:
+        raise click.ClickException(f"not published: {exc}") from exc
+    click.echo(published.event_id)

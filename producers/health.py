@@ -1,0 +1,81 @@
+"""Readiness: can this process take events right now (broker and database reachable)?
+
+Load balancers probe often; each answer is cached for ``cache_seconds`` so probes cost at
+most one metadata round trip and one ``SELECT 1`` per interval, and never pile up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from capi_stream.errors import DependencyUnavailableError
+from producers.publisher import AsyncEventPublisher
+
+__all__ = ["ReadinessProbe", "Readiness"]
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Each dependency's state: ``"ok"`` or ``"unavailable"``."""
+
+    broker: str
+    database: str
+
+    @property
+    def ready(self) -> bool:
+        return self.broker == "ok" and self.database == "ok"
+
+
+class ReadinessProbe:
+    """Checks the broker (metadata with a short timeout) and the database, with a small cache."""
+
+    def __init__(
+        self,
+        publisher: AsyncEventPublisher,
+        engine: Engine,
+        *,
+        timeout_seconds: float = 1.0,
+        cache_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._publisher = publisher
+        self._engine = engine
+        self._timeout = timeout_seconds
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._cached: tuple[float, Readiness] | None = None
+        self._lock = asyncio.Lock()
+
+    async def check(self) -> Readiness:
+        async with self._lock:  # concurrent probes share one check
+            now = self._clock()
+            if self._cached is not None and now - self._cached[0] < self._cache_seconds:
+                return self._cached[1]
+            broker, database = await asyncio.gather(
+                run_in_threadpool(self._broker), run_in_threadpool(self._database)
+            )
+            result = Readiness(broker, database)
+            self._cached = (self._clock(), result)
+            return result
+
+    def _broker(self) -> str:
+        try:
+            self._publisher.check_broker(self._timeout)
+        except DependencyUnavailableError:
+            return "unavailable"
+        return "ok"
+
+    def _database(self) -> str:
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return "unavailable"
+        return "ok"
