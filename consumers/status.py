@@ -1,0 +1,210 @@
+"""What ``capi status`` reports: delivery counts, match quality and consumer-group lag.
+
+Lag = log end - committed offset, per partition. The committed offsets come from
+``AdminClient.list_consumer_group_offsets`` (an OffsetFetch; it never joins or disturbs the
+group). The log end comes from a Fetch: one record (or the partition EOF) is read per
+partition with ``assign()`` and ``get_watermark_offsets(tp, cached=True)`` gives the high
+watermark of that Fetch response. ListOffsets LATEST is not used: the embedded broker
+answers it wrongly. A partition without a committed offset counts from its low watermark.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
+from confluent_kafka import TopicPartition as KafkaTopicPartition
+from confluent_kafka.admin import AdminClient
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from capi_stream.errors import DependencyUnavailableError
+from capi_stream.kafka.config import KafkaConfig
+from consumers.dlq_scan import (
+    OFFSET_BEGINNING,
+    PartitionKey,
+    build_scan_consumer,
+    list_partitions,
+    probe_watermarks,
+)
+from storage.models import EventStatus, MetaCapiEvent
+
+__all__ = [
+    "EventCounts",
+    "MatchQuality",
+    "PartitionLag",
+    "measure_lag",
+    "query_event_counts",
+    "query_match_quality",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EventCounts:
+    """Delivery state of one tenant's events of one name."""
+
+    tenant_id: str
+    event_name: str
+    received: int
+    pending: int
+    sent: int
+    retrying: int
+    dead_lettered: int
+    expired: int
+    oldest_unsent: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["oldest_unsent"] = self.oldest_unsent.isoformat() if self.oldest_unsent else None
+        return data
+
+
+MATCH_KEYS = ("em", "ph", "fbc", "fbp", "external_id", "ip_ua")
+
+
+@dataclass(frozen=True, slots=True)
+class MatchQuality:
+    """How many of a tenant's events carry each matching key (``ip_ua``: both IP and UA)."""
+
+    tenant_id: str
+    total: int
+    carrying: dict[str, int]
+
+    def share(self, key: str) -> float:
+        return self.carrying[key] / self.total if self.total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        shares = {key: round(self.share(key), 4) for key in MATCH_KEYS}
+        return {"tenant_id": self.tenant_id, "total": self.total,
+                "carrying": self.carrying, "share": shares}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    committed: int | None
+    end: int
+    lag: int
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _status(value: str) -> ColumnElement[int]:
+    return _count(MetaCapiEvent.status == value)
+
+
+def query_event_counts(session: Session, tenant_id: uuid.UUID | None = None) -> list[EventCounts]:
+    """Counts per (tenant, event name) and the oldest event not yet sent nor given up."""
+    unsent = and_(
+        MetaCapiEvent.sent_to_meta.is_(False),
+        MetaCapiEvent.status.in_((EventStatus.PENDING, EventStatus.RETRYING)),
+    )
+    query = select(
+        MetaCapiEvent.tenant_id,
+        MetaCapiEvent.event_name,
+        func.count(),
+        _status(EventStatus.PENDING),
+        _status(EventStatus.SENT),
+        _status(EventStatus.RETRYING),
+        _status(EventStatus.DEAD),
+        _status(EventStatus.EXPIRED),
+        func.min(case((unsent, MetaCapiEvent.created_at), else_=None)),
+    ).group_by(MetaCapiEvent.tenant_id, MetaCapiEvent.event_name)
+    if tenant_id is not None:
+        query = query.where(MetaCapiEvent.tenant_id == tenant_id)
+    rows = session.execute(query.order_by(MetaCapiEvent.tenant_id, MetaCapiEvent.event_name))
+    return [
+        EventCounts(
+            str(r[0]),
+            r[1],
+            r[2],
+            int(r[3] or 0),
+            int(r[4] or 0),
+            int(r[5] or 0),
+            int(r[6] or 0),
+            int(r[7] or 0),
+            r[8],
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+def _present(column: Any) -> ColumnElement[bool]:
+    present: ColumnElement[bool] = column.is_not(None)
+    return present
+
+
+def _in_user_data(key: str) -> ColumnElement[bool]:
+    present: ColumnElement[bool] = MetaCapiEvent.user_data[key].as_string().is_not(None)
+    return present
+
+
+def query_match_quality(session: Session, tenant_id: uuid.UUID | None = None) -> list[MatchQuality]:
+    """Per tenant, how many events carry em / ph / fbc / fbp / external_id / IP + UA.
+
+    A key counts when its column is set or it is in the ``user_data`` JSON sent to Meta.
+    """
+    conditions = {
+        "em": or_(_present(MetaCapiEvent.user_email_hash), _in_user_data("em")),
+        "ph": or_(_present(MetaCapiEvent.user_phone_hash), _in_user_data("ph")),
+        "fbc": or_(_present(MetaCapiEvent.user_fbc), _in_user_data("fbc")),
+        "fbp": or_(_present(MetaCapiEvent.user_fbp), _in_user_data("fbp")),
+        "external_id": or_(
+            _present(MetaCapiEvent.user_external_id), _in_user_data("external_id")
+        ),  # fmt: skip
+        "ip_ua": and_(_in_user_data("client_ip_address"), _in_user_data("client_user_agent")),
+    }
+    query = select(
+        MetaCapiEvent.tenant_id, func.count(), *(_count(c) for c in conditions.values())
+    ).group_by(MetaCapiEvent.tenant_id)
+    if tenant_id is not None:
+        query = query.where(MetaCapiEvent.tenant_id == tenant_id)
+    result = []
+    for row in session.execute(query.order_by(MetaCapiEvent.tenant_id)):
+        carrying = {key: int(row[i + 2] or 0) for i, key in enumerate(conditions)}
+        result.append(MatchQuality(str(row[0]), int(row[1]), carrying))
+    return result
+
+
+def _committed_offsets(
+    kafka: KafkaConfig, group: str, keys: list[PartitionKey], timeout: float
+) -> dict[PartitionKey, int]:
+    admin = AdminClient(kafka.admin_config())
+    request = ConsumerGroupTopicPartitions(group, [KafkaTopicPartition(t, p) for t, p in keys])
+    try:
+        futures = admin.list_consumer_group_offsets([request], request_timeout=timeout)
+        answer = futures[group].result(timeout)
+    except KafkaException as exc:
+        raise DependencyUnavailableError(f"cannot read offsets of group {group}: {exc}") from exc
+    return {
+        (tp.topic, tp.partition): tp.offset
+        for tp in answer.topic_partitions or []
+        if tp.error is None and tp.offset >= 0
+    }
+
+
+def measure_lag(
+    kafka: KafkaConfig, group: str, topics: tuple[str, ...], timeout: float = 15.0
+) -> list[PartitionLag]:
+    """Lag of ``group`` on every partition of ``topics`` (see the module docstring)."""
+    consumer = build_scan_consumer(kafka)
+    try:
+        keys = [(topic, p) for topic in topics for p in list_partitions(consumer, topic)]
+        committed = _committed_offsets(kafka, group, keys, timeout)
+        starts = {key: committed.get(key, OFFSET_BEGINNING) for key in keys}
+        marks = probe_watermarks(consumer, starts, idle_timeout=timeout)
+    finally:
+        consumer.close()
+    lags = []
+    for key in keys:
+        low, high = marks[key]
+        done = committed.get(key)
+        lag = max(0, high - (done if done is not None else low))
+        lags.append(PartitionLag(key[0], key[1], done, high, lag))
+    return lags
