@@ -16,10 +16,8 @@ COPY storage ./storage
 COPY meta_capi ./meta_capi
 COPY schemas ./schemas
 
-# The Avro schemas are read from <site-packages>/schemas (next to capi_stream), which the
-# wheel does not ship yet: copy them there.
+# The Avro schemas ship inside the package (`schemas` is package data).
 RUN pip install -c constraints.txt . \
-    && cp -r schemas "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/schemas" \
     && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin capi \
     && rm -rf /src
 

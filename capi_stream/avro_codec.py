@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+from importlib import resources
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +24,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from capi_stream.errors import DecodeError
 from capi_stream.event import ConversionEvent
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "avro"
+SCHEMA_DIR = Path(str(resources.files("schemas"))) / "avro"
 CURRENT_SCHEMA_PATH = SCHEMA_DIR / "conversion_event.avsc"
 HISTORY_DIR = SCHEMA_DIR / "history"
 

@@ -1,0 +1,1 @@
+"""The Avro contract, shipped as package data so installed processes can read it."""
