@@ -1,0 +1,64 @@
+"""`capi worker`: run one consumer-group member until SIGTERM/SIGINT.
+
+SIGTERM and SIGINT finish the batch in flight, commit, leave the group and exit 0. The
+dead-letter limit exits 3 with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from types import FrameType
+
+import click
+
+from capi_stream.kafka.topics import ensure_topics
+from capi_stream.runtime import build_runtime
+from capi_stream.settings import CapiSettings
+from consumers.config import Tiers
+from consumers.dlq_limit import DeadLetterLimitError
+from consumers.logs import configure_json_logging
+from consumers.service import build_worker
+
+EXIT_DLQ_LIMIT = 3
+
+
+@click.command()
+@click.option(
+    "--tiers",
+    type=click.Choice(["main", "retries", "all"]),
+    default="all",
+    show_default=True,
+    help="Consume the main topic, its retry tiers, or both.",
+)
+@click.option("--group", default=None, help="Consumer group (default: CONSUMER_GROUP).")
+@click.option(
+    "--metrics-port", type=int, default=None, help="Health/metrics port (0 = any free port)."
+)
+def worker(tiers: Tiers, group: str | None, metrics_port: int | None) -> None:
+    """Deliver events from Kafka to Meta's Conversions API."""
+    configure_json_logging()
+    settings = CapiSettings()
+    runtime = build_runtime(settings)
+    ensure_topics(runtime.kafka.admin_config(), runtime.topics.all, settings.topic_partitions)
+    overrides: dict[str, object] = {"tiers": tiers}
+    if group:
+        overrides["group_id"] = group
+    if metrics_port is not None:
+        overrides["metrics_port"] = metrics_port
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    instance = build_worker(runtime, stop, **overrides)
+    try:
+        instance.run()
+    except DeadLetterLimitError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_DLQ_LIMIT)
+    finally:
+        runtime.engine.dispose()

@@ -1,0 +1,101 @@
+"""Enrichment from ``contacts`` and the raw ``user_data`` mapping of one event.
+
+The event's own values win; what the contact row remembers (a click id seen on an earlier
+webhook, the browser id) fills the gaps. ``external_id`` always includes the internal
+contact id, so every channel of one person matches on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from capi_stream.event import ConversionEvent
+from meta_capi.fbc import fbc_from, is_valid_fbc
+from meta_capi.validation import MetaEventValidationError
+
+logger = logging.getLogger(__name__)
+
+RawUser = dict[str, str | list[str] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactHints:
+    """What a ``contacts`` row contributes to an event."""
+
+    contact_id: uuid.UUID
+    fbc: str | None = None
+    fbp: str | None = None
+    ad_id: str | None = None
+    ctwa_clid: str | None = None
+    fbclid: str | None = None
+    fbc_first_seen_at: datetime | None = None
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _valid_fbc(value: str | None, first_seen: datetime) -> str | None:
+    """A well-formed fbc from an fbc or a bare fbclid; None (dropped) when malformed.
+
+    A malformed click id makes Meta refuse the whole request (2804001); dropping it loses
+    one match key instead of the conversion.
+    """
+    if not value:
+        return None
+    try:
+        fbc = fbc_from(value, _millis(first_seen))
+    except MetaEventValidationError:
+        return None
+    return fbc if is_valid_fbc(fbc) else None
+
+
+def resolve_fbc(event: ConversionEvent, contact: ContactHints | None) -> str | None:
+    """The event's fbc, else one built from its fbclid, else the contact's."""
+    attribution = event.attribution
+    first_seen = attribution.click_time or event.event_time
+    fbc = _valid_fbc(attribution.fbc, first_seen) or _valid_fbc(attribution.fbclid, first_seen)
+    if fbc is None and contact is not None:
+        seen = contact.fbc_first_seen_at or event.event_time
+        fbc = _valid_fbc(contact.fbc, seen) or _valid_fbc(contact.fbclid, seen)
+    return fbc
+
+
+def resolve_ad_id(event: ConversionEvent, contact: ContactHints | None) -> str | None:
+    return event.attribution.ad_id or (contact.ad_id if contact else None)
+
+
+def raw_user_data(event: ConversionEvent, contact: ContactHints | None) -> RawUser:
+    """The ``user_data`` keys of Meta, raw (or already hashed), ready for ``build_user_data``."""
+    user = event.user
+    external_ids = list(user.external_ids)
+    if event.contact_id is not None:
+        external_ids.append(str(event.contact_id))
+    raw: RawUser = {
+        "em": list(user.emails),
+        "ph": list(user.phones),
+        "fn": user.first_name,
+        "ln": user.last_name,
+        "ge": user.gender,
+        "db": user.date_of_birth,
+        "ct": user.city,
+        "st": user.state,
+        "zp": user.zip,
+        "country": user.country,
+        "external_id": external_ids,
+        "client_ip_address": event.client_ip_address,
+        "client_user_agent": event.client_user_agent,
+        "fbc": resolve_fbc(event, contact),
+        "fbp": event.attribution.fbp or (contact.fbp if contact else None),
+        "ctwa_clid": user.ctwa_clid or (contact.ctwa_clid if contact else None),
+        "page_id": user.page_id,
+        "page_scoped_user_id": user.page_scoped_user_id,
+        "ig_account_id": user.ig_account_id,
+        "ig_sid": user.ig_sid,
+        "whatsapp_business_account_id": user.whatsapp_business_account_id,
+        "lead_id": user.lead_id,
+    }
+    return {key: value for key, value in raw.items() if value}

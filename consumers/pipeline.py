@@ -1,0 +1,224 @@
+"""One batch: decode -> tenant -> enrich -> hash -> upsert -> send -> outcome -> forwards.
+
+``BatchProcessor.process`` returns the records to forward (retry tiers, dead letters); it
+never commits and never produces: the worker produces the forwards with acks and only then
+commits. ``DependencyUnavailableError`` (database down) escapes so the worker can replay
+the whole batch later without burning attempts.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from capi_stream.avro_codec import EventCodec
+from capi_stream.errors import DecodeError, PermanentError
+from capi_stream.event import ConversionEvent
+from capi_stream.kafka.producer import OutgoingRecord
+from capi_stream.kafka.topics import TopicNames
+from consumers.delays import TenantBlocks
+from consumers.enrich import ContactHints
+from consumers.headers import EventIdentity, Failure, HopContext, build_headers
+from consumers.outcomes import OutcomeBook
+from consumers.prepare import prepare_event
+from consumers.redact import hash_identity
+from consumers.routing import describe_failure
+from consumers.sender import ConcurrentSender
+from consumers.tenants_cache import TenantCache, TenantContext
+from storage.events import AttemptOutcome, EventKey, StoredEvent
+from storage.models import EventStatus
+
+logger = logging.getLogger(__name__)
+
+
+class EventStore(Protocol):
+    def load_contacts(
+        self, keys: Sequence[tuple[uuid.UUID, uuid.UUID]]
+    ) -> dict[uuid.UUID, ContactHints]: ...
+
+    def upsert(self, rows: Sequence[dict[str, object]]) -> dict[EventKey, StoredEvent]: ...
+
+    def record(self, outcomes: Sequence[AttemptOutcome]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A consumed record, reduced to what the pipeline reads."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    context: HopContext
+
+    @property
+    def location(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+@dataclass(slots=True)
+class Item:
+    """One record's progress through the batch."""
+
+    incoming: Incoming
+    event: ConversionEvent | None = None
+    tenant: TenantContext | None = None
+    row_id: uuid.UUID | None = None
+    done: bool = False
+
+
+@dataclass(slots=True)
+class BatchReport:
+    """What a batch produced; counters feed the metrics."""
+
+    forwards: list[OutgoingRecord] = field(default_factory=list)
+    sent: int = 0
+    expired: int = 0
+    already_sent: int = 0
+    dead_lettered: int = 0
+    deferred: int = 0
+    retried_by_topic: dict[str, int] = field(default_factory=dict)
+    failed_by_class: dict[str, int] = field(default_factory=dict)
+    send_seconds: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    retry_delays_seconds: tuple[float, ...] = (60.0, 300.0, 1800.0, 7200.0)
+    rate_limit_default_seconds: float = 60.0
+
+
+class BatchProcessor:
+    """Runs the pipeline for one batch of records."""
+
+    def __init__(
+        self,
+        *,
+        codec: EventCodec,
+        topics: TopicNames,
+        store: EventStore,
+        tenants: TenantCache,
+        sender: ConcurrentSender,
+        options: PipelineOptions,
+        blocks: TenantBlocks | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.codec = codec
+        self.topics = topics
+        self.store = store
+        self.tenants = tenants
+        self.sender = sender
+        self.options = options
+        self.blocks = blocks or TenantBlocks()
+        self.clock = clock
+
+    def process(self, records: Sequence[Incoming]) -> BatchReport:
+        now = self.clock()
+        book = OutcomeBook(self, BatchReport(), now)
+        items = [Item(record) for record in records]
+        for item in items:
+            self._decode(item, book)
+        live = [item for item in items if not item.done]
+        self._resolve_tenants(live, book)
+        live = [item for item in live if not item.done]
+        contacts = self.store.load_contacts(
+            [
+                (i.event.tenant_id, i.event.contact_id)
+                for i in live
+                if i.event and i.event.contact_id
+            ]
+        )
+        rows: dict[EventKey, tuple[Item, dict[str, object]]] = {}
+        prepared = {}
+        for item in live:
+            assert item.event is not None and item.tenant is not None
+            key = (item.event.tenant_id, item.event.event_id)
+            if key in rows:  # a duplicate inside one batch: the first copy decides
+                item.done = True
+                book.report.already_sent += 1
+                continue
+            result = prepare_event(
+                item.event,
+                contacts.get(item.event.contact_id) if item.event.contact_id else None,
+                default_country=item.tenant.default_country,
+                now=now,
+            )
+            rows[key] = (item, result.row)
+            prepared[key] = result
+        stored = self.store.upsert([row for _, row in rows.values()])
+        for key, (item, _row) in rows.items():
+            state = stored[key]
+            item.row_id = state.id
+            result = prepared[key]
+            if state.sent_to_meta:
+                item.done = True
+                book.report.already_sent += 1
+            elif result.status == EventStatus.EXPIRED:
+                book.expire(item)
+            elif result.error is not None:
+                book.dead_letter(item, result.error, attempt=item.incoming.context.attempt)
+            else:
+                assert result.server_event is not None
+                book.queue(item, result.server_event)
+        book.send_queued()
+        self.store.record(book.outcomes)
+        return book.report
+
+    def _decode(self, item: Item, book: OutcomeBook) -> None:
+        try:
+            item.event = self.codec.decode(item.incoming.value)
+        except DecodeError as exc:
+            book.dead_letter(item, exc, attempt=item.incoming.context.attempt)
+
+    def _resolve_tenants(self, items: Sequence[Item], book: OutcomeBook) -> None:
+        for item in items:
+            assert item.event is not None
+            try:
+                item.tenant = self.tenants.get(item.event.tenant_id)
+            except PermanentError as exc:
+                book.dead_letter(item, exc, attempt=item.incoming.context.attempt)
+
+    def forward(
+        self,
+        item: Item,
+        *,
+        topic: str,
+        attempt: int,
+        due_ms: int | None,
+        failure: Failure,
+        now_ms: int,
+    ) -> OutgoingRecord:
+        """The next hop of ``item``: hashed event (or original bytes if undecodable)."""
+        incoming = item.incoming
+        identity: EventIdentity | None = None
+        value = incoming.value
+        if item.event is not None:
+            event = item.event
+            identity = EventIdentity(str(event.tenant_id), event.event_id, event.event_name)
+            country = item.tenant.default_country if item.tenant else None
+            value = self.codec.encode(hash_identity(event, country))
+        headers = build_headers(
+            incoming.context,
+            attempt=attempt,
+            due_ms=due_ms,
+            failure=failure,
+            failed_at_ms=now_ms,
+            event=identity,
+        )
+        return OutgoingRecord(topic, value, key=incoming.key, headers=headers)
+
+
+__all__ = [
+    "BatchProcessor",
+    "BatchReport",
+    "EventStore",
+    "Incoming",
+    "Item",
+    "PipelineOptions",
+    "describe_failure",
+]

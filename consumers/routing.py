@@ -1,0 +1,100 @@
+"""Where a failed record goes: the next retry tier, the dead-letter topic, or nowhere (pause).
+
+    DependencyUnavailableError  -> PAUSE        not the event's fault: no attempt burned,
+                                                 nothing forwarded, the batch is replayed
+    RetriableError (Meta 5xx, throttling, timeouts)
+        attempt < max_attempts  -> RETRY        tier topic of attempt + 1
+        attempt >= max_attempts -> DEAD_LETTER
+    PermanentError (decode, validation, unknown tenant, configuration, Meta 4xx)
+                                -> DEAD_LETTER  at once
+    anything else (a bug)       -> DEAD_LETTER  the dead-letter limit stops a systemic bug
+
+Pure functions of plain values: tested by a parametrize table, no broker needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from capi_stream.errors import DependencyUnavailableError, PermanentError, RetriableError
+from capi_stream.kafka.topics import TopicNames
+from consumers.headers import Failure
+from meta_capi.errors import MetaAPIError, MetaRateLimitedError
+
+
+class Destination(StrEnum):
+    RETRY = "retry"
+    DEAD_LETTER = "dead_letter"
+    PAUSE = "pause"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A routing decision; ``next_attempt`` is the attempt the forwarded record will make."""
+
+    destination: Destination
+    next_attempt: int
+
+
+def max_attempts(topics: TopicNames) -> int:
+    """The first delivery plus one attempt per retry tier (5 with four tiers)."""
+    return 1 + topics.retry_tiers
+
+
+def route_failure(error: BaseException, attempt: int, *, attempts_allowed: int) -> Route:
+    """Decide where a record goes after ``attempt`` failed with ``error``."""
+    if isinstance(error, DependencyUnavailableError):
+        return Route(Destination.PAUSE, attempt)
+    if isinstance(error, RetriableError) and attempt < attempts_allowed:
+        return Route(Destination.RETRY, attempt + 1)
+    if isinstance(error, RetriableError | PermanentError):
+        return Route(Destination.DEAD_LETTER, attempt)
+    return Route(Destination.DEAD_LETTER, attempt)
+
+
+def topic_for(route: Route, topics: TopicNames) -> str:
+    """The topic a routed record is produced to.
+
+    Raises:
+        ValueError: a PAUSE route is never forwarded.
+    """
+    if route.destination is Destination.DEAD_LETTER:
+        return topics.dlq
+    if route.destination is Destination.RETRY:
+        return topics.retry_topic_for_attempt(min(route.next_attempt, 1 + topics.retry_tiers))
+    raise ValueError("a paused record is not forwarded")
+
+
+def deferral_topic(attempt: int, topics: TopicNames) -> str:
+    """Tier topic for a record deferred without an attempt (its tenant is rate limited).
+
+    The attempt number is unchanged; a first attempt waits on the first tier.
+    """
+    return topics.retry_topic_for_attempt(min(max(attempt, 2), 1 + topics.retry_tiers))
+
+
+def is_rate_limit(error: BaseException) -> bool:
+    return isinstance(error, MetaRateLimitedError)
+
+
+def was_attempted(error: BaseException) -> bool:
+    """False when the client refused to call Meta at all (its own rate-limit block)."""
+    return not (
+        isinstance(error, MetaRateLimitedError) and error.classification == "rate_limited_local"
+    )
+
+
+def describe_failure(error: BaseException) -> Failure:
+    """The ``capi-error-*`` fields of an error: class, Meta code/subcode, message."""
+    code: int | None = None
+    subcode: int | None = None
+    if isinstance(error, MetaAPIError):
+        code, subcode = error.code, error.error_subcode
+    else:
+        found = getattr(error, "subcode", None)
+        subcode = found if isinstance(found, int) else None
+    return Failure(
+        error_class=type(error).__name__, message=str(error) or repr(error), code=code,
+        subcode=subcode,
+    )  # fmt: skip

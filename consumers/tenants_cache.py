@@ -1,0 +1,126 @@
+"""A TTL cache of tenants, their Meta credentials and one Meta client per tenant.
+
+A batch looks every tenant up once; the database is asked again only after ``ttl_seconds``
+(so a rotated token or a newly configured integration takes effect within that time). A
+client is rebuilt only when the tenant's credentials changed, keeping its connection pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from capi_stream.errors import ConfigurationError, PermanentError, UnknownTenantError
+from consumers.store import TenantRecord
+from meta_capi.client import BatchOutcome
+from meta_capi.server_event import ServerEvent
+
+
+class MetaSender(Protocol):
+    """What the worker needs of ``MetaCAPIClient``."""
+
+    def send_events(self, events: Sequence[ServerEvent]) -> BatchOutcome: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TenantContext:
+    """A tenant ready to send: its phone/geo default country and its Meta client."""
+
+    tenant_id: uuid.UUID
+    default_country: str | None
+    client: MetaSender
+
+
+def _fingerprint(credentials: Mapping[str, Any]) -> str:
+    text = json.dumps(dict(credentials), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def missing_meta_message(tenant_id: uuid.UUID, detail: str | None = None) -> str:
+    """The dead-letter reason of a tenant that cannot send, saying what to fix."""
+    what = detail or "has no Meta integration"
+    return (
+        f"tenant {tenant_id} {what}: run `capi tenants set-meta {tenant_id} "
+        "--pixel-id <PIXEL_ID> --access-token <CAPI_TOKEN>`, then redrive the dead letters"
+    )
+
+
+class TenantCache:
+    """``get(tenant_id)`` -> ``TenantContext``, or the permanent error that dead-letters."""
+
+    def __init__(
+        self,
+        load: Callable[[uuid.UUID], TenantRecord | None],
+        build_client: Callable[[Mapping[str, Any]], MetaSender],
+        *,
+        ttl_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._build_client = build_client
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[uuid.UUID, tuple[float, TenantContext | PermanentError]] = {}
+        self._clients: dict[uuid.UUID, tuple[str, MetaSender]] = {}
+
+    def get(self, tenant_id: uuid.UUID) -> TenantContext:
+        """The tenant's context.
+
+        Raises:
+            UnknownTenantError: no such tenant.
+            ConfigurationError: the tenant has no (or an incomplete) Meta integration.
+            DependencyUnavailableError: the database is down (never cached).
+        """
+        now = self._clock()
+        with self._lock:
+            cached = self._entries.get(tenant_id)
+        if cached is None or cached[0] <= now:
+            value = self._resolve(tenant_id)
+            with self._lock:
+                self._entries[tenant_id] = (now + self._ttl, value)
+        else:
+            value = cached[1]
+        if isinstance(value, PermanentError):
+            raise value
+        return value
+
+    def _resolve(self, tenant_id: uuid.UUID) -> TenantContext | PermanentError:
+        record = self._load(tenant_id)
+        if record is None:
+            return UnknownTenantError(str(tenant_id))
+        if not record.meta_credentials:
+            return ConfigurationError(missing_meta_message(tenant_id))
+        fingerprint = _fingerprint(record.meta_credentials)
+        with self._lock:
+            known = self._clients.get(tenant_id)
+        if known is not None and known[0] == fingerprint:
+            client = known[1]
+        else:
+            try:
+                client = self._build_client(record.meta_credentials)
+            except ConfigurationError as exc:
+                return ConfigurationError(
+                    missing_meta_message(tenant_id, f"has an unusable Meta integration ({exc})")
+                )
+            with self._lock:
+                self._clients[tenant_id] = (fingerprint, client)
+            if known is not None:
+                known[1].close()
+        return TenantContext(tenant_id, record.default_country, client)
+
+    def close(self) -> None:
+        with self._lock:
+            clients = [client for _, client in self._clients.values()]
+            self._clients.clear()
+            self._entries.clear()
+        for client in clients:
+            client.close()

@@ -1,0 +1,263 @@
+"""Group behaviour and failures that are not the events' fault: nothing lost, no attempt burned."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from capi_stream.avro_codec import build_codec
+from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
+from capi_stream.kafka.topics import TopicNames
+from consumers.headers import Failure, HopContext, Origin, build_headers
+from consumers.redact import hash_identity
+from storage.engine import build_engine, build_session_factory
+from storage.models import EventStatus
+from tests.integration.emulator_fixture import Emulator, emulator, emulator_server
+from tests.integration.worker_fixtures import (
+    TcpProxy,
+    event_rows,
+    make_conversion,
+    make_worker_config,
+    produce,
+    produce_events,
+    read_topic,
+    running_worker,
+    seed_tenant,
+    wait_for,
+)
+
+__all__ = ["emulator", "emulator_server"]  # fixtures used by name
+
+CODEC = build_codec()
+
+
+def _all_sent(sessions: sessionmaker[Session], tenant_id: object, count: int) -> bool:
+    rows = event_rows(sessions, tenant_id)  # type: ignore[arg-type]
+    return len(rows) == count and all(r.status == EventStatus.SENT for r in rows)
+
+
+def test_two_workers_in_one_group_split_the_partitions(
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    group_id: str,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+) -> None:
+    tenant_id, pixel = seed_tenant(session_factory)
+    config = make_worker_config(group_id, emulator.base_url, tiers="main", metrics_port=None)
+    with (
+        running_worker(kafka_config, topic_names, session_factory, config) as first,
+        running_worker(kafka_config, topic_names, session_factory, config) as second,
+    ):
+        wait_for(
+            lambda: first.worker._assigned and second.worker._assigned
+            and len(first.worker._assigned | second.worker._assigned) == 3,
+            what="both workers assigned",
+        )  # fmt: skip
+        assert not first.worker._assigned & second.worker._assigned
+        events = [make_conversion(tenant_id, n, "Lead") for n in range(30)]
+        produce_events(kafka_config, topic_names.main, events, CODEC)
+        wait_for(lambda: _all_sent(session_factory, tenant_id, 30), what="30 sent")
+        consumed = [
+            sum(s.value for m in w.worker.metrics.consumed.collect() for s in m.samples
+                if s.name.endswith("_total"))
+            for w in (first, second)
+        ]  # fmt: skip
+    assert all(count > 0 for count in consumed), consumed
+    assert sum(consumed) == 30
+    assert {e.payload["event_id"] for e in emulator.state.events(pixel)} == {
+        e.event_id for e in events
+    }
+
+
+def _capi_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    executable = Path(sys.executable).parent / "capi"
+    with open(log, "ab") as out:
+        return subprocess.Popen(  # noqa: S603 - fixed argv
+            [str(executable), "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def _worker_env(
+    kafka_config: KafkaConfig, topic_names: TopicNames, group_id: str, db_url: str,
+    graph_url: str, tmp_path: Path, **extra: str,
+) -> dict[str, str]:  # fmt: skip
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
+        "KAFKA_SESSION_TIMEOUT_MS": str(kafka_config.session_timeout_ms),
+        "KAFKA_HEARTBEAT_INTERVAL_MS": str(kafka_config.heartbeat_interval_ms),
+        "KAFKA_FETCH_WAIT_MAX_MS": "20",
+        "DATABASE_URL": db_url,
+        "DATA_DIR": str(tmp_path),
+        "TOPIC_MAIN": topic_names.main,
+        "TOPIC_PARTITIONS": "3",
+        "CONSUMER_GROUP": group_id,
+        "RETRY_DELAYS_SECONDS": "[0.3, 0.3, 0.3, 0.3]",
+        "BATCH_MAX_EVENTS": "5",
+        "BATCH_MAX_WAIT_SECONDS": "0.1",
+        "META_GRAPH_URL": graph_url,
+        "WORKER_METRICS_PORT": "0",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_cli_exits_non_zero_when_the_dead_letter_limit_is_reached(
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    group_id: str,
+    db_url: str,
+    emulator: Emulator,
+    tmp_path: Path,
+) -> None:
+    produce(kafka_config, topic_names.main, [b"junk-%d" % n for n in range(4)])
+    env = _worker_env(
+        kafka_config,
+        topic_names,
+        group_id,
+        db_url,
+        emulator.base_url,
+        tmp_path,
+        DLQ_LIMIT_COUNT="2",
+        BATCH_MAX_EVENTS="10",
+        BATCH_MAX_WAIT_SECONDS="0.5",
+    )
+    log = tmp_path / "worker.log"
+    process = _capi_worker(env, log)
+    try:
+        code = process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 3, log.read_text()[-2000:]
+    assert "dead-letter limit reached" in log.read_text()
+    assert len(read_topic(kafka_config, topic_names.dlq, at_least=3)) >= 3
+
+
+def test_a_killed_worker_process_loses_nothing_after_restart(
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    group_id: str,
+    db_url: str,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+    tmp_path: Path,
+) -> None:
+    tenant_id, pixel = seed_tenant(session_factory)
+    emulator.state.add_fault("slow", pixel_id=pixel, delay_seconds=0.3)  # batches take time
+    events = [make_conversion(tenant_id, n, "Lead") for n in range(60)]
+    produce_events(kafka_config, topic_names.main, events, CODEC)
+    env = _worker_env(kafka_config, topic_names, group_id, db_url, emulator.base_url, tmp_path)
+    log = tmp_path / "worker.log"
+    process = _capi_worker(env, log)
+    try:
+        wait_for(lambda: len(emulator.state.events(pixel)) >= 5, what="a first batch sent")
+        process.send_signal(signal.SIGKILL)  # mid-run: a batch is in flight at Meta
+        process.wait(10)
+        assert not _all_sent(session_factory, tenant_id, 60)
+        process = _capi_worker(env, log)
+        wait_for(lambda: _all_sent(session_factory, tenant_id, 60), timeout=60, what="all sent")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0, log.read_text()[-2000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    received = [e.payload["event_id"] for e in emulator.state.events(pixel)]
+    assert set(received) == {e.event_id for e in events}  # duplicates only of the same id
+    assert '"msg": "worker stopped"' in log.read_text()
+
+
+@pytest.fixture
+def pg_proxy(db_url: str) -> Iterator[tuple[TcpProxy, str]]:
+    url = make_url(db_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    try:
+        yield proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+    finally:
+        proxy.close()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_database_outage_pauses_then_resumes_without_loss_or_burnt_attempts(
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    group_id: str,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+    pg_proxy: tuple[TcpProxy, str],
+) -> None:
+    proxy, proxied_url = pg_proxy
+    engine = build_engine(proxied_url)
+    worker_sessions = build_session_factory(engine)
+    tenant_id, pixel = seed_tenant(session_factory)
+    config = make_worker_config(group_id, emulator.base_url, tenant_cache_ttl_seconds=60.0)
+    before = [make_conversion(tenant_id, n, "Lead") for n in range(5)]
+    during = [make_conversion(tenant_id, n, "Lead") for n in range(5, 10)]
+    try:
+        with running_worker(kafka_config, topic_names, worker_sessions, config) as running:
+            produce_events(kafka_config, topic_names.main, before, CODEC)
+            wait_for(lambda: _all_sent(session_factory, tenant_id, 5), what="first 5 sent")
+            proxy.cut()
+            produce_events(kafka_config, topic_names.main, during, CODEC)
+            wait_for(lambda: running.worker.metrics.outages._value.get() >= 1, what="outage")
+            control = running.worker._control
+            assert control is not None and control.in_outage
+            assert len(event_rows(session_factory, tenant_id)) == 5
+            proxy.restore()
+            wait_for(lambda: _all_sent(session_factory, tenant_id, 10), what="all 10 sent")
+            assert not control.in_outage
+    finally:
+        engine.dispose()
+    rows = event_rows(session_factory, tenant_id)
+    assert {r.send_attempts for r in rows} == {1}  # the outage burned no attempt
+    assert read_topic(kafka_config, topic_names.dlq, timeout=1) == []
+    assert read_topic(kafka_config, topic_names.retries[0], timeout=1) == []
+    assert sorted(e.payload["event_id"] for e in emulator.state.events(pixel)) == sorted(
+        e.event_id for e in before + during
+    )
+
+
+def test_waiting_tier_records_survive_a_rebalance_and_never_run_early(
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    group_id: str,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+) -> None:
+    tenant_id, pixel = seed_tenant(session_factory)
+    due_ms = int(time.time() * 1000) + 3000
+    events = [hash_identity(make_conversion(tenant_id, n, "Lead"), "US") for n in range(6)]
+    context = HopContext(attempt=2, due_ms=None, origin=Origin(topic_names.main, 0, 0, 0))
+    producer = ConfirmedProducer(kafka_config.producer_config())
+    producer.send_all([
+        OutgoingRecord(
+            topic_names.retries[0], CODEC.encode(e), key=e.event_id.encode(),
+            headers=build_headers(context, attempt=2, due_ms=due_ms, failed_at_ms=due_ms - 3000,
+                                  failure=Failure("MetaRetryableError", "5xx")),
+        )
+        for e in events
+    ])  # fmt: skip
+    producer.close()
+    config = make_worker_config(group_id, emulator.base_url, metrics_port=None)
+    with running_worker(kafka_config, topic_names, session_factory, config) as first:
+        wait_for(lambda: len(first.worker._control.book) > 0 if first.worker._control else False,
+                 what="tier partitions paused until due")  # fmt: skip
+        with running_worker(kafka_config, topic_names, session_factory, config) as second:
+            wait_for(lambda: second.worker._assigned, what="the second worker assigned")
+            wait_for(lambda: _all_sent(session_factory, tenant_id, 6), what="all sent")
+    received = emulator.state.events(pixel)
+    assert {e.payload["event_id"] for e in received} == {e.event_id for e in events}
+    assert min(e.received_at for e in received) * 1000 >= due_ms  # never before due
+    assert {r.send_attempts for r in event_rows(session_factory, tenant_id)} == {2}
