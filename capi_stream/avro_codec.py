@@ -12,9 +12,9 @@ from __future__ import annotations
 import io
 import json
 import struct
-from importlib import resources
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 

@@ -25,6 +25,7 @@ from capi_stream.kafka.producer import ConfirmedProducer
 from capi_stream.kafka.topics import TopicNames
 from consumers.batch import collect_batch
 from consumers.config import WorkerConfig
+from consumers.contacts import SqlContactLinker
 from consumers.delays import Backoff, PartitionKey, is_due
 from consumers.dlq_limit import DeadLetterLimit
 from consumers.headers import parse_hop
@@ -72,7 +73,8 @@ class Worker:
         )  # fmt: skip
         self.sender = ConcurrentSender(config.send_concurrency)
         self.processor = BatchProcessor(
-            codec=codec, topics=topics, store=self.store, tenants=self.tenants,
+            codec=codec, topics=topics, store=self.store,
+            contacts=SqlContactLinker(sessions), tenants=self.tenants,
             sender=self.sender, options=PipelineOptions(
                 config.retry_delays_seconds, config.rate_limit_default_seconds),
         )  # fmt: skip
@@ -94,8 +96,12 @@ class Worker:
 
     def _build_client(self, credentials: Mapping[str, Any]) -> MetaSender:
         c = self.config
+        # A tenant may name its own Graph endpoint (the dev stack's demo tenant: the emulator).
+        graph_url = credentials.get("graph_url")
         return MetaCAPIClient.from_tenant(
-            credentials, graph_url=c.meta_graph_url, api_version=c.meta_api_version,
+            credentials,
+            graph_url=graph_url if isinstance(graph_url, str) else c.meta_graph_url,
+            api_version=c.meta_api_version,
             timeout_seconds=c.meta_timeout_seconds, partner_agent=c.meta_partner_agent,
         )  # fmt: skip
 

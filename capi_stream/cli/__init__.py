@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "status": "capi_stream.cli.status_command:status",
     "dlq": "capi_stream.cli.dlq_command:dlq",
     "export": "capi_stream.cli.export_command:export",
+    "replay": "capi_stream.cli.replay_command:replay",
     "dev": "capi_stream.cli.dev_command:dev",
     "demo": "capi_stream.cli.dev_command:demo",
     "meta-emulator": "capi_stream.cli.emulator_command:meta_emulator",

@@ -1,0 +1,141 @@
+"""The whole pipeline in one process on the embedded defaults: what `capi dev` runs.
+
+Broker (embedded Tansu unless KAFKA_BOOTSTRAP_SERVERS), SQLite under the data folder, the
+topics, the Graph API emulator (unless META_GRAPH_URL is set), the webhook app and a worker,
+each started in order and stopped in reverse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from capi_stream.dev.seed import DemoTenant, seed_demo_tenant
+from capi_stream.kafka.backends import kafka_cluster
+from capi_stream.kafka.broker import find_free_port, wait_for_port
+from capi_stream.kafka.topics import ensure_topics
+from capi_stream.runtime import Runtime, build_runtime, dev_state_path, write_dev_state
+from capi_stream.settings import CapiSettings
+from storage.migrate import migrate
+
+
+@dataclass(frozen=True, slots=True)
+class DevStack:
+    """Where everything of a running `capi dev` listens."""
+
+    runtime: Runtime
+    kafka_kind: str
+    webhook_url: str
+    graph_url: str
+    emulator_url: str | None
+    worker_health_url: str | None
+    tenant: DemoTenant
+
+
+@contextlib.contextmanager
+def _emulator(settings: CapiSettings, use_emulator: bool) -> Iterator[str | None]:
+    if not use_emulator:
+        yield None
+        return
+    from meta_capi.emulator import start_emulator_in_thread
+
+    base_url, _state, stop = start_emulator_in_thread(port=0)
+    try:
+        yield base_url
+    finally:
+        stop()
+
+
+@contextlib.contextmanager
+def _webhook_app(runtime: Runtime, port: int) -> Iterator[str]:
+    from producers.app import build_app
+
+    host = runtime.settings.http_host
+    config = uvicorn.Config(
+        build_app(runtime), host=host, port=port, log_level="warning", access_log=False,
+        loop="uvloop", http="httptools", lifespan="on", timeout_graceful_shutdown=2,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="webhook-app", daemon=True)
+    thread.start()
+    try:
+        wait_for_port(host, port, timeout=15)
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@contextlib.contextmanager
+def _worker(runtime: Runtime) -> Iterator[str | None]:
+    from consumers.service import start_worker_in_thread
+
+    health_url, stop = start_worker_in_thread(runtime)
+    try:
+        yield health_url
+    finally:
+        stop()
+
+
+@contextlib.contextmanager
+def run_dev_stack(settings: CapiSettings, *, use_emulator: bool) -> Iterator[DevStack]:
+    """Start everything; yields once it all accepts traffic; stops it all on exit."""
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        kafka_cluster(settings.kafka_bootstrap_servers, None, log_path=data_dir / "tansu.log") as (
+            bootstrap,
+            kind,
+        ),
+        _emulator(settings, use_emulator) as emulator_url,
+    ):
+        overrides: dict[str, object] = {}
+        if kind == "embedded":
+            overrides["kafka_session_timeout_ms"] = 2000  # Tansu allows it; joins take 1 s
+            overrides["kafka_heartbeat_interval_ms"] = 200
+        resolved = settings.model_copy(update=overrides)
+        runtime = build_runtime(resolved, bootstrap)
+        migrate(runtime.engine)
+        ensure_topics(runtime.kafka.admin_config(), runtime.topics.all, resolved.topic_partitions)
+        tenant = seed_demo_tenant(runtime.sessions, emulator_url)
+        graph_url = emulator_url or resolved.meta_graph_url
+        port = resolved.http_port if _port_free(resolved.http_host, resolved.http_port) else 0
+        with _webhook_app(runtime, port or find_free_port(resolved.http_host)) as webhook_url, \
+                _worker(runtime) as health_url:  # fmt: skip
+            stack = DevStack(
+                runtime, kind, webhook_url, graph_url, emulator_url, health_url, tenant
+            )
+            write_dev_state(resolved, _state(stack))
+            try:
+                yield stack
+            finally:
+                dev_state_path(resolved).unlink(missing_ok=True)
+        # Free the Kafka clients before the broker goes, so they do not log its absence.
+        gc.collect()
+        runtime.engine.dispose()
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) != 0
+
+
+def _state(stack: DevStack) -> dict[str, object]:
+    return {
+        "kafka_bootstrap_servers": stack.runtime.kafka.bootstrap_servers,
+        "kafka_kind": stack.kafka_kind,
+        "database_url": stack.runtime.settings.database_url,
+        "webhook_url": stack.webhook_url,
+        "meta_graph_url": stack.graph_url,
+        "emulator_url": stack.emulator_url,
+        "worker_health_url": stack.worker_health_url,
+        "tenant_id": str(stack.tenant.tenant_id),
+    }
