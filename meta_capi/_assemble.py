@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import TypedDict, Unpack
 
 from capi_stream.event import ActionSource, MessagingChannel
 from meta_capi.hashing import RawUserData, build_user_data
@@ -56,23 +57,38 @@ def _action_source(
     return "other"
 
 
+class EventOptions(TypedDict, total=False):
+    """Keyword options every builder takes (see ``create_event`` for the defaults)."""
+
+    event_time: datetime | int | None
+    action_source: ActionSource | None
+    event_source_url: str | None
+    referrer_url: str | None
+    messaging_channel: MessagingChannel | None
+    opt_out: bool | None
+    custom_data: Mapping[str, object] | None
+    default_country: str | None
+    now: datetime | None
+
+
 def build_event(
     event_name: str,
     *,
     user_data: RawUserData,
     event_id: str,
-    event_time: datetime | int | None,
-    action_source: ActionSource | None,
-    event_source_url: str | None,
-    referrer_url: str | None,
-    messaging_channel: MessagingChannel | None,
-    opt_out: bool | None,
     money: tuple[Money, str] | None,
     standard: Mapping[str, object],
-    custom_data: Mapping[str, object] | None,
-    default_country: str | None,
-    now: datetime | None,
+    **options: Unpack[EventOptions],
 ) -> ServerEvent:
+    event_time = options.get("event_time")
+    action_source = options.get("action_source")
+    event_source_url = options.get("event_source_url")
+    referrer_url = options.get("referrer_url")
+    messaging_channel = options.get("messaging_channel")
+    opt_out = options.get("opt_out")
+    custom_data = options.get("custom_data")
+    default_country = options.get("default_country")
+    now = options.get("now")
     if not event_id or not event_id.strip():
         raise MetaEventValidationError("event_id is required for deduplication", field="event_id")
     clock = now or datetime.now(UTC)

@@ -11,8 +11,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the Meta Conversions API emulator.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--no-keep-events",
+        dest="keep_events",
+        action="store_false",
+        help="Remember only counts of accepted events and requests (long benchmarks).",
+    )
     args = parser.parse_args()
-    run_emulator(args.host, args.port)
+    run_emulator(args.host, args.port, keep_events=args.keep_events)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,9 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
 
     async def list_events(request: Request) -> Response:
         pixel = request.query_params.get("pixel_id")
-        return JSONResponse({"events": [e.to_dict() for e in state.events(pixel)]})
+        return JSONResponse(
+            {"events": [e.to_dict() for e in state.events(pixel)], "counts": state.event_counts()}
+        )
 
     async def clear_events(request: Request) -> Response:
         state.clear_events()

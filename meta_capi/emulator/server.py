@@ -29,10 +29,18 @@ def _config(state: EmulatorState, host: str, port: int, log_level: str) -> uvico
 
 
 def run_emulator(
-    host: str = "127.0.0.1", port: int = 8765, *, state: EmulatorState | None = None
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    state: EmulatorState | None = None,
+    keep_events: bool = True,
 ) -> None:
-    """Serve the emulator until interrupted (``capi meta-emulator --port N``)."""
-    uvicorn.Server(_config(state or EmulatorState(), host, port, "info")).run()
+    """Serve the emulator until interrupted (``capi meta-emulator --port N``).
+
+    ``keep_events`` False remembers only counts (for long benchmarks).
+    """
+    state = state or EmulatorState(keep_events=keep_events)
+    uvicorn.Server(_config(state, host, port, "info")).run()
 
 
 def start_emulator_in_thread(

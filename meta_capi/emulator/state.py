@@ -92,14 +92,24 @@ class RecordedRequest:
 class EmulatorState:
     """Mutable emulator state behind one lock; ``clock`` is Unix time in seconds."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time, seed: int | None = None):
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        seed: int | None = None,
+        keep_events: bool = True,
+    ):
         self.clock = clock
+        # False keeps only counts (long benchmarks: a million payloads would fill the memory).
+        self.keep_events = keep_events
         self._lock = threading.Lock()
         self._rng = random.Random(seed)  # noqa: S311  # fault sampling, not security
         self._faults: list[FaultSpec] = []
         self._invalid_tokens: set[str] = set()
         self._events: list[RecordedEvent] = []
         self._requests: list[RecordedRequest] = []
+        self._event_counts: Counter[str] = Counter()
+        self._request_counts: dict[str, Counter[str]] = defaultdict(Counter)
 
     def add_fault(
         self,
@@ -158,13 +168,21 @@ class EmulatorState:
 
     def record(self, request: RecordedRequest, events: list[RecordedEvent]) -> None:
         with self._lock:
-            self._requests.append(request)
-            self._events.extend(events)
+            self._event_counts[request.pixel_id] += len(events)
+            self._request_counts[request.pixel_id][request.outcome] += 1
+            if self.keep_events:
+                self._requests.append(request)
+                self._events.extend(events)
 
     def events(self, pixel_id: str | None = None) -> list[RecordedEvent]:
         """Accepted events in arrival order, optionally for one pixel."""
         with self._lock:
             return [e for e in self._events if pixel_id in (None, e.pixel_id)]
+
+    def event_counts(self) -> dict[str, int]:
+        """Accepted events per pixel (kept even when ``keep_events`` is False)."""
+        with self._lock:
+            return dict(self._event_counts)
 
     def requests(self, pixel_id: str | None = None) -> list[RecordedRequest]:
         with self._lock:
@@ -172,22 +190,23 @@ class EmulatorState:
 
     def request_counts(self) -> dict[str, dict[str, int]]:
         """Requests per pixel and outcome (``accepted``, ``rejected:100/2804003``, ...)."""
-        counts: dict[str, Counter[str]] = defaultdict(Counter)
         with self._lock:
-            for request in self._requests:
-                counts[request.pixel_id][request.outcome] += 1
-        return {pixel: dict(counter) for pixel, counter in counts.items()}
+            return {pixel: dict(counter) for pixel, counter in self._request_counts.items()}
 
     def clear_events(self) -> None:
         """Forget accepted events and the request log."""
         with self._lock:
             self._events.clear()
             self._requests.clear()
+            self._event_counts.clear()
+            self._request_counts.clear()
 
     def reset(self) -> None:
         """Forget everything: events, requests, faults and invalid tokens."""
         with self._lock:
             self._events.clear()
             self._requests.clear()
+            self._event_counts.clear()
+            self._request_counts.clear()
             self._faults.clear()
             self._invalid_tokens.clear()
