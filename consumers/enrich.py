@@ -54,10 +54,19 @@ def _valid_fbc(value: str | None, first_seen: datetime) -> str | None:
 
 
 def resolve_fbc(event: ConversionEvent, contact: ContactHints | None) -> str | None:
-    """The event's fbc, else one built from its fbclid, else the contact's."""
+    """The event's fbc, else one built from its fbclid, else the contact's.
+
+    A bare fbclid the contact already holds is the same click seen again: the contact's fbc
+    keeps the time it was first seen, as Meta asks, instead of this event's time.
+    """
     attribution = event.attribution
     first_seen = attribution.click_time or event.event_time
-    fbc = _valid_fbc(attribution.fbc, first_seen) or _valid_fbc(attribution.fbclid, first_seen)
+    fbc = _valid_fbc(attribution.fbc, first_seen)
+    same_click = contact is not None and attribution.fbclid == contact.fbclid
+    if fbc is None and attribution.fbclid and same_click:
+        assert contact is not None
+        fbc = _valid_fbc(contact.fbc, contact.fbc_first_seen_at or first_seen)
+    fbc = fbc or _valid_fbc(attribution.fbclid, first_seen)
     if fbc is None and contact is not None:
         seen = contact.fbc_first_seen_at or event.event_time
         fbc = _valid_fbc(contact.fbc, seen) or _valid_fbc(contact.fbclid, seen)

@@ -1,16 +1,19 @@
-"""One batch: decode -> tenant -> enrich -> hash -> upsert -> send -> outcome -> forwards.
+"""One batch: decode -> tenant -> contacts -> enrich -> hash -> upsert -> send -> outcome.
 
 ``BatchProcessor.process`` returns the records to forward (retry tiers, dead letters); it
-never commits and never produces: the worker produces the forwards with acks and only then
-commits. ``DependencyUnavailableError`` (database down) escapes so the worker can replay
-the whole batch later without burning attempts.
+never commits offsets and never produces: the worker produces the forwards with acks and
+only then commits. The contact step links every event to its person and records what the
+event teaches about them (one transaction per batch, ``consumers.contacts``); the event then
+carries ``contact_id`` and is enriched from the contact. ``DependencyUnavailableError``
+(database down) escapes so the worker can replay the whole batch later without burning
+attempts; the contact merge is idempotent, so a replay changes nothing twice.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -36,13 +39,17 @@ logger = logging.getLogger(__name__)
 
 
 class EventStore(Protocol):
-    def load_contacts(
-        self, keys: Sequence[tuple[uuid.UUID, uuid.UUID]]
-    ) -> dict[uuid.UUID, ContactHints]: ...
-
     def upsert(self, rows: Sequence[dict[str, object]]) -> dict[EventKey, StoredEvent]: ...
 
     def record(self, outcomes: Sequence[AttemptOutcome]) -> None: ...
+
+
+class ContactLinker(Protocol):
+    def link(
+        self,
+        events: Sequence[ConversionEvent],
+        default_country_by_tenant: Mapping[uuid.UUID, str | None],
+    ) -> dict[EventKey, ContactHints]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +109,7 @@ class BatchProcessor:
         codec: EventCodec,
         topics: TopicNames,
         store: EventStore,
+        contacts: ContactLinker,
         tenants: TenantCache,
         sender: ConcurrentSender,
         options: PipelineOptions,
@@ -111,6 +119,7 @@ class BatchProcessor:
         self.codec = codec
         self.topics = topics
         self.store = store
+        self.contacts = contacts
         self.tenants = tenants
         self.sender = sender
         self.options = options
@@ -126,25 +135,23 @@ class BatchProcessor:
         live = [item for item in items if not item.done]
         self._resolve_tenants(live, book)
         live = [item for item in live if not item.done]
-        contacts = self.store.load_contacts(
-            [
-                (i.event.tenant_id, i.event.contact_id)
-                for i in live
-                if i.event and i.event.contact_id
-            ]
-        )
-        rows: dict[EventKey, tuple[Item, dict[str, object]]] = {}
-        prepared = {}
+        unique: dict[EventKey, Item] = {}
         for item in live:
-            assert item.event is not None and item.tenant is not None
+            assert item.event is not None
             key = (item.event.tenant_id, item.event.event_id)
-            if key in rows:  # a duplicate inside one batch: the first copy decides
+            if key in unique:  # a duplicate inside one batch: the first copy decides
                 item.done = True
                 book.report.already_sent += 1
                 continue
+            unique[key] = item
+        contacts = self._link_contacts(list(unique.values()))
+        rows: dict[EventKey, tuple[Item, dict[str, object]]] = {}
+        prepared = {}
+        for key, item in unique.items():
+            assert item.event is not None and item.tenant is not None
             result = prepare_event(
                 item.event,
-                contacts.get(item.event.contact_id) if item.event.contact_id else None,
+                contacts.get(key),
                 default_country=item.tenant.default_country,
                 now=now,
             )
@@ -168,6 +175,18 @@ class BatchProcessor:
         book.send_queued()
         self.store.record(book.outcomes)
         return book.report
+
+    def _link_contacts(self, items: Sequence[Item]) -> dict[EventKey, ContactHints]:
+        """Link and record every event's contact; each event then carries its ``contact_id``."""
+        events = [item.event for item in items if item.event is not None]
+        countries = {i.tenant.tenant_id: i.tenant.default_country for i in items if i.tenant}
+        contacts = self.contacts.link(events, countries)
+        for item in items:
+            assert item.event is not None
+            hints = contacts.get((item.event.tenant_id, item.event.event_id))
+            if hints is not None and hints.contact_id != item.event.contact_id:
+                item.event = item.event.model_copy(update={"contact_id": hints.contact_id})
+        return contacts
 
     def _decode(self, item: Item, book: OutcomeBook) -> None:
         try:
@@ -216,6 +235,7 @@ class BatchProcessor:
 __all__ = [
     "BatchProcessor",
     "BatchReport",
+    "ContactLinker",
     "EventStore",
     "Incoming",
     "Item",

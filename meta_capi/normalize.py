@@ -63,18 +63,25 @@ def normalize_field(key: str, value: str, *, default_country: str | None = None)
     """
     if key not in HASHED_KEYS:
         raise KeyError(f"{key!r} is not a hashed user_data key")
+    plain = _PLAIN.get(key)
+    if plain is not None:  # built once: this runs for every hashed field of every event
+        return plain(value)
     country = default_country.strip().lower() if default_country else None
-    normalizers: dict[str, Callable[[str], str | None]] = {
-        "em": _email,
-        "ph": lambda v: normalize_phone(fold(v), country),
-        "fn": _name,
-        "ln": _name,
-        "ge": _gender,
-        "db": normalize_birthdate,
-        "ct": normalize_city,
-        "st": lambda v: normalize_state(v, country),
-        "zp": lambda v: normalize_zip(v, country),
-        "country": normalize_country,
-        "external_id": _external_id,
-    }
-    return normalizers[key](value)
+    if key == "ph":
+        return normalize_phone(fold(value), country)
+    if key == "st":
+        return normalize_state(value, country)
+    return normalize_zip(value, country)
+
+
+# The normalisers that do not depend on the default country.
+_PLAIN: dict[str, Callable[[str], str | None]] = {
+    "em": _email,
+    "fn": _name,
+    "ln": _name,
+    "ge": _gender,
+    "db": normalize_birthdate,
+    "ct": normalize_city,
+    "country": normalize_country,
+    "external_id": _external_id,
+}

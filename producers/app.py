@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from capi_stream.runtime import Runtime
 from producers.adapters.base import WebhookAdapter
+from producers.asgi import WebhookApp
 from producers.health import ReadinessProbe
 from producers.ingest import WebhookIngestor
 from producers.metrics import WebhookMetrics
@@ -89,7 +90,8 @@ def build_app(
             publisher.close(options.publish_timeout_seconds)
             ingestor.close()
 
-    app = Starlette(
+    app = WebhookApp(
+        endpoints,
         routes=[
             Route("/webhooks/{tenant_id}/{source}", endpoints.webhook, methods=["POST"]),
             Route("/healthz", endpoints.healthz, methods=["GET"]),

@@ -1,14 +1,18 @@
 """One webhook delivery, from raw bytes to an acknowledged record on the main topic.
 
 Order matters: the tenant must exist; the request must be authentic before anything else is
-looked at; a GHL delivery id seen before is refused (GHL's replay rule) while a Stripe
-redelivery is simply published again (its deterministic ``event_id`` makes that harmless);
-the contact is recorded so the event carries ``contact_id``; the event is published and
-acknowledged; only then is the receipt written, so a failed attempt is never a "duplicate".
+looked at; a GHL delivery id seen before is refused (GHL's replay rule); the body is parsed;
+the event is published and acknowledged by the broker before the 2xx. Only GHL deliveries
+write a receipt, after the ack, so a failed attempt is never a "duplicate". Every other
+source's redelivery is simply published again: its deterministic ``event_id`` makes that
+harmless (the worker upserts by it and Meta deduplicates on it).
 
-Blocking database work runs on a small dedicated thread pool; the tenant and its secrets come from
-a TTL cache (``producers.tenant_cache``), so an accepted event costs one short transaction
-(the contact) plus one receipt insert when the sender has a delivery id.
+No contact is looked up here: the worker links and records contacts for a whole batch in
+one transaction (``consumers.contacts``), and the partition key is derived from the event
+alone (``producers.publisher.build_key``), so one person's events still reach it in order.
+The tenant and its secrets come from a TTL cache (``producers.tenant_cache``): an accepted
+non-GHL webhook touches no database at all. The GHL guard's blocking queries run on a small
+dedicated thread pool.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ from producers.metrics import WebhookMetrics
 from producers.publisher import AsyncEventPublisher
 from producers.responses import DuplicateDeliveryError, NotFoundError
 from producers.tenant_cache import TenantCache, TenantInfo
-from storage.contacts import record_contact
 from storage.receipts import add_receipt, has_receipt
 
 __all__ = ["Accepted", "REJECT_DUPLICATE_SOURCES", "WebhookIngestor"]
@@ -112,24 +115,24 @@ class WebhookIngestor:
     async def handle(
         self, tenant_id: uuid.UUID, source: str, body: bytes, headers: Mapping[str, str]
     ) -> Accepted | Ignored:
-        """Verify, de-duplicate, parse, link, publish and record one delivery."""
+        """Verify, de-duplicate (GHL), parse and publish one delivery."""
         adapter = self.adapter(source)
         tenant = await self.tenant(tenant_id)
         request = WebhookRequest(tenant_id, body, headers, datetime.now(UTC))
         adapter.verify(request, tenant.secrets(source))
-        delivery_id = adapter.delivery_id(request)
-        if delivery_id is not None and source in REJECT_DUPLICATE_SOURCES:
-            seen = await self._run(self._db, has_receipt, tenant_id, source, delivery_id)
-            if seen:
-                raise DuplicateDeliveryError("delivery already received")
-        parsed = _parse(adapter, request)
-        if isinstance(parsed, Ignored):
-            return parsed
-        contact_id = await self._run(self._record, parsed, tenant.default_country)
-        event = parsed.model_copy(update={"contact_id": contact_id})
+        delivery_id = None
+        if source in REJECT_DUPLICATE_SOURCES:
+            delivery_id = adapter.delivery_id(request)
+            if delivery_id is not None:
+                seen = await self._run(self._db, has_receipt, tenant_id, source, delivery_id)
+                if seen:
+                    raise DuplicateDeliveryError("delivery already received")
+        event = _parse(adapter, request)
+        if isinstance(event, Ignored):
+            return event
         started = time.perf_counter()
-        await self._publisher.publish(event)
-        self._metrics.publish_latency.labels(source).observe(time.perf_counter() - started)
+        await self._publisher.publish(event, default_country=tenant.default_country)
+        self._metrics.observe_publish(source, time.perf_counter() - started)
         if delivery_id is not None:
             await self._store_receipt(tenant_id, source, delivery_id, event.event_id)
         return Accepted(event.event_id)
@@ -138,15 +141,6 @@ class WebhookIngestor:
         try:
             with self._sessions() as session:
                 return query(session, *args)
-        except SQLAlchemyError as exc:
-            raise DependencyUnavailableError(f"database: {type(exc).__name__}") from exc
-
-    def _record(self, event: ConversionEvent, default_country: str | None) -> uuid.UUID:
-        try:
-            with self._sessions() as session:
-                contact_id = record_contact(session, event, default_country)
-                session.commit()
-                return contact_id
         except SQLAlchemyError as exc:
             raise DependencyUnavailableError(f"database: {type(exc).__name__}") from exc
 

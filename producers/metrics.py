@@ -1,10 +1,14 @@
 """Prometheus metrics of the webhook app, on a registry of its own per app instance.
 
 A private ``CollectorRegistry`` (not the global default) lets several apps live in one
-process, as they do in the test suite, without duplicate-metric errors.
+process, as they do in the test suite, without duplicate-metric errors. Labelled children
+are looked up once and kept: ``labels()`` takes a lock and builds a key on every call, and
+the webhook path updates three metrics per request.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -41,12 +45,27 @@ class WebhookMetrics:
             registry=self.registry,
         )
 
+        labels = sorted(known_sources | {"unknown"})
+        self._requests: dict[str, Any] = {s: self.requests.labels(s) for s in labels}
+        self._latency: dict[str, Any] = {s: self.publish_latency.labels(s) for s in labels}
+        self._outcomes: dict[tuple[str, str, int], Any] = {}
+
     def label(self, source: str) -> str:
         """The source label; anything not a known source is 'unknown' (bounded cardinality)."""
         return source if source in self._known else "unknown"
 
+    def count_request(self, source: str) -> None:
+        self._requests[self.label(source)].inc()
+
+    def observe_publish(self, source: str, seconds: float) -> None:
+        self._latency[self.label(source)].observe(seconds)
+
     def record_outcome(self, source: str, outcome: str, status: int) -> None:
-        self.outcomes.labels(self.label(source), outcome, str(status)).inc()
+        key = (self.label(source), outcome, status)
+        child = self._outcomes.get(key)
+        if child is None:  # bounded: known sources x outcomes x the statuses we answer
+            child = self._outcomes[key] = self.outcomes.labels(key[0], outcome, str(status))
+        child.inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this app's metrics."""

@@ -1,10 +1,11 @@
 """The publisher library: put a ConversionEvent on the main topic and return once it is acked.
 
-Records are Avro (the process codec), keyed ``{tenant_id}:{contact_id or source_event_id}`` so
-one person's events stay on one partition, in order. The producer is ``acks=all`` and
-idempotent (``KafkaConfig.producer_config``); ``message.timeout.ms`` is the publish timeout,
-so librdkafka gives up no later than the caller does. A send that is not acknowledged raises
-``DependencyUnavailableError``: nothing un-acked is ever reported as published.
+Records are Avro (the process codec), keyed by person without asking a database
+(``build_key``), so one person's events stay on one partition and reach the worker in order.
+The producer is ``acks=all`` and idempotent (``KafkaConfig.producer_config``);
+``message.timeout.ms`` is the publish timeout, so librdkafka gives up no later than the
+caller does. A send that is not acknowledged raises ``DependencyUnavailableError``: nothing
+un-acked is ever reported as published.
 
 Two front ends over one record format:
 
@@ -33,6 +34,8 @@ from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
 from capi_stream.runtime import resolve_bootstrap
 from capi_stream.settings import CapiSettings
+from meta_capi.hashing import hash_email, hash_phone
+from storage.contact_facts import SOURCE_ID_FIELDS
 
 __all__ = [
     "AsyncEventPublisher",
@@ -43,13 +46,42 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
+# Every publish waits for its ack, so linger is added to each webhook's latency; at 1 ms the
+# records that arrive during one round trip still share a batch (acks=all, idempotent).
+PUBLISH_LINGER_MS = 1
 # librdkafka scans for expired messages about once a second; wait that much longer ourselves.
 _EXPIRY_SCAN_MARGIN = 1.5
 
 
-def build_key(event: ConversionEvent) -> bytes:
-    """The partition key: one person (or, unlinked, one conversion) per partition."""
-    return f"{event.tenant_id}:{event.contact_id or event.source_event_id}".encode()
+def _person(event: ConversionEvent, default_country: str | None) -> str:
+    if event.contact_id is not None:
+        return str(event.contact_id)
+    for email in event.user.emails:
+        if (digest := hash_email(email)) is not None:
+            return f"em:{digest}"
+    for phone in event.user.phones:
+        if (digest := hash_phone(phone, default_country)) is not None:
+            return f"ph:{digest}"
+    ids = event.source_ids
+    for kind in SOURCE_ID_FIELDS:  # the order contacts link on
+        if (value := getattr(ids, kind)) is not None:
+            return f"{kind}:{value}"
+    return event.source_event_id
+
+
+def build_key(event: ConversionEvent, default_country: str | None = None) -> bytes:
+    """The partition key: one person per partition, so the worker sees their events in order.
+
+    ``{tenant_id}:`` then the first that the event carries: our ``contact_id`` (API
+    publishers may know it); ``em:`` + the SHA-256 of the first normalised email; ``ph:`` +
+    the SHA-256 of the first phone (``default_country`` resolves national numbers); the first
+    source id prefixed by its kind (``mc_subscriber_id:...``, ``ghl_contact_id:...``,
+    ``stripe_customer_id:...``, ``perspective_contact_id:...``, ``denefits_contract_code:...``);
+    else the ``source_event_id``. No database is read: the email and phone hashes are the ones
+    the worker links contacts on, so a Lead from the chatbot and a Stripe payment for the
+    same email land on one partition and are merged in the order they were received.
+    """
+    return f"{event.tenant_id}:{_person(event, default_country)}".encode()
 
 
 def coerce_event(data: ConversionEvent | Mapping[str, Any]) -> ConversionEvent:
@@ -83,7 +115,10 @@ def coerce_event(data: ConversionEvent | Mapping[str, Any]) -> ConversionEvent:
 
 
 def _producer_config(kafka: KafkaConfig, timeout_seconds: float) -> dict[str, Any]:
-    return kafka.producer_config(**{"message.timeout.ms": max(1, int(timeout_seconds * 1000))})
+    overrides: dict[str, Any] = {"message.timeout.ms": max(1, int(timeout_seconds * 1000))}
+    if "linger.ms" not in kafka.extra:  # an operator's explicit choice still wins
+        overrides["linger.ms"] = PUBLISH_LINGER_MS
+    return kafka.producer_config(**overrides)
 
 
 class EventPublisher:
@@ -102,15 +137,20 @@ class EventPublisher:
         self._timeout = timeout_seconds
         self._producer = ConfirmedProducer(_producer_config(kafka, timeout_seconds))
 
-    def publish(self, data: ConversionEvent | Mapping[str, Any]) -> ConversionEvent:
+    def publish(
+        self, data: ConversionEvent | Mapping[str, Any], *, default_country: str | None = None
+    ) -> ConversionEvent:
         """Validate, encode and send one event; returns the event as published.
+
+        ``default_country`` (the tenant's) only resolves a national phone for the key.
 
         Raises:
             EventValidationError: the data is not a valid event.
             DependencyUnavailableError: the broker did not acknowledge it in time.
         """
         event = coerce_event(data)
-        record = OutgoingRecord(self._topic, self._codec.encode(event), key=build_key(event))
+        key = build_key(event, default_country)
+        record = OutgoingRecord(self._topic, self._codec.encode(event), key=key)
         self._producer.send(record, timeout=self._timeout + _EXPIRY_SCAN_MARGIN)
         return event
 
@@ -154,6 +194,12 @@ def _resolve(future: asyncio.Future[None], error: KafkaError | None) -> None:
         future.set_exception(DependencyUnavailableError(f"broker did not take the event: {error}"))
 
 
+def _expire(future: asyncio.Future[None], timeout: float) -> None:
+    if not future.done():
+        error = DependencyUnavailableError(f"event not acknowledged within {timeout}s")
+        future.set_exception(error)
+
+
 class AsyncEventPublisher:
     """Asynchronous publisher for the web app; one producer and one poll thread per process."""
 
@@ -183,8 +229,10 @@ class AsyncEventPublisher:
         while not self._stop.is_set():
             self._producer.poll(0.05)
 
-    async def publish(self, event: ConversionEvent) -> None:
+    async def publish(self, event: ConversionEvent, *, default_country: str | None = None) -> None:
         """Send ``event``; returns once the broker acknowledged it.
+
+        ``default_country`` (the tenant's) only resolves a national phone for the key.
 
         Raises:
             DependencyUnavailableError: refused, timed out, or the local queue is full.
@@ -199,17 +247,19 @@ class AsyncEventPublisher:
 
         value = self._codec.encode(event)
         try:
-            self._producer.produce(self.topic, value, key=build_key(event), on_delivery=on_delivery)
+            self._producer.produce(
+                self.topic, value, key=build_key(event, default_country), on_delivery=on_delivery
+            )
         except BufferError as exc:
             raise DependencyUnavailableError("producer queue is full") from exc
         except KafkaException as exc:
             raise DependencyUnavailableError(f"producer refused the event: {exc}") from exc
+        # A bare timer instead of asyncio.wait_for (a task and two callbacks per request).
+        timer = loop.call_later(self._timeout + _EXPIRY_SCAN_MARGIN, _expire, future, self._timeout)
         try:
-            await asyncio.wait_for(future, self._timeout + _EXPIRY_SCAN_MARGIN)
-        except TimeoutError as exc:
-            raise DependencyUnavailableError(
-                f"event not acknowledged within {self._timeout}s"
-            ) from exc
+            await future
+        finally:
+            timer.cancel()
 
     def check_broker(self, timeout: float) -> None:
         """Blocking metadata round trip (for readiness; run it in a thread).

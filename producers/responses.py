@@ -3,11 +3,16 @@
 Error bodies always have the shape ``{"error": {"type": ..., "message": ...}}``. Bad input is
 a 4xx; only our own trouble is a 5xx: 503 (with ``Retry-After``) when a dependency is down,
 so senders retry, and 500 for a bug. Nothing is ever answered 200 to hide a failure.
+
+An ``Answer`` is a response as plain values (status, body bytes, extra headers): the raw
+ASGI webhook path (``producers.asgi``) sends it as it is, Starlette routes wrap it in a
+``Response`` (``to_response``).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,14 +27,17 @@ from capi_stream.errors import (
 from producers.adapters.base import SignatureError, WebhookRejectedError
 
 __all__ = [
+    "Answer",
     "DuplicateDeliveryError",
     "NotFoundError",
     "PayloadTooLargeError",
     "UnsupportedMediaTypeError",
     "accepted",
+    "error_answer",
     "error_response",
     "ignored",
     "json_response",
+    "to_response",
 ]
 
 logger = logging.getLogger(__name__)
@@ -75,33 +83,49 @@ _TYPES = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A JSON response as plain values; ``headers`` are extra ones (``Retry-After``)."""
+
+    status_code: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
 def json_response(
     status_code: int, payload: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
-    """A JSON response serialised with orjson (the hot path answers thousands a second)."""
+    """A JSON response serialised with orjson."""
     return Response(
         orjson.dumps(payload), status_code=status_code, headers=headers,
         media_type="application/json",
     )  # fmt: skip
 
 
-def accepted(event_id: str) -> Response:
+def to_response(answer: Answer) -> Response:
+    return Response(
+        answer.body, status_code=answer.status_code, headers=dict(answer.headers) or None,
+        media_type="application/json",
+    )  # fmt: skip
+
+
+def accepted(event_id: str) -> Answer:
     """202: the event is on the topic, acknowledged by every in-sync replica."""
-    return json_response(202, {"status": "accepted", "event_id": event_id})
+    return Answer(202, b'{"status":"accepted","event_id":' + orjson.dumps(event_id) + b"}")
 
 
-def ignored(reason: str) -> Response:
+def ignored(reason: str) -> Answer:
     """200: a valid delivery that is not a conversion; the sender must not retry it."""
-    return json_response(200, {"status": "ignored", "reason": reason})
+    return Answer(200, orjson.dumps({"status": "ignored", "reason": reason}))
 
 
-def _error(status_code: int, error_type: str, message: str, **headers: str) -> Response:
-    body = {"error": {"type": error_type, "message": message}}
-    return json_response(status_code, body, headers or None)
+def _error(status_code: int, error_type: str, message: str, *headers: tuple[str, str]) -> Answer:
+    body = orjson.dumps({"error": {"type": error_type, "message": message}})
+    return Answer(status_code, body, headers)
 
 
-def error_response(exc: BaseException) -> Response:
-    """Map any exception to its response; unknown exceptions are logged and answered 500."""
+def error_answer(exc: BaseException) -> Answer:
+    """Map any exception to its answer; unknown exceptions are logged and answered 500."""
     if isinstance(exc, WebhookRejectedError):
         status = exc.status_code
         if isinstance(exc, SignatureError):
@@ -114,9 +138,14 @@ def error_response(exc: BaseException) -> Response:
     if isinstance(exc, DependencyUnavailableError):
         return _error(
             503, "unavailable", "temporarily unable to accept events; retry later",
-            **{"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ("Retry-After", str(RETRY_AFTER_SECONDS)),
         )  # fmt: skip
     if isinstance(exc, HTTPException):
         return _error(exc.status_code, _TYPES.get(exc.status_code, "http_error"), exc.detail)
     logger.error("unhandled error %s", type(exc).__name__, exc_info=exc)
     return _error(500, "internal_error", "internal error")
+
+
+def error_response(exc: BaseException) -> Response:
+    """``error_answer`` as a Starlette ``Response`` (routing's 404/405, probes)."""
+    return to_response(error_answer(exc))

@@ -1,14 +1,17 @@
-"""HTTP endpoints: the webhook route and the probes. Responses come from ``producers.responses``.
+"""HTTP endpoints: the webhook handler and the probes. Answers come from ``producers.responses``.
 
-The webhook route does the HTTP-only checks (size, media type, path) and hands the bytes to
-``WebhookIngestor``. The body is read incrementally and reading stops as soon as it passes
-the limit, so an oversized upload costs at most ``limit`` bytes of memory.
+``answer_webhook`` does the HTTP-only checks (size, media type, path) and hands the bytes to
+``WebhookIngestor``. It is transport-neutral: the raw ASGI path (``producers.asgi``) calls it
+for every ``POST /webhooks/...`` and the Starlette route wraps it for anything routing sends
+there. The body is read incrementally and reading stops as soon as it passes the limit, so
+an oversized upload costs at most ``limit`` bytes of memory.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -19,16 +22,21 @@ from producers.health import ReadinessProbe
 from producers.ingest import WebhookIngestor
 from producers.metrics import CONTENT_TYPE_LATEST, WebhookMetrics
 from producers.responses import (
+    Answer,
     NotFoundError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     accepted,
-    error_response,
+    error_answer,
     ignored,
     json_response,
+    to_response,
 )
 
-__all__ = ["WebhookEndpoints"]
+__all__ = ["BodyReader", "WebhookEndpoints"]
+
+# Reads the request body, raising PayloadTooLargeError past the limit it is given.
+BodyReader = Callable[[int], Awaitable[bytes]]
 
 logger = logging.getLogger(__name__)
 
@@ -91,26 +99,33 @@ class WebhookEndpoints:
         self._limit = max_body_bytes
 
     async def webhook(self, request: Request) -> Response:
-        """``POST /webhooks/{tenant_id}/{source}``."""
-        source = str(request.path_params["source"])
+        """``POST /webhooks/{tenant_id}/{source}`` when Starlette routes it."""
+        answer = await self.answer_webhook(
+            str(request.path_params["tenant_id"]), str(request.path_params["source"]),
+            request.headers, lambda limit: read_body(request, limit),
+        )  # fmt: skip
+        return to_response(answer)
+
+    async def answer_webhook(
+        self, raw_tenant: str, source: str, headers: Mapping[str, str], read: BodyReader
+    ) -> Answer:
+        """One delivery; ``headers`` have lower-case names. Never raises."""
         label = self._metrics.label(source)
-        self._metrics.requests.labels(label).inc()
+        self._metrics.count_request(label)
         try:
-            check_media_type(request.headers.get("content-type"))
-            tenant_id = parse_tenant_id(str(request.path_params["tenant_id"]))
+            check_media_type(headers.get("content-type"))
+            tenant_id = parse_tenant_id(raw_tenant)
             self._ingestor.adapter(source)
-            body = await read_body(request, self._limit)
-            result = await self._ingestor.handle(tenant_id, source, body, request.headers)
-        except Exception as exc:  # every failure becomes its mapped response, never a crash
-            response = error_response(exc)
-            outcome = "unavailable" if response.status_code == 503 else "rejected"
-            if response.status_code == 500:
-                outcome = "error"
-            self._metrics.record_outcome(label, outcome, response.status_code)
-            if response.status_code >= 500:
-                logger.warning("webhook %s answered %d (%s)", label, response.status_code,
-                               type(exc).__name__)  # fmt: skip
-            return response
+            body = await read(self._limit)
+            result = await self._ingestor.handle(tenant_id, source, body, headers)
+        except Exception as exc:  # every failure becomes its mapped answer, never a crash
+            answer = error_answer(exc)
+            status = answer.status_code
+            outcome = "unavailable" if status == 503 else "error" if status == 500 else "rejected"
+            self._metrics.record_outcome(label, outcome, status)
+            if status >= 500:
+                logger.warning("webhook %s answered %d (%s)", label, status, type(exc).__name__)
+            return answer
         if isinstance(result, Ignored):
             self._metrics.record_outcome(label, "ignored", 200)
             return ignored(result.reason)

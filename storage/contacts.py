@@ -2,16 +2,21 @@
 
 Identity is linked on our own contact id when a sender echoes it back, then on the sources'
 stable ids, then on the hashed email, then on the hashed phone (reference section 6: never
-on a name). Merging never loses anything: a value
-already stored is never replaced by a null or an absent one (MCB's bug 2.4), ``ad_id`` is
-first-touch, and the ``fbc`` of a click keeps the time that click was *first* seen.
-Only hashes are stored; raw emails and phones never reach the table.
+on a name). Merging never loses anything: a value already stored is never replaced by a null
+or an absent one (MCB's bug 2.4), ``ad_id`` is first-touch, and the ``fbc`` of a click keeps
+the time that click was *first* seen; a different click replaces it only if it was seen
+later (a retried old event must not bring back an old click).
+
+``record_contacts`` does a whole batch in one transaction: one ``IN`` query per linking
+column loads every candidate row, then the events are linked and merged in order against an
+in-memory index, so a person created by one event is found by the next one of the batch.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,94 +25,40 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from capi_stream.event import ConversionEvent
-from meta_capi.fbc import fbc_from
-from meta_capi.hashing import hash_field
-from meta_capi.validation import MetaEventValidationError
+from storage.contact_facts import SOURCE_ID_FIELDS, ContactFacts, as_utc, extract_facts
 from storage.models import Contact
 
-__all__ = ["ContactFacts", "extract_facts", "record_contact"]
+__all__ = [
+    "ContactFacts",
+    "EventKey",
+    "LinkedContact",
+    "extract_facts",
+    "record_contact",
+    "record_contacts",
+]
 
 logger = logging.getLogger(__name__)
 
-# Source-id attributes of the event and the column each one links on, in linking priority.
-SOURCE_ID_FIELDS = (
-    "mc_subscriber_id",
-    "ghl_contact_id",
-    "stripe_customer_id",
-    "perspective_contact_id",
-    "denefits_contract_code",
-)
-_ID_MAX = 128  # every source-id column is String(128)
-_AD_ID_MAX = 64
-_FBP_MAX = 128
-_CLICK_MAX = 512
+_HASH_FIELDS = ("email_hash", "phone_hash")
 _MAX_ATTEMPTS = 3
+
+# (tenant_id, column name, value): a linking key of the in-memory index.
+_Key = tuple[uuid.UUID, str, str]
+# (tenant_id, event_id): an event_id is unique only within its tenant.
+EventKey = tuple[uuid.UUID, str]
 
 
 @dataclass(frozen=True, slots=True)
-class ContactFacts:
-    """What one event says about its person, already hashed and size-checked."""
+class LinkedContact:
+    """The contact of one event as it was right after that event was merged into it."""
 
-    source_ids: dict[str, str]
-    email_hash: str | None
-    phone_hash: str | None
-    fbclid: str | None
+    contact_id: uuid.UUID
     fbc: str | None
-    seen_at: datetime
     fbp: str | None
     ad_id: str | None
     ctwa_clid: str | None
-
-
-def _fits(value: str | None, limit: int) -> str | None:
-    """The value if the column can hold it; an oversized id is dropped, never truncated."""
-    return value if value is not None and len(value) <= limit else None
-
-
-def _first_hash(key: str, values: list[str], default_country: str | None) -> str | None:
-    for value in values:
-        digest = hash_field(key, value, default_country=default_country)
-        if digest is not None:
-            return digest
-    return None
-
-
-def _click(fbclid: str | None, fbc: str | None, seen_at: datetime) -> tuple[str | None, str | None]:
-    """The (fbclid, fbc) pair of the event's click, or (None, None) if it is malformed."""
-    raw = fbc or fbclid
-    if raw is None:
-        return None, None
-    try:
-        built = fbc_from(raw, int(seen_at.timestamp() * 1000))
-    except MetaEventValidationError:
-        logger.info("dropping a malformed click id (fbc/fbclid) from a contact update")
-        return None, None
-    if len(built) > 600:
-        return None, None
-    return built.split(".", 3)[3], built
-
-
-def extract_facts(event: ConversionEvent, default_country: str | None) -> ContactFacts:
-    """Hash and size-check the identity fields of ``event`` (pure: no database)."""
-    ids = {
-        name: value
-        for name in SOURCE_ID_FIELDS
-        if (value := _fits(getattr(event.source_ids, name), _ID_MAX)) is not None
-    }
-    attribution = event.attribution
-    seen_at = attribution.click_time or event.event_time
-    fbclid, fbc = _click(attribution.fbclid, attribution.fbc, seen_at)
-    return ContactFacts(
-        source_ids=ids,
-        email_hash=_first_hash("em", event.user.emails, default_country),
-        phone_hash=_first_hash("ph", event.user.phones, default_country),
-        fbclid=fbclid,
-        fbc=fbc,
-        seen_at=seen_at,
-        fbp=_fits(attribution.fbp, _FBP_MAX),
-        ad_id=_fits(attribution.ad_id, _AD_ID_MAX),
-        ctwa_clid=_fits(event.user.ctwa_clid, _CLICK_MAX),
-    )
+    fbclid: str | None
+    fbc_first_seen_at: datetime | None
 
 
 def _column(name: str) -> InstrumentedAttribute[str | None]:
@@ -115,89 +66,169 @@ def _column(name: str) -> InstrumentedAttribute[str | None]:
     return column
 
 
-def _find(
-    session: Session, tenant_id: uuid.UUID, contact_id: uuid.UUID | None, facts: ContactFacts
-) -> Contact | None:
-    if contact_id is not None:  # our own id, echoed back by the sender (e.g. Stripe metadata)
-        found = session.get(Contact, contact_id)
-        if found is not None and found.tenant_id == tenant_id:
-            return found
-    for name, value in facts.source_ids.items():
-        found = session.scalar(
-            select(Contact).where(Contact.tenant_id == tenant_id, _column(name) == value)
+def _snapshot(contact: Contact) -> LinkedContact:
+    seen = contact.fbc_first_seen_at
+    return LinkedContact(
+        contact.id, contact.fbc, contact.fbp, contact.ad_id, contact.ctwa_clid, contact.fbclid,
+        as_utc(seen) if seen is not None else None,
+    )  # fmt: skip
+
+
+class _Index:
+    """The batch's candidate contacts by id and by every linking key, kept current as it merges.
+
+    Source ids are unique per tenant; a hash may be shared, and then the oldest contact wins
+    (stored ones by ``created_at, id`` as the single-row query did, new ones after them).
+    """
+
+    def __init__(self, loaded: Iterable[Contact]) -> None:
+        self.by_id: dict[uuid.UUID, Contact] = {}
+        self._by_key: dict[_Key, list[Contact]] = {}
+        for contact in sorted(loaded, key=lambda c: (c.created_at, str(c.id))):
+            self.add(contact)
+
+    def add(self, contact: Contact) -> None:
+        self.by_id[contact.id] = contact
+        for name in (*SOURCE_ID_FIELDS, *_HASH_FIELDS):
+            value = getattr(contact, name)
+            if value is not None:
+                self.link(contact, name, value)
+
+    def link(self, contact: Contact, name: str, value: str) -> None:
+        holders = self._by_key.setdefault((contact.tenant_id, name, value), [])
+        if contact not in holders:
+            holders.append(contact)
+
+    def first(self, tenant_id: uuid.UUID, name: str, value: str) -> Contact | None:
+        holders = self._by_key.get((tenant_id, name, value))
+        return holders[0] if holders else None
+
+    def find(
+        self, tenant_id: uuid.UUID, contact_id: uuid.UUID | None, facts: ContactFacts
+    ) -> Contact | None:
+        if contact_id is not None:  # our own id, echoed back by the sender (Stripe metadata)
+            found = self.by_id.get(contact_id)
+            if found is not None and found.tenant_id == tenant_id:
+                return found
+        for name, value in facts.source_ids.items():
+            if (found := self.first(tenant_id, name, value)) is not None:
+                return found
+        for name, digest in (("email_hash", facts.email_hash), ("phone_hash", facts.phone_hash)):
+            if digest is not None and (found := self.first(tenant_id, name, digest)) is not None:
+                return found
+        return None
+
+
+def _load(session: Session, pairs: Sequence[tuple[ConversionEvent, ContactFacts]]) -> _Index:
+    """Every stored contact any event of the batch could link to: one query per column."""
+    tenants = {event.tenant_id for event, _ in pairs}
+    wanted: dict[str, set[str]] = {}
+    ids: set[uuid.UUID] = set()
+    for event, facts in pairs:
+        if event.contact_id is not None:
+            ids.add(event.contact_id)
+        for name, value in facts.source_ids.items():
+            wanted.setdefault(name, set()).add(value)
+        for name in _HASH_FIELDS:
+            if (digest := getattr(facts, name)) is not None:
+                wanted.setdefault(name, set()).add(digest)
+    loaded: dict[uuid.UUID, Contact] = {}
+    if ids:
+        query = select(Contact).where(Contact.id.in_(sorted(ids)))
+        loaded.update((c.id, c) for c in session.scalars(query) if c.tenant_id in tenants)
+    for name, values in wanted.items():
+        query = select(Contact).where(
+            Contact.tenant_id.in_(sorted(tenants)), _column(name).in_(sorted(values))
         )
-        if found is not None:
-            return found
-    for name, digest in (("email_hash", facts.email_hash), ("phone_hash", facts.phone_hash)):
-        if digest is None:
-            continue
-        found = session.scalar(
-            select(Contact)
-            .where(Contact.tenant_id == tenant_id, _column(name) == digest)
-            .order_by(Contact.created_at, Contact.id)
-            .limit(1)
-        )
-        if found is not None:
-            return found
-    return None
+        loaded.update((c.id, c) for c in session.scalars(query))
+    return _Index(loaded.values())
 
 
-def _id_taken(session: Session, contact: Contact, name: str, value: str) -> bool:
-    other = session.scalar(
-        select(Contact.id).where(
-            Contact.tenant_id == contact.tenant_id, _column(name) == value, Contact.id != contact.id
-        )
-    )
-    return other is not None
-
-
-def _merge(session: Session, contact: Contact, facts: ContactFacts, *, new: bool) -> None:
+def _merge(index: _Index, contact: Contact, facts: ContactFacts) -> None:
     """Fill what the contact lacks; replace only what the rules say may change."""
     for name, value in facts.source_ids.items():
         # Never re-point an id: an id already held by another contact stays there.
-        if getattr(contact, name) is None and (new or not _id_taken(session, contact, name, value)):
+        holder = index.first(contact.tenant_id, name, value)
+        if getattr(contact, name) is None and holder in (None, contact):
             setattr(contact, name, value)
+            index.link(contact, name, value)
     # Stored hashes stay the linking keys; a later, different email does not replace them.
-    if contact.email_hash is None and facts.email_hash is not None:
-        contact.email_hash = facts.email_hash
-    if contact.phone_hash is None and facts.phone_hash is not None:
-        contact.phone_hash = facts.phone_hash
+    for name in _HASH_FIELDS:
+        digest = getattr(facts, name)
+        if getattr(contact, name) is None and digest is not None:
+            setattr(contact, name, digest)
+            index.link(contact, name, digest)
     if contact.ad_id is None and facts.ad_id is not None:
         contact.ad_id = facts.ad_id  # first touch
     if facts.fbc is not None and facts.fbclid != contact.fbclid:
-        # A click not seen before (the first, or a newer ad click): its first sighting is now.
-        contact.fbclid = facts.fbclid
-        contact.fbc = facts.fbc
-        contact.fbc_first_seen_at = facts.seen_at
+        stored = contact.fbc_first_seen_at
+        if contact.fbclid is None or stored is None or facts.seen_at >= as_utc(stored):
+            # A click not seen before (the first, or a newer ad click): first seen now.
+            contact.fbclid = facts.fbclid
+            contact.fbc = facts.fbc
+            contact.fbc_first_seen_at = facts.seen_at
     if facts.fbp is not None:
         contact.fbp = facts.fbp
     if facts.ctwa_clid is not None:
         contact.ctwa_clid = facts.ctwa_clid
 
 
-def record_contact(
-    session: Session, event: ConversionEvent, default_country: str | None
-) -> uuid.UUID:
-    """Find or create the event's contact, merge the event's facts into it, return its id.
+def _link_all(
+    session: Session, pairs: Sequence[tuple[ConversionEvent, ContactFacts]]
+) -> dict[EventKey, LinkedContact]:
+    index = _load(session, pairs)
+    linked: dict[EventKey, LinkedContact] = {}
+    for event, facts in pairs:
+        contact = index.find(event.tenant_id, event.contact_id, facts)
+        if contact is None:
+            contact = Contact(id=uuid.uuid4(), tenant_id=event.tenant_id)
+            session.add(contact)
+            index.add(contact)
+        _merge(index, contact, facts)
+        linked[(event.tenant_id, event.event_id)] = _snapshot(contact)
+    session.flush()
+    return linked
 
-    Flushes but does not commit. Two requests creating the same person at once race on the
-    unique source-id constraints; the loser rolls ``session`` back and re-reads, so give this
-    call a session of its own.
+
+def record_contacts(
+    session: Session,
+    events: Sequence[ConversionEvent],
+    default_country_by_tenant: Mapping[uuid.UUID, str | None],
+) -> dict[EventKey, LinkedContact]:
+    """Link every event to its contact (found or created), merge its facts, in order.
+
+    Returns each event's contact by ``(tenant_id, event_id)``. An event naming nobody (no
+    contact id, no source id, no usable email or phone) is left out: nothing could ever find
+    that contact again. Flushes but does not commit. A concurrent writer creating the same
+    person first makes the flush fail on a unique source id; ``session`` is then rolled back
+    and the batch re-read and redone, so give this call a session of its own.
+
+    Raises:
+        IntegrityError: still conflicting after a few attempts.
     """
-    facts = extract_facts(event, default_country)
+    pairs = [
+        (event, facts)
+        for event in events
+        if (facts := extract_facts(event, default_country_by_tenant.get(event.tenant_id))).links
+        or event.contact_id is not None
+    ]
+    if not pairs:
+        return {}
     for attempt in range(1, _MAX_ATTEMPTS + 1):
         try:
-            contact = _find(session, event.tenant_id, event.contact_id, facts)
-            new = contact is None
-            if contact is None:
-                contact = Contact(id=uuid.uuid4(), tenant_id=event.tenant_id)
-                session.add(contact)
-            _merge(session, contact, facts, new=new)
-            session.flush()
-            return contact.id
+            return _link_all(session, pairs)
         except IntegrityError:
             session.rollback()
             if attempt == _MAX_ATTEMPTS:
                 raise
-            logger.info("contact insert raced with another request; re-reading")
+            logger.info("contact insert raced with another writer; re-reading the batch")
     raise AssertionError("unreachable")
+
+
+def record_contact(
+    session: Session, event: ConversionEvent, default_country: str | None
+) -> uuid.UUID | None:
+    """``record_contacts`` for one event: its contact id (None when it names nobody)."""
+    linked = record_contacts(session, [event], {event.tenant_id: default_country})
+    found = linked.get((event.tenant_id, event.event_id))
+    return found.contact_id if found is not None else None

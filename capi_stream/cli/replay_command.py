@@ -26,7 +26,16 @@ from rich.text import Text
 from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
 from consumers.config import WorkerConfig
-from consumers.replay import ReplayRequest, ReplayRequestError, ReplaySummary, replay_events
+from consumers.replay import (
+    Outcome,
+    ReplayRequest,
+    ReplayRequestError,
+    ReplaySummary,
+    replay_events,
+)
+
+# Shown even at zero, so a summary always answers "how many were sent / skipped / expired".
+_CORE_OUTCOMES = (Outcome.SENT, Outcome.ALREADY_SENT, Outcome.EXPIRED)
 
 
 def _instant(_ctx: click.Context, param: click.Parameter, value: str) -> datetime:
@@ -85,7 +94,9 @@ class _Bar:
 
 
 def _print_summary(console: Console, summary: ReplaySummary, dry_run: bool) -> None:
-    totals = summary.by_outcome()
+    prefix = "would be " if dry_run else ""
+    totals = {prefix + name: 0 for name in _CORE_OUTCOMES} | dict(summary.by_outcome())
+    failed = summary.failed_by_class
     table = Table(title="replay summary" + (" (dry run: nothing changed)" if dry_run else ""))
     table.add_column("")
     table.add_column("records", justify="right")
@@ -94,10 +105,11 @@ def _print_summary(console: Console, summary: ReplaySummary, dry_run: bool) -> N
         ("in range", summary.in_range),
         ("undecodable (left alone)", summary.undecodable),
         ("matched filters", summary.matched),
-        *sorted(totals.items()),
+        *totals.items(),
+        ("failed (any class)", sum(failed.values())),
+        *((f"  failed: {name}", count) for name, count in sorted(failed.items())),
         ("dead-lettered (DLQ records)", summary.dead_lettered),
         ("forwarded (retry tiers + DLQ)", summary.forwarded),
-        *((f"failed: {name}", count) for name, count in sorted(summary.failed_by_class.items())),
         ("seek", "timestamp lookup" if summary.lookup_used else "scan from the beginning"),
     ]
     for label, value in rows:
@@ -118,6 +130,7 @@ def _print_summary(console: Console, summary: ReplaySummary, dry_run: bool) -> N
     "start",
     required=True,
     callback=_instant,
+    metavar="ISO",
     help="Range start, record timestamp, included. ISO 8601; UTC if no offset given.",
 )
 @click.option(
@@ -125,6 +138,7 @@ def _print_summary(console: Console, summary: ReplaySummary, dry_run: bool) -> N
     "end",
     required=True,
     callback=_instant,
+    metavar="ISO",
     help="Range end, record timestamp, included. ISO 8601; UTC if no offset given.",
 )
 @click.option("--topic", help="Topic to read (default: the main topic).")
@@ -159,6 +173,14 @@ def replay(
     Events already sent are skipped unless --resend; events older than Meta's 7-day window
     are recorded as expired and never sent. Failures go to the retry tiers and the DLQ as in
     the worker. The live worker group's offsets are never read or changed.
+
+    \b
+    Examples:
+      capi replay --from 2026-11-28T08:00 --to 2026-11-28T12:00 --dry-run
+      capi replay --from 2026-11-28T08:00+01:00 --to 2026-11-28T12:00+01:00 \\
+          --tenant 6f1c...e2 --event-name Purchase --event-name Lead \\
+          --group capi-replay-20261128
+      capi replay --from 2026-11-27T00:00Z --to 2026-11-28T00:00Z --no-send
     """
     if end < start:
         raise click.BadParameter("must not be before --from", param_hint="--to")

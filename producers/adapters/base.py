@@ -136,6 +136,10 @@ def dig(payload: Any, *path: str) -> Any:
 
 def text(value: Any) -> str | None:
     """A non-empty stripped string from a JSON string or integral number, else ``None``."""
+    if value is None:  # the common cases first: this runs dozens of times per webhook
+        return None
+    if type(value) is str:
+        return value.strip() or None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -209,8 +213,13 @@ def business_time(received_at: datetime, *candidates: Any) -> datetime:
 
 def _prune(value: Any) -> Any:
     if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v is not None and v != [] and v != {}}
+        pruned = {}
+        for key, item in value.items():
+            if isinstance(item, dict):
+                item = _prune(item)
+            if item is not None and item != [] and item != {}:
+                pruned[key] = item
+        return pruned
     return value
 
 

@@ -33,7 +33,7 @@ def _event_fields(tenant_id: uuid.UUID, key: str) -> dict[str, object]:
     }  # fmt: skip
 
 
-def test_sync_publisher_derives_event_id_and_keys_by_source_event(
+def test_sync_publisher_derives_event_id_and_keys_by_person(
     kafka_config: KafkaConfig, topic_factory: object
 ) -> None:
     topic = topic_factory("pub")  # type: ignore[operator]
@@ -42,7 +42,7 @@ def test_sync_publisher_derives_event_id_and_keys_by_source_event(
         event = publisher.publish(_event_fields(tenant, "order-1"))
     assert event.event_id == build_event_id(tenant, "api", "order-1")
     [record] = read_topic(kafka_config, topic)
-    assert record.key == f"{tenant}:order-1".encode()
+    assert record.key == f"{tenant}:em:{HASHED_EMAIL}".encode()  # the hash the worker links on
     assert record.event == event
     assert record.event.user.emails == [HASHED_EMAIL]  # already hashed: kept as is
 

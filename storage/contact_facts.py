@@ -1,0 +1,110 @@
+"""What one event says about its person, hashed and size-checked: pure, no database.
+
+``storage.contacts`` links and merges these facts into ``contacts`` rows. Only hashes leave
+this module: raw emails and phones never reach the table.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from capi_stream.event import ConversionEvent
+from meta_capi.fbc import fbc_from
+from meta_capi.hashing import hash_field
+from meta_capi.validation import MetaEventValidationError
+
+__all__ = ["SOURCE_ID_FIELDS", "ContactFacts", "as_utc", "extract_facts"]
+
+logger = logging.getLogger(__name__)
+
+# Source-id attributes of the event and the column each one links on, in linking priority.
+SOURCE_ID_FIELDS = (
+    "mc_subscriber_id",
+    "ghl_contact_id",
+    "stripe_customer_id",
+    "perspective_contact_id",
+    "denefits_contract_code",
+)
+_ID_MAX = 128  # every source-id column is String(128)
+_AD_ID_MAX = 64
+_FBP_MAX = 128
+_CLICK_MAX = 512
+_FBC_MAX = 600
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFacts:
+    """What one event says about its person, already hashed and size-checked."""
+
+    source_ids: dict[str, str]
+    email_hash: str | None
+    phone_hash: str | None
+    fbclid: str | None
+    fbc: str | None
+    seen_at: datetime
+    fbp: str | None
+    ad_id: str | None
+    ctwa_clid: str | None
+
+    @property
+    def links(self) -> bool:
+        """True when something here can find this person again (an id or a hash)."""
+        return bool(self.source_ids or self.email_hash or self.phone_hash)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware UTC datetime; SQLite hands back naive values, which are stored as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _fits(value: str | None, limit: int) -> str | None:
+    """The value if the column can hold it; an oversized id is dropped, never truncated."""
+    return value if value is not None and len(value) <= limit else None
+
+
+def _first_hash(key: str, values: list[str], default_country: str | None) -> str | None:
+    for value in values:
+        digest = hash_field(key, value, default_country=default_country)
+        if digest is not None:
+            return digest
+    return None
+
+
+def _click(fbclid: str | None, fbc: str | None, seen_at: datetime) -> tuple[str | None, str | None]:
+    """The (fbclid, fbc) pair of the event's click, or (None, None) if it is malformed."""
+    raw = fbc or fbclid
+    if raw is None:
+        return None, None
+    try:
+        built = fbc_from(raw, int(seen_at.timestamp() * 1000))
+    except MetaEventValidationError:
+        logger.info("dropping a malformed click id (fbc/fbclid) from a contact update")
+        return None, None
+    if len(built) > _FBC_MAX:
+        return None, None
+    return built.split(".", 3)[3], built
+
+
+def extract_facts(event: ConversionEvent, default_country: str | None) -> ContactFacts:
+    """Hash and size-check the identity fields of ``event`` (pure: no database)."""
+    ids = {
+        name: value
+        for name in SOURCE_ID_FIELDS
+        if (value := _fits(getattr(event.source_ids, name), _ID_MAX)) is not None
+    }
+    attribution = event.attribution
+    seen_at = as_utc(attribution.click_time or event.event_time)
+    fbclid, fbc = _click(attribution.fbclid, attribution.fbc, seen_at)
+    return ContactFacts(
+        source_ids=ids,
+        email_hash=_first_hash("em", event.user.emails, default_country),
+        phone_hash=_first_hash("ph", event.user.phones, default_country),
+        fbclid=fbclid,
+        fbc=fbc,
+        seen_at=seen_at,
+        fbp=_fits(attribution.fbp, _FBP_MAX),
+        ad_id=_fits(attribution.ad_id, _AD_ID_MAX),
+        ctwa_clid=_fits(event.user.ctwa_clid, _CLICK_MAX),
+    )

@@ -1,0 +1,49 @@
+"""Enrichment from the contact: a click seen again keeps its first-seen time."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from capi_stream.event import ConversionEvent
+from consumers.enrich import ContactHints, raw_user_data, resolve_fbc
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+FIRST = NOW - timedelta(hours=5)
+TENANT = uuid.UUID("11111111-1111-1111-1111-111111111111")
+CONTACT = uuid.UUID("22222222-2222-2222-2222-222222222222")
+STORED = ContactHints(
+    CONTACT, fbc=f"fb.1.{int(FIRST.timestamp() * 1000)}.IwAR_A", fbclid="IwAR_A",
+    fbc_first_seen_at=FIRST,
+)  # fmt: skip
+
+
+def event(**fields: Any) -> ConversionEvent:
+    return ConversionEvent.create(
+        tenant_id=TENANT, source="api", source_event_id="x", event_name="Lead",
+        event_time=NOW, action_source="chat", contact_id=CONTACT, **fields,
+    )  # fmt: skip
+
+
+def test_the_same_fbclid_again_uses_the_first_seen_time() -> None:
+    assert resolve_fbc(event(attribution={"fbclid": "IwAR_A"}), STORED) == STORED.fbc
+
+
+def test_a_new_fbclid_is_built_with_its_own_time() -> None:
+    fbc = resolve_fbc(event(attribution={"fbclid": "IwAR_B"}), STORED)
+    assert fbc == f"fb.1.{int(NOW.timestamp() * 1000)}.IwAR_B"
+
+
+def test_a_browser_fbc_wins_and_no_click_falls_back_to_the_contact() -> None:
+    cookie = "fb.1.1700000000000.IwAR_A"
+    assert resolve_fbc(event(attribution={"fbc": cookie}), STORED) == cookie
+    assert resolve_fbc(event(), STORED) == STORED.fbc
+    assert resolve_fbc(event(), None) is None
+
+
+def test_external_id_is_the_internal_contact_id() -> None:
+    assert raw_user_data(event(user={"external_ids": ["crm-1"]}), STORED)["external_id"] == [
+        "crm-1",
+        str(CONTACT),
+    ]
