@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -21,7 +21,6 @@ from typing import Any, Protocol
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from capi_stream.avro_writer import UnsupportedSchemaError, compile_writer
 from capi_stream.errors import DecodeError
 from capi_stream.event import ConversionEvent
 
@@ -69,12 +68,11 @@ def record_to_event(record: Mapping[str, Any]) -> ConversionEvent:
         raise DecodeError(f"decoded record is not a valid ConversionEvent: {exc}") from exc
 
 
-def _compiled(schema: Schema) -> Callable[[Mapping[str, Any]], bytes] | None:
-    """The schema-compiled writer (``capi_stream.avro_writer``), or None to use fastavro's."""
-    try:
-        return compile_writer(schema)
-    except UnsupportedSchemaError:
-        return None
+def _encode(header: bytes, schema: Any, event: ConversionEvent) -> bytes:
+    buffer = io.BytesIO()
+    buffer.write(header)
+    fastavro.schemaless_writer(buffer, schema, event_to_record(event))
+    return buffer.getvalue()
 
 
 class EventCodec(Protocol):
@@ -90,19 +88,13 @@ class SingleObjectCodec:
 
     def __init__(self, reader_schema: Schema, writer_schemas: Iterable[Schema] = ()) -> None:
         self._reader = fastavro.parse_schema(reader_schema)
-        self._write = _compiled(reader_schema)
         self._header = SINGLE_OBJECT_MARKER + schema_fingerprint(reader_schema)
         self._writers: dict[bytes, Any] = {schema_fingerprint(reader_schema): self._reader}
         for schema in writer_schemas:
             self._writers[schema_fingerprint(schema)] = fastavro.parse_schema(schema)
 
     def encode(self, event: ConversionEvent) -> bytes:
-        if self._write is not None:
-            return self._header + self._write(event_to_record(event))
-        buffer = io.BytesIO()
-        buffer.write(self._header)
-        fastavro.schemaless_writer(buffer, self._reader, event_to_record(event))
-        return buffer.getvalue()
+        return _encode(self._header, self._reader, event)
 
     def encode_with(self, schema: Schema, record: Mapping[str, Any]) -> bytes:
         """Encode a raw record under another (e.g. older) schema; for tests and migrations."""
@@ -129,7 +121,6 @@ class ConfluentCodec:
 
         self._client = SchemaRegistryClient.new_client({"url": registry_url})
         self._reader = fastavro.parse_schema(reader_schema)
-        self._write = _compiled(reader_schema)
         schema_id = self._client.register_schema(
             subject, RegistrySchema(json.dumps(reader_schema), "AVRO")
         )
@@ -137,12 +128,7 @@ class ConfluentCodec:
         self._writers: dict[int, Any] = {schema_id: self._reader}
 
     def encode(self, event: ConversionEvent) -> bytes:
-        if self._write is not None:
-            return self._header + self._write(event_to_record(event))
-        buffer = io.BytesIO()
-        buffer.write(self._header)
-        fastavro.schemaless_writer(buffer, self._reader, event_to_record(event))
-        return buffer.getvalue()
+        return _encode(self._header, self._reader, event)
 
     def decode(self, data: bytes) -> ConversionEvent:
         if len(data) < 5 or data[:1] != CONFLUENT_MAGIC:
