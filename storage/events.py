@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Connection, Row, Select, Table, Update, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import MAX_SEND_ATTEMPTS, EventStatus, MetaCapiEvent
 
 EventKey = tuple[uuid.UUID, str]
+
+_TABLE = cast(Table, MetaCapiEvent.__table__)
 
 # Columns a re-processed event may refresh; delivery columns are never reset by an upsert.
 _CONTENT_COLUMNS = (
@@ -73,64 +78,173 @@ class AttemptOutcome:
 def upsert_events(
     session: Session, rows: Sequence[Mapping[str, Any]]
 ) -> dict[EventKey, StoredEvent]:
-    """Insert rows, or refresh their content if (tenant_id, event_id) exists; one statement.
+    """Insert rows, or refresh their content if (tenant_id, event_id) exists.
 
     Re-processing the same event is harmless: attempts, status and sent flags are kept.
+    One short cached statement per batch, never one compiled afresh with a bind parameter per
+    value (1,000 rows x 33 columns made that 2 s of CPU per batch): PostgreSQL receives the
+    batch as one JSON parameter, other databases as an executemany. Rows must all have the
+    same keys (``consumers.prepare`` builds them so).
     """
     if not rows:
         return {}
     now = datetime.now(UTC)
     values = [{"id": uuid.uuid4(), "created_at": now, "updated_at": now, **row} for row in rows]
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(MetaCapiEvent).values(values)
-    refreshed = {name: statement.excluded[name] for name in _CONTENT_COLUMNS if name in values[0]}
-    refreshed["updated_at"] = statement.excluded.updated_at
-    upsert = statement.on_conflict_do_update(
-        index_elements=["tenant_id", "event_id"], set_=refreshed
-    ).returning(
-        MetaCapiEvent.id,
-        MetaCapiEvent.tenant_id,
-        MetaCapiEvent.event_id,
-        MetaCapiEvent.sent_to_meta,
-        MetaCapiEvent.send_attempts,
-        MetaCapiEvent.status,
-    )
+    if dialect == "postgresql":
+        result = _upsert_recordset(session.connection(), values)
+    else:
+        result = _upsert_many(session.connection(), values)
     stored: dict[EventKey, StoredEvent] = {}
-    for row in session.execute(upsert):
+    for row in result:
         state = StoredEvent(row.id, row.tenant_id, row.event_id, row.sent_to_meta,
                             row.send_attempts, row.status)  # fmt: skip
         stored[(state.tenant_id, state.event_id)] = state
     return stored
 
 
+_RETURNING = ("id", "tenant_id", "event_id", "sent_to_meta", "send_attempts", "status")
+
+
+def _upsert_many(connection: Connection, values: list[dict[str, Any]]) -> Iterable[Row[Any]]:
+    """Portable: one executemany that SQLAlchemy pages into multi-row VALUES + RETURNING."""
+    insert = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
+    statement = insert(_TABLE)
+    refreshed = {name: statement.excluded[name] for name in _CONTENT_COLUMNS if name in values[0]}
+    refreshed["updated_at"] = statement.excluded.updated_at
+    upsert = statement.on_conflict_do_update(
+        index_elements=["tenant_id", "event_id"], set_=refreshed
+    ).returning(
+        _TABLE.c.id,
+        _TABLE.c.tenant_id,
+        _TABLE.c.event_id,
+        _TABLE.c.sent_to_meta,
+        _TABLE.c.send_attempts,
+        _TABLE.c.status,
+    )
+    return connection.execute(upsert, values)
+
+
+@lru_cache(maxsize=16)
+def _recordset_sql(columns: tuple[str, ...]) -> str:
+    """The statement for rows with these keys; every identifier is looked up in the table."""
+    table = _TABLE.name
+    names = ", ".join(_TABLE.c[name].name for name in columns)  # KeyError if not a column
+    refreshed = [name for name in _CONTENT_COLUMNS if name in columns] + ["updated_at"]
+    assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in refreshed)
+    return (
+        f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608 - identifiers from the table, values bound
+        f"FROM json_populate_recordset(NULL::{table}, %(rows)s::json) "
+        f"ON CONFLICT (tenant_id, event_id) DO UPDATE SET {assignments} "
+        f"RETURNING {', '.join(_RETURNING)}"
+    )
+
+
+def _json_scalar(value: object) -> str:
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)  # a numeric column parses the exact decimal text
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} to PostgreSQL as JSON")
+
+
+def _upsert_recordset(connection: Connection, values: list[dict[str, Any]]) -> Iterable[Row[Any]]:
+    """PostgreSQL: the whole batch as ONE JSON parameter, expanded by the server.
+
+    ``json_populate_recordset`` turns the array into rows of the table's own type, so the
+    statement stays short and cached however many rows, the client does one C-speed
+    ``json.dumps`` instead of binding tens of thousands of parameters, and the server plans
+    once. JSON columns (``user_data``, ``custom_data``) travel as nested objects.
+    """
+    payload = json.dumps(values, default=_json_scalar, separators=(",", ":"))
+    return connection.exec_driver_sql(_recordset_sql(tuple(values[0])), {"rows": payload})
+
+
+def _outcome_values(outcome: AttemptOutcome, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "status": outcome.status,
+        "updated_at": now,
+        "send_error": outcome.error,
+    }
+    if outcome.attempt > 0:
+        values["send_attempts"] = outcome.attempt
+        values["last_send_attempt_at"] = now
+    if outcome.response is not None:
+        values["meta_response"] = dict(outcome.response)
+    if outcome.fbtrace_id is not None:
+        values["meta_fbtrace_id"] = outcome.fbtrace_id
+    if outcome.status == EventStatus.SENT:
+        values.update(sent_to_meta=True, sent_at=now, send_error=None)
+    return values
+
+
+@lru_cache(maxsize=64)
+def _update_statement(columns: tuple[str, ...]) -> Update:
+    """``UPDATE ... SET <columns> WHERE id = :row_id AND NOT sent_to_meta`` for executemany."""
+    return (
+        update(_TABLE)
+        .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.sent_to_meta.is_(False))
+        .values({name: bindparam(f"v_{name}", type_=_TABLE.c[name].type) for name in columns})
+    )
+
+
+# PostgreSQL: every outcome of a batch in one statement. Each SET term reproduces
+# ``_outcome_values``: attempts and their time only for an attempt, response and trace id
+# only when given, the sent columns only for a sent outcome.
+_RECORD_SQL = f"""
+UPDATE {_TABLE.name} AS t SET
+    status = v.status,
+    updated_at = %(now)s,
+    send_error = v.send_error,
+    send_attempts = CASE WHEN v.attempt > 0 THEN v.attempt ELSE t.send_attempts END,
+    last_send_attempt_at = CASE WHEN v.attempt > 0 THEN %(now)s ELSE t.last_send_attempt_at END,
+    meta_response = COALESCE(v.meta_response, t.meta_response),
+    meta_fbtrace_id = COALESCE(v.fbtrace_id, t.meta_fbtrace_id),
+    sent_to_meta = v.sent,
+    sent_at = CASE WHEN v.sent THEN %(now)s ELSE t.sent_at END
+FROM json_to_recordset(%(rows)s::json) AS v(
+    id uuid, status text, send_error text, attempt integer, meta_response json,
+    fbtrace_id text, sent boolean)
+WHERE t.id = v.id AND t.sent_to_meta = false
+"""  # noqa: S608 - the table's own name; values bound
+
+
 def record_outcomes(session: Session, outcomes: Sequence[AttemptOutcome]) -> None:
     """Write each attempt's result; ``send_attempts`` becomes the attempt number itself.
 
     A row already sent is never downgraded by a late duplicate of an earlier attempt.
+    PostgreSQL gets the whole batch as one ``UPDATE ... FROM json_to_recordset``; elsewhere
+    outcomes that set the same columns (all the "sent" ones, typically) go as one
+    executemany. Either way: a round trip per batch (or per shape), not one per row.
     """
+    if not outcomes:
+        return
     now = datetime.now(UTC)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = [
+            {
+                "id": str(o.row_id),
+                "status": o.status,
+                "sent": o.status == EventStatus.SENT,
+                "send_error": None if o.status == EventStatus.SENT else o.error,
+                "attempt": o.attempt,
+                "meta_response": dict(o.response) if o.response is not None else None,
+                "fbtrace_id": o.fbtrace_id,
+            }
+            for o in outcomes
+        ]
+        payload = json.dumps(rows, separators=(",", ":"))
+        connection.exec_driver_sql(_RECORD_SQL, {"now": now, "rows": payload})
+        return
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for outcome in outcomes:
-        sent = outcome.status == EventStatus.SENT
-        values: dict[str, Any] = {
-            "status": outcome.status,
-            "updated_at": now,
-            "send_error": outcome.error,
-        }
-        if outcome.attempt > 0:
-            values["send_attempts"] = outcome.attempt
-            values["last_send_attempt_at"] = now
-        if outcome.response is not None:
-            values["meta_response"] = dict(outcome.response)
-        if outcome.fbtrace_id is not None:
-            values["meta_fbtrace_id"] = outcome.fbtrace_id
-        if sent:
-            values.update(sent_to_meta=True, sent_at=now, send_error=None)
-        session.execute(
-            update(MetaCapiEvent)
-            .where(MetaCapiEvent.id == outcome.row_id, MetaCapiEvent.sent_to_meta.is_(False))
-            .values(**values)
-        )
+        values = _outcome_values(outcome, now)
+        params = {f"v_{name}": value for name, value in values.items()}
+        params["row_id"] = outcome.row_id
+        shapes.setdefault(tuple(sorted(values)), []).append(params)
+    for columns, params_list in shapes.items():
+        connection.execute(_update_statement(columns), params_list)
 
 
 def select_unsent(tenant_id: uuid.UUID, limit: int = 100) -> Select[MetaCapiEvent]:

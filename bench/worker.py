@@ -1,0 +1,371 @@
+"""Worker benchmark: events/s through ONE `capi worker` (broker -> decode -> hash -> PostgreSQL
+-> Meta emulator), beside two references measured in the same run, and its memory over time.
+
+1. Starts an embedded broker, a Meta emulator subprocess that keeps only counts, and a fresh
+   PostgreSQL schema with ``--tenants`` tenants (Meta integrations pointing at the emulator).
+2. Produces a backlog of ``--backlog`` raw events (emails, phones, names in the clear; each
+   (tenant, kind) template Avro-encoded once, ids patched per event).
+3. References, in their own schema: (a) the naive design on ``--naive-events`` events (per
+   event: decode, hash, one INSERT in its own transaction, one POST of that single event with
+   a pooled httpx client); (b) bulk inserts of ``--bulk-rows`` already prepared rows with
+   SQLAlchemy ``insert().values()`` and with psycopg ``COPY``, 1,000 rows per transaction.
+4. Starts one ``capi worker`` subprocess (production batch settings), samples its VmRSS and
+   the group's committed offsets every second until the whole backlog is committed, then
+   checks that every row is ``sent`` and that the emulator accepted every event.
+
+    .venv/bin/python bench/worker.py [--backlog 100000] [--profile-seconds 20]
+
+Writes ``bench/results/worker.json``. ``--profile-seconds`` runs ``py-spy record`` (not a
+project dependency: ``pip install py-spy``) on the worker for that long, mid-drain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "worker.json"
+BASE_URL = os.environ.get(
+    "CAPI_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+sys.path.insert(0, str(ROOT))
+from bench import worker_backlog as data  # noqa: E402
+
+
+def _schema_url(schema: str) -> str:
+    return f"{BASE_URL}?options=-csearch_path%3D{schema}"
+
+
+def _create_schema(admin: Any, schema: str) -> str:
+    from sqlalchemy import text
+
+    from storage.engine import build_engine
+    from storage.migrate import migrate
+
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = _schema_url(schema)
+    engine = build_engine(url)
+    migrate(engine)
+    engine.dispose()
+    return url
+
+
+def _rss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def _wait_port(port: int, timeout: float = 30.0) -> None:
+    from capi_stream.kafka.broker import wait_for_port
+
+    wait_for_port("127.0.0.1", port, timeout)
+
+
+def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _committed(consumer: Any, partitions: list[Any]) -> int:
+    return sum(max(tp.offset, 0) for tp in consumer.committed(partitions, timeout=10))
+
+
+def _time_at(samples: list[dict[str, Any]], target: float) -> float:
+    """Interpolated time at which the committed count reached ``target``."""
+    previous = samples[0]
+    for sample in samples:
+        if sample["committed"] >= target:
+            span = sample["committed"] - previous["committed"]
+            if span <= 0:
+                return float(sample["t"])
+            fraction = (target - previous["committed"]) / span
+            return float(previous["t"] + fraction * (sample["t"] - previous["t"]))
+        previous = sample
+    return float(samples[-1]["t"])
+
+
+def _drain(
+    worker: subprocess.Popen[bytes], consumer: Any, partitions: list[Any], total: int,
+    args: argparse.Namespace, workdir: Path, watch: dict[str, int],
+) -> tuple[list[dict[str, Any]], str | None]:  # fmt: skip
+    """Sample every second until ``total`` offsets are committed; optionally py-spy."""
+    samples: list[dict[str, Any]] = []
+    started = time.monotonic()
+    deadline = started + args.timeout
+    profiler: subprocess.Popen[bytes] | None = None
+    profile_path: str | None = None
+    while True:
+        now = time.monotonic() - started
+        committed = _committed(consumer, partitions)
+        sample: dict[str, Any] = {"t": round(now, 2), "committed": committed}
+        for name, pid in watch.items():
+            sample[f"{name}_rss_mb"] = round((_rss_kb(pid) or 0) / 1024, 1)
+        samples.append(sample)
+        if committed >= total:
+            break
+        if worker.poll() is not None:
+            raise RuntimeError(f"worker exited early with {worker.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out: {committed}/{total} committed")
+        if (args.profile_seconds and profiler is None and committed > total * 0.1
+                and total - committed > 0):  # fmt: skip
+            profile_path = str(workdir / "worker-profile.txt")
+            profiler = subprocess.Popen(  # noqa: S603
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
+                 "--rate", "100", "--duration", str(args.profile_seconds), "--pid",
+                 str(worker.pid), "--output", profile_path, "--threads"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - started - now)))
+    if profiler is not None:
+        profiler.wait(args.profile_seconds + 30)
+    return samples, profile_path
+
+
+def _summarise(samples: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    first = next(s["t"] for s in samples if s["committed"] > 0)
+    end = _time_at(samples, total)
+    t05, t95 = _time_at(samples, 0.05 * total), _time_at(samples, 0.95 * total)
+    warm = _time_at(samples, 0.10 * total)
+    rss = [s["worker_rss_mb"] for s in samples if s["t"] >= warm and s["worker_rss_mb"] > 0]
+    all_rss = [s["worker_rss_mb"] for s in samples if s["worker_rss_mb"] > 0]
+    median = statistics.median(rss) if rss else 0.0
+    return {
+        "first_commit_s": first,
+        "drain_s": end,
+        "events_per_s_overall": total / end,
+        "events_per_s_after_first_commit": total / (end - first) if end > first else None,
+        "events_per_s_steady": 0.9 * total / (t95 - t05) if t95 > t05 else None,
+        "rss_mb": {
+            "start": all_rss[0] if all_rss else None,
+            "after_warmup": {
+                "min": min(rss),
+                "median": median,
+                "max": max(rss),
+                "max_over_median": max(rss) / median,
+            }
+            if rss
+            else None,
+            "overall_max": max(all_rss) if all_rss else None,
+            "flat": bool(rss) and max(rss) <= 1.2 * median,
+        },  # fmt: skip
+    }
+
+
+def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
+    from confluent_kafka import Consumer, TopicPartition
+    from sqlalchemy import create_engine, text
+
+    from capi_stream.avro_codec import build_codec
+    from capi_stream.kafka.broker import EmbeddedBroker, find_free_port
+    from capi_stream.kafka.config import KafkaConfig
+    from capi_stream.kafka.topics import TopicNames, ensure_topics
+    from storage.engine import build_engine, build_session_factory
+
+    workdir = Path(tempfile.mkdtemp(prefix="capi-bench-worker-"))
+    run = uuid.uuid4().hex[:8]
+    admin = create_engine(BASE_URL)
+    schemas = [f"bench_w_{run}", f"bench_r_{run}"]
+    load_before = os.getloadavg()
+    busy_before = _machine_busy()
+    processes: list[subprocess.Popen[bytes]] = []
+    result: dict[str, Any] = {"backlog": args.backlog, "tenants": args.tenants,
+                              "cpus": os.cpu_count(), "loadavg_before": load_before}  # fmt: skip
+    broker = EmbeddedBroker(log_path=workdir / "tansu.log").start()
+    try:
+        worker_url = _create_schema(admin, schemas[0])
+        ref_url = _create_schema(admin, schemas[1])
+        codec = build_codec()
+        tenants = data.build_tenants(args.tenants)
+        engine = build_engine(worker_url)
+        data.seed_tenants(build_session_factory(engine), tenants)
+        engine.dispose()
+
+        emulator_port = find_free_port()
+        with open(workdir / "emulator.log", "wb") as log:
+            emulator = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "meta_capi.emulator", "--port", str(emulator_port),
+                 "--no-keep-events"], stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        processes.append(emulator)
+        _wait_port(emulator_port)
+        graph_url = f"http://127.0.0.1:{emulator_port}"
+
+        kafka = KafkaConfig(bootstrap_servers=broker.bootstrap_servers)
+        topics = TopicNames(main=f"bench.events.{run}")
+        ensure_topics(kafka.admin_config(), topics.all, args.partitions)
+        templates = data.build_templates(codec, tenants)
+        producer = kafka.producer_config()
+        produce_s = data.produce_backlog(producer, topics.main, templates, args.backlog)
+        result["produce"] = {"seconds": produce_s, "events_per_s": args.backlog / produce_s,
+                             "templates": len(templates),
+                             "mean_value_bytes": sum(len(t.value) for t in templates)
+                             / len(templates)}  # fmt: skip
+        print(f"produced {args.backlog} events in {produce_s:.1f}s", flush=True)
+
+        # -- references (before the worker, never beside it) ------------------------------
+        ref_engine = build_engine(ref_url)
+        naive_values = list(data.iter_backlog(templates, 10**9, args.naive_events))
+        if args.naive_events:
+            result["naive"] = data.run_naive(ref_engine, codec, naive_values, tenants, graph_url)
+            print(f"naive: {result['naive']['events_per_s']:.0f} events/s", flush=True)
+        countries = {t.tenant_id: t.country for t in tenants}
+        base = [p.row for _, p in data.prepare_rows(codec, naive_values[:2000] or
+                                               list(data.iter_backlog(templates, 10**9, 200)),
+                                               countries)]  # fmt: skip
+        rows = data.bulk_rows(base, args.bulk_rows)
+        with ref_engine.begin() as connection:
+            connection.execute(text("TRUNCATE meta_capi_events"))
+        result["bulk_insert"] = data.run_bulk_insert(ref_engine, rows, 1000)
+        with ref_engine.begin() as connection:
+            connection.execute(text("TRUNCATE meta_capi_events"))
+        result["bulk_copy"] = data.run_bulk_copy(ref_engine, rows, 1000)
+        ref_engine.dispose()
+        del rows, base
+        print(f"bulk: insert {result['bulk_insert']['rows_per_s']:.0f} rows/s, "
+              f"copy {result['bulk_copy']['rows_per_s']:.0f} rows/s", flush=True)  # fmt: skip
+
+        # -- the worker --------------------------------------------------------------------
+        group = f"bench-worker-{run}"
+        env = {**os.environ, "DATABASE_URL": worker_url,
+               "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers, "META_GRAPH_URL": graph_url,
+               "TOPIC_MAIN": topics.main, "TOPIC_PARTITIONS": str(args.partitions),
+               "CONSUMER_GROUP": group, "WORKER_METRICS_PORT": "0", "BATCH_MAX_EVENTS": "1000",
+               "DATA_DIR": str(workdir)}  # fmt: skip
+        monitor = Consumer(kafka.consumer_config(group))
+        partitions = [TopicPartition(topics.main, p) for p in range(args.partitions)]
+        busy_start = _machine_busy()
+        with open(workdir / "worker.log", "wb") as log:
+            worker = subprocess.Popen(  # noqa: S603
+                [str(Path(sys.executable).parent / "capi"), "worker"], env=env, stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        processes.append(worker)
+        watch = {"worker": worker.pid, "emulator": emulator.pid}
+        samples, profile = _drain(worker, monitor, partitions, args.backlog, args, workdir,
+                                  watch)  # fmt: skip
+        busy_end = _machine_busy()
+        cpu = {"worker": _cpu_seconds(worker.pid), "emulator": _cpu_seconds(emulator.pid)}
+        monitor.close()
+        _stop(worker)
+        summary = _summarise(samples, args.backlog)
+        check = create_engine(worker_url)
+        with check.connect() as connection:
+            query = text("SELECT status, count(*) FROM meta_capi_events GROUP BY status")
+            by_status = dict(connection.execute(query).all())
+        check.dispose()
+        import httpx
+
+        counts = httpx.get(f"{graph_url}/_emulator/events", timeout=10).json()["counts"]
+        accepted = sum(counts.values()) - args.naive_events
+        machine = (busy_end[0] - busy_start[0]) / max(1, busy_end[1] - busy_start[1])
+        result["worker"] = {**summary, "rows_by_status": by_status,
+                            "emulator_accepted": accepted, "cpu_seconds": cpu,
+                            "machine_cpu_busy_fraction": machine,
+                            "profile": profile, "samples": samples}  # fmt: skip
+    finally:
+        for process in reversed(processes):
+            _stop(process, signal.SIGINT)
+        broker.stop()
+        with admin.begin() as connection:
+            for schema in schemas:
+                if not args.keep:
+                    connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+    result["loadavg_after"] = os.getloadavg()
+    result["machine_cpu_busy_fraction_whole_run"] = (_machine_busy()[0] - busy_before[0]) / max(
+        1, _machine_busy()[1] - busy_before[1]
+    )
+    _report(result, workdir)
+
+
+def _report(result: dict[str, Any], workdir: Path) -> None:
+    w = result["worker"]
+    steady = w["events_per_s_steady"]
+    naive = result.get("naive", {}).get("events_per_s")
+    values = result["bulk_insert"]["rows_per_s"]
+    copy = result["bulk_copy"]["rows_per_s"]
+    result["ratios"] = {
+        "worker_over_naive": steady / naive if naive else None,
+        "worker_over_bulk_insert": steady / values,
+        "worker_over_bulk_copy": steady / copy,
+    }
+    rss = w["rss_mb"]["after_warmup"]
+    print(f"\n{'measure':<44} {'value':>12}")
+    print(f"{'worker events/s (steady, 5%-95%)':<44} {steady:>12.0f}")
+    print(f"{'worker events/s (overall incl. join)':<44} {w['events_per_s_overall']:>12.0f}")
+    print(f"{'worker first commit (s) / drain (s)':<44} {w['first_commit_s']:>5.1f} / "
+          f"{w['drain_s']:.1f}")  # fmt: skip
+    if naive:
+        print(f"{'(a) naive events/s':<44} {naive:>12.1f}")
+    print(f"{'(b) bulk insert() executemany rows/s':<44} {values:>12.0f}")
+    print(f"{'(b) bulk COPY rows/s':<44} {copy:>12.0f}")
+    for name, ratio in result["ratios"].items():
+        if ratio is not None:
+            print(f"{name:<44} {ratio:>12.2f}")
+    if rss:
+        print(f"{'worker RSS MB after warm-up min/med/max':<44} {rss['min']:.0f} / "
+              f"{rss['median']:.0f} / {rss['max']:.0f}  flat={w['rss_mb']['flat']}")  # fmt: skip
+    print(f"rows by status: {w['rows_by_status']}  emulator accepted: {w['emulator_accepted']}")
+    print(f"cpu seconds: {w['cpu_seconds']}  machine busy: {w['machine_cpu_busy_fraction']:.0%}")
+    print(f"logs: {workdir}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2, default=str))
+    sent = w["rows_by_status"].get("sent", 0)
+    if sent != result["backlog"]:
+        sys.exit(f"only {sent} of {result['backlog']} rows are sent")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backlog", type=int, default=100_000)
+    parser.add_argument("--tenants", type=int, default=20)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--naive-events", type=int, default=2000)
+    parser.add_argument("--bulk-rows", type=int, default=50_000)
+    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--profile-seconds", type=int, default=0)
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schemas")
+    return parser
+
+
+if __name__ == "__main__":
+    main(_parser().parse_args())
