@@ -151,7 +151,7 @@ def _drain(
             profiler = subprocess.Popen(  # noqa: S603
                 [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
                  "--rate", "100", "--duration", str(args.profile_seconds), "--pid",
-                 str(worker.pid), "--output", profile_path, "--threads"],
+                 str(worker.pid), "--output", profile_path, "--threads", "--idle"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         time.sleep(max(0.0, 1.0 - (time.monotonic() - started - now)))

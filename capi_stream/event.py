@@ -12,7 +12,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 SCHEMA_VERSION = 1
 
@@ -30,8 +37,18 @@ ActionSource = Literal[
 ]
 MessagingChannel = Literal["whatsapp", "messenger", "instagram"]
 
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=512)]
-LongText = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+def _reject_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refusing it here keeps a poison value off the topic.
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
+NoNul = AfterValidator(_reject_nul)
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=512), NoNul]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=4096), NoNul]
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=255), NoNul]
 
 # Namespace of the deterministic event ids; never change it: ids must stay stable forever.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1d4e-5b0a-4c2e-9a53-0c8e4a1f7d21")
@@ -108,7 +125,7 @@ class CustomData(_Model):
     content_category: ShortText | None = None
     content_ids: list[ShortText] = Field(default_factory=list, max_length=100)
     num_items: int | None = Field(default=None, ge=0)
-    extra: dict[str, str] = Field(default_factory=dict, max_length=50)
+    extra: dict[ShortText, LongText] = Field(default_factory=dict, max_length=50)
 
     @field_validator("currency", mode="before")
     @classmethod
@@ -120,13 +137,13 @@ class ConversionEvent(_Model):
     """One conversion, as published to the main topic."""
 
     schema_version: int = SCHEMA_VERSION
-    event_id: ShortText
+    event_id: EventId
     tenant_id: uuid.UUID
     contact_id: uuid.UUID | None = None
     source: Source
     source_event_id: ShortText
     delivery_id: ShortText | None = None
-    event_name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    event_name: Annotated[str, StringConstraints(min_length=1, max_length=100), NoNul]
     event_time: datetime
     action_source: ActionSource
     event_source_url: LongText | None = None

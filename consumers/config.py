@@ -26,7 +26,7 @@ class WorkerConfig:
     rate_limit_default_seconds: float = 60.0
     dlq_limit_count: int = 100
     dlq_limit_window_seconds: float = 60.0
-    send_concurrency: int = 4
+    send_concurrency: int = 16  # tenants sent at once; Meta answers in 100-600 ms
     tenant_cache_ttl_seconds: float = 60.0
     outage_backoff_base_seconds: float = 0.5
     outage_backoff_cap_seconds: float = 30.0

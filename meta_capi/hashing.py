@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,9 @@ def is_sha256_hex(value: str) -> bool:
     return _SHA256_HEX.fullmatch(value) is not None
 
 
+# Hashing is pure and phone parsing costs ~0.1 ms: one person's values recur across their
+# events and across the worker's contact and send steps, so a bounded cache pays for itself.
+@functools.lru_cache(maxsize=65_536)
 def hash_field(key: str, value: str, *, default_country: str | None = None) -> str | None:
     """Return the lowercase SHA-256 hex of ``normalize_field(key, value)``, or None.
 

@@ -28,8 +28,8 @@ SOURCE_ID_FIELDS = (
     "denefits_contract_code",
 )
 _ID_MAX = 128  # every source-id column is String(128)
-_AD_ID_MAX = 64
-_FBP_MAX = 128
+_AD_ID_MAX = 512
+_FBP_MAX = 512
 _CLICK_MAX = 512
 _FBC_MAX = 600
 

@@ -28,8 +28,15 @@ def test_migrations_build_every_model_table_and_column(db_engine: Engine) -> Non
     inspector = inspect(db_engine)
     assert set(inspector.get_table_names()) >= EXPECTED_TABLES
     for table in Base.metadata.sorted_tables:
-        columns = {column["name"] for column in inspector.get_columns(table.name)}
-        assert columns == set(table.columns.keys()), table.name
+        reflected = {column["name"]: column for column in inspector.get_columns(table.name)}
+        assert set(reflected) == set(table.columns.keys()), table.name
+        for column in table.columns:
+            # A value the model accepts must fit the migrated column on both backends.
+            length = getattr(column.type, "length", None)
+            if length is not None:
+                assert getattr(reflected[column.name]["type"], "length", None) == length, (
+                    f"{table.name}.{column.name}"
+                )
     uniques = {
         tuple(u["column_names"]) for u in inspector.get_unique_constraints("meta_capi_events")
     }

@@ -13,6 +13,7 @@ import pytest
 from capi_stream.avro_codec import (
     SingleObjectCodec,
     build_codec,
+    event_to_record,
     load_schema,
     schema_fingerprint,
 )
@@ -121,3 +122,25 @@ def test_confluent_wire_format_with_mock_registry() -> None:
         codec.decode(b"\x00\x00\x00\x03\xe7abc")
     with pytest.raises(DecodeError):
         codec.decode(build_codec().encode(event))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"user": {"emails": ["jane\x00@example.com"]}},
+        {"event_name": "Purchase\x00"},
+        {"custom_data": {"value": "1", "currency": "USD", "extra": {"note": "a\x00b"}}},
+        {"attribution": {"fbp": "fb.1.1.\x00"}},
+    ],
+)
+def test_nul_characters_never_enter_an_event(overrides: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="NUL"):
+        make_event(**overrides)
+
+
+def test_a_record_carrying_nul_is_a_permanent_decode_error() -> None:
+    codec = SingleObjectCodec(load_schema())
+    record = event_to_record(make_event())
+    record["source_event_id"] = "pi\x00evil"  # written by a producer that skipped the model
+    with pytest.raises(DecodeError, match="NUL"):
+        codec.decode(codec.encode_with(load_schema(), record))
