@@ -89,7 +89,10 @@ def upsert_events(
     if not rows:
         return {}
     now = datetime.now(UTC)
-    values = [{"id": uuid.uuid4(), "created_at": now, "updated_at": now, **row} for row in rows]
+    values = [
+        {**_column_defaults(), "id": uuid.uuid4(), "created_at": now, "updated_at": now, **row}
+        for row in rows
+    ]
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         result = _upsert_recordset(session.connection(), values)
@@ -104,6 +107,18 @@ def upsert_events(
 
 
 _RETURNING = ("id", "tenant_id", "event_id", "sent_to_meta", "send_attempts", "status")
+
+
+def _column_defaults() -> dict[str, Any]:
+    """The model's Python-side defaults: a JSON recordset insert does not apply them itself."""
+    defaults: dict[str, Any] = {}
+    for column in _TABLE.columns:
+        default: Any = column.default
+        if default is not None and default.is_scalar:
+            defaults[column.name] = default.arg
+        elif default is not None and default.is_callable:
+            defaults[column.name] = default.arg(None)  # wrapped by SQLAlchemy to take a context
+    return defaults
 
 
 def _upsert_many(connection: Connection, values: list[dict[str, Any]]) -> Iterable[Row[Any]]:

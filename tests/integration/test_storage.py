@@ -120,3 +120,21 @@ def test_integration_credentials_merge(session_factory: sessionmaker[Session]) -
             "test_event_code": "TEST1",
         }
         assert get_credentials(session, tenant, "stripe") is None
+
+
+def test_upsert_applies_the_model_defaults_to_minimal_rows(
+    session_factory: sessionmaker[Session],
+) -> None:
+    tenant = uuid.uuid4()
+    minimal = {
+        key: value
+        for key, value in _row(tenant, "m1").items()
+        if key in {"tenant_id", "event_id", "event_name", "event_time", "action_source",
+                   "source", "source_event_id"}
+    }  # fmt: skip
+    with session_factory.begin() as session:
+        state = upsert_events(session, [minimal])[(tenant, "m1")]
+    assert (state.status, state.send_attempts, state.sent_to_meta) == ("pending", 0, False)
+    with session_factory() as session:
+        stored = session.get_one(MetaCapiEvent, state.id)
+        assert (stored.custom_data, stored.user_data) == ({}, {})
