@@ -10,29 +10,7 @@ import httpx
 import pytest
 
 from meta_capi.errors import parse_retry_after
-
-try:
-    from tests.integration.emulator_fixture import (
-        PIXEL_ID,
-        TOKEN,
-        Emulator,
-        emulator,
-        emulator_server,
-        make_event,
-        sha256,
-    )
-except ImportError:
-    from emulator_fixture import (  # type: ignore[no-redef]
-        PIXEL_ID,
-        TOKEN,
-        Emulator,
-        emulator,
-        emulator_server,
-        make_event,
-        sha256,
-    )
-
-__all__ = ["emulator", "emulator_server"]  # fixtures used by name
+from tests.integration.emulator_fixture import PIXEL_ID, TOKEN, Emulator, make_event, sha256
 
 NOW = int(time.time())
 

@@ -20,7 +20,7 @@ from capi_stream.kafka.topics import TopicNames
 from meta_capi.hashing import hash_field
 from storage.models import Contact
 from storage.tenants import META_PROVIDER, upsert_integration
-from tests.integration.emulator_fixture import Emulator, emulator, emulator_server
+from tests.integration.emulator_fixture import Emulator
 from tests.integration.webhook_fixtures import (
     AppHarness,
     chatbot_lead,
@@ -38,8 +38,6 @@ from tests.integration.worker_fixtures import (
     sha256,
     wait_for,
 )
-
-__all__ = ["emulator", "emulator_server"]  # fixtures used by name
 
 PIXEL = "4242424242"
 Payload = dict[str, object]

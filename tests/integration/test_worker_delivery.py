@@ -13,7 +13,7 @@ from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames
 from consumers import headers as h
 from storage.models import EventStatus
-from tests.integration.emulator_fixture import Emulator, emulator, emulator_server
+from tests.integration.emulator_fixture import Emulator
 from tests.integration.worker_fixtures import (
     RAW_EMAIL,
     committed,
@@ -28,8 +28,6 @@ from tests.integration.worker_fixtures import (
     sha256,
     wait_for,
 )
-
-__all__ = ["emulator", "emulator_server"]  # fixtures used by name
 
 CODEC = build_codec()
 KINDS = ("Lead", "AddToCart", "InitiateCheckout", "Purchase")

@@ -22,7 +22,7 @@ from consumers.headers import Failure, HopContext, Origin, build_headers
 from consumers.redact import hash_identity
 from storage.engine import build_engine, build_session_factory
 from storage.models import EventStatus
-from tests.integration.emulator_fixture import Emulator, emulator, emulator_server
+from tests.integration.emulator_fixture import Emulator
 from tests.integration.worker_fixtures import (
     TcpProxy,
     event_rows,
@@ -35,8 +35,6 @@ from tests.integration.worker_fixtures import (
     seed_tenant,
     wait_for,
 )
-
-__all__ = ["emulator", "emulator_server"]  # fixtures used by name
 
 CODEC = build_codec()
 

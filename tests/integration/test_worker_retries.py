@@ -11,7 +11,7 @@ from capi_stream.kafka.topics import TopicNames
 from consumers import headers as h
 from consumers.dlq_limit import DeadLetterLimitError
 from storage.models import EventStatus
-from tests.integration.emulator_fixture import Emulator, emulator, emulator_server
+from tests.integration.emulator_fixture import Emulator
 from tests.integration.worker_fixtures import (
     TOKEN,
     committed,
@@ -25,8 +25,6 @@ from tests.integration.worker_fixtures import (
     seed_tenant,
     wait_for,
 )
-
-__all__ = ["emulator", "emulator_server"]  # fixtures used by name
 
 CODEC = build_codec()
 RAW_PII = (b"jane.doe", b"Jane", b"Menlo", b"555-1212", b"94025")
