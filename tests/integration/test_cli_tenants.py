@@ -15,7 +15,7 @@ from capi_stream.cli import cli
 from capi_stream.cli.tenants_command import mask
 from storage.tenants import get_credentials, get_tenant
 
-TOKEN = "EAABsbCS1iHgBAKZCZB2xyzTOKENSECRETvalue9xQ"
+TOKEN = "EAAB-fake-test-token-not-a-secret-9xQ"
 WHSEC = "whsec_0123456789abcdefSECRET"
 
 
@@ -100,7 +100,7 @@ def test_set_secret_per_source(
     key_file.write_text(ed_key)
 
     for args, message in [
-        (("stripe", "--webhook-secret", "sk_live_nope"), "whsec_"),
+        (("stripe", "--webhook-secret", "sk_test_nope"), "whsec_"),
         (("stripe",), "needs --webhook-secret"),
         (("stripe", "--secret", "x", "--webhook-secret", WHSEC), "takes no --secret"),
         (("ghl",), "at least one of"),
