@@ -15,5 +15,8 @@ def migrate(revision: str) -> None:
     """Apply the database migrations (idempotent)."""
     settings = CapiSettings()
     engine = build_engine(settings.database_url)
-    apply_migrations(engine, revision)
+    try:
+        apply_migrations(engine, revision)
+    finally:
+        engine.dispose()
     click.echo(f"database at {engine.url.render_as_string(hide_password=True)} is at {revision}")

@@ -69,6 +69,13 @@ def test_make_run_carries_webhooks_to_the_emulator_and_stops_cleanly(tmp_path: P
             return any(e["payload"]["event_id"] == event_id for e in events)
 
         _wait_for(delivered, 30, "the curl-style webhook to reach the emulator")
+
+        demo = subprocess.run(  # `capi demo` finds the running stack through dev.json
+            [str(REPO / ".venv" / "bin" / "capi"), "demo", "--per-source", "1"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "demo: 5/5 events accepted by Meta" in demo.stdout, demo.stdout
     finally:
         # Ctrl-C reaches `capi dev` (make's child); make then exits with its status.
         children = subprocess.run(
