@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from producers.adapters.base import SignatureError
+from producers.adapters.base import SignatureError, WebhookRequest
 
 SECRET_HEADER = "x-capi-secret"  # noqa: S105 -- a header name, not a secret
 STRIPE_HEADER = "stripe-signature"
@@ -74,6 +74,23 @@ def verify_shared_secret(presented: str | None, candidates: Sequence[str], sourc
 
 
 # --- Stripe -------------------------------------------------------------------------------
+
+
+class SharedSecretVerifier:
+    """``verify`` and ``delivery_id`` of a source with no signature of its own (ManyChat,
+    Perspective): a per-tenant secret in ``X-Capi-Secret`` or ``Authorization: Bearer``,
+    ``previous_secret`` accepted during a rotation; no delivery id."""
+
+    source: str
+
+    def verify(self, request: WebhookRequest, secrets: Mapping[str, Any] | None) -> None:
+        """Check the presented secret against the tenant's, in constant time."""
+        candidates = configured_secrets(secrets or {}, "secret", "previous_secret")
+        verify_shared_secret(presented_secret(request.headers), candidates, self.source)
+
+    def delivery_id(self, request: WebhookRequest) -> str | None:
+        """These senders have no delivery id."""
+        return None
 
 
 def _stripe_digest(body: bytes, secret: str, timestamp: int) -> str:

@@ -22,7 +22,6 @@ be those).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from capi_stream.event import ConversionEvent, Source
@@ -58,20 +57,10 @@ def custom_field_map(value: Any) -> dict[str, Any]:
     return fields
 
 
-class ChatbotAdapter:
+class ChatbotAdapter(signatures.SharedSecretVerifier):
     """ManyChat DM qualification -> ``Lead`` (``chat``)."""
 
     source: Source = "chatbot"
-
-    def verify(self, request: WebhookRequest, secrets: Mapping[str, Any] | None) -> None:
-        """Check ``X-Capi-Secret`` / ``Authorization: Bearer`` against the tenant's secrets."""
-        candidates = signatures.configured_secrets(secrets or {}, "secret", "previous_secret")
-        presented = signatures.presented_secret(request.headers)
-        signatures.verify_shared_secret(presented, candidates, self.source)
-
-    def delivery_id(self, request: WebhookRequest) -> str | None:
-        """ManyChat has no delivery id."""
-        return None
 
     def parse(self, request: WebhookRequest) -> ConversionEvent | Ignored:
         """Map one External Request body to a ``Lead``."""

@@ -21,7 +21,6 @@ when hidden fields supply both the page URL and the user agent, else ``other``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from typing import Any
 
 from capi_stream.event import ConversionEvent, Source
@@ -62,20 +61,10 @@ def _hashed(kind: str, value: str) -> str:
     return f"{kind}-{hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]}"
 
 
-class PerspectiveAdapter:
+class PerspectiveAdapter(signatures.SharedSecretVerifier):
     """Perspective form submission -> ``InitiateCheckout`` (``website`` or ``other``)."""
 
     source: Source = "perspective"
-
-    def verify(self, request: WebhookRequest, secrets: Mapping[str, Any] | None) -> None:
-        """Check ``X-Capi-Secret`` / ``Authorization: Bearer`` against the tenant's secrets."""
-        candidates = signatures.configured_secrets(secrets or {}, "secret", "previous_secret")
-        presented = signatures.presented_secret(request.headers)
-        signatures.verify_shared_secret(presented, candidates, self.source)
-
-    def delivery_id(self, request: WebhookRequest) -> str | None:
-        """Perspective has no delivery id."""
-        return None
 
     def parse(self, request: WebhookRequest) -> ConversionEvent | Ignored:
         """Map one funnel conversion to ``InitiateCheckout``."""
