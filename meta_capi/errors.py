@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import TypedDict, Unpack
 
 from capi_stream.errors import CapiError, PermanentError, RetriableError
 from meta_capi._ratelimit import parse_retry_after
@@ -49,6 +50,19 @@ PERMANENT_CODES = frozenset({3, 10, 100})
 """Client errors; permission codes 200-299 are added by range."""
 RETRYABLE_CODES = frozenset({1, 2, 341, 368})
 """Documented temporary codes (368 is a policy block: retry slowly and alert)."""
+
+
+class ErrorFields(TypedDict, total=False):
+    """Graph's error fields, as every ``MetaAPIError`` takes them."""
+
+    status_code: int | None
+    code: int | None
+    error_subcode: int | None
+    fbtrace_id: str | None
+    is_transient: bool
+    error_user_title: str | None
+    error_user_msg: str | None
+    classification: str
 
 
 class MetaAPIError(CapiError):
@@ -123,26 +137,9 @@ class MetaRetryableError(MetaAPIError, RetriableError):
         message: str,
         *,
         retry_after_seconds: float | None = None,
-        status_code: int | None = None,
-        code: int | None = None,
-        error_subcode: int | None = None,
-        fbtrace_id: str | None = None,
-        is_transient: bool = False,
-        error_user_title: str | None = None,
-        error_user_msg: str | None = None,
-        classification: str = "unknown",
+        **fields: Unpack[ErrorFields],
     ) -> None:
-        super().__init__(
-            message,
-            status_code=status_code,
-            code=code,
-            error_subcode=error_subcode,
-            fbtrace_id=fbtrace_id,
-            is_transient=is_transient,
-            error_user_title=error_user_title,
-            error_user_msg=error_user_msg,
-            classification=classification,
-        )
+        super().__init__(message, **fields)
         self.retry_after_seconds = retry_after_seconds
 
 
