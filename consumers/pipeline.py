@@ -127,6 +127,15 @@ class BatchProcessor:
         self.clock = clock
 
     def process(self, records: Sequence[Incoming]) -> BatchReport:
+        """The whole pipeline for one batch: ``finish(prepare(records))``."""
+        return self.finish(self.prepare(records))
+
+    def prepare(self, records: Sequence[Incoming]) -> OutcomeBook:
+        """Everything up to the send: decode, tenants, contacts, hash, upsert, classify.
+
+        Returns the batch's book: events queued for sending, and the outcomes and forwards
+        already decided (dead letters, expired events).
+        """
         now = self.clock()
         book = OutcomeBook(self, BatchReport(), now)
         items = [Item(record) for record in records]
@@ -172,6 +181,14 @@ class BatchProcessor:
             else:
                 assert result.server_event is not None
                 book.queue(item, result.server_event)
+        return book
+
+    def finish(self, book: OutcomeBook) -> BatchReport:
+        """Send what ``prepare`` queued and record every outcome of the batch.
+
+        Safe to run on another thread while the next batch is prepared: it touches only the
+        book, the sender, the tenant blocks and its own database transaction.
+        """
         book.send_queued()
         self.store.record(book.outcomes)
         return book.report

@@ -1,9 +1,14 @@
 """The `capi worker` loop: consume main + retry tiers, run the pipeline, forward, commit.
 
 One iteration: resume due partitions; collect a batch (size and time bounded); hold back
-records not yet due; process the rest; produce retries and dead letters with acks; commit
-synchronously. A dependency outage rewinds the batch and pauses everything until a
-``SELECT 1`` succeeds (full-jitter backoff), so no attempt is burned and nothing is lost.
+records not yet due; prepare the rest (decode, contacts, hash, upsert); then settle the
+batch before it and hand this one to the finisher thread (send to Meta, record outcomes,
+produce retries and dead letters with acks). Settling waits for the finisher and commits
+that batch's offsets synchronously, here on the loop's thread: offsets still move only in
+order and only after every record of the batch was handled, while Meta's round trips
+overlap with preparing the next batch. A dependency outage rewinds every batch not yet
+committed and pauses everything until a ``SELECT 1`` succeeds (full-jitter backoff), so no
+attempt is burned and nothing is lost.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -30,7 +36,9 @@ from consumers.delays import Backoff, PartitionKey, is_due
 from consumers.dlq_limit import DeadLetterLimit
 from consumers.headers import parse_hop
 from consumers.health import HealthProbes, HealthServer
+from consumers.inflight import InFlight, earliest_offsets
 from consumers.metrics import WorkerMetrics
+from consumers.outcomes import OutcomeBook
 from consumers.partitions import PartitionControl, key_of
 from consumers.pipeline import BatchProcessor, BatchReport, Incoming, PipelineOptions
 from consumers.sender import ConcurrentSender
@@ -93,6 +101,9 @@ class Worker:
         self._fresh: set[PartitionKey] = set()
         self._consumer: Consumer | None = None
         self._control: PartitionControl | None = None
+        self._inflight: InFlight | None = None
+        # One thread: batches finish in the order they were prepared.
+        self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-finish")
 
     def _build_client(self, credentials: Mapping[str, Any]) -> MetaSender:
         c = self.config
@@ -119,8 +130,10 @@ class Worker:
         try:
             while not self.stop_event.is_set():
                 self._iterate(consumer, producer)
+            self._settle(consumer, producer)  # the batch in flight is committed before leaving
             logger.info("worker stopping: signal received")
         finally:
+            self._finisher.shutdown(wait=True)  # it may still use the producer
             consumer.close()  # leaves the group at once
             producer.close()
             self.sender.close()
@@ -167,6 +180,7 @@ class Worker:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         gone = {key_of(tp) for tp in partitions}
         logger.info("revoked", extra={"partitions": [f"{t}[{p}]" for t, p in sorted(gone)]})
+        self._commit_inflight(consumer)  # while these partitions are still ours
         if self._control is not None:
             self._control.forget(partitions)
         # Records of revoked partitions not yet processed belong to their next owner.
@@ -203,6 +217,8 @@ class Worker:
         )  # fmt: skip
         if batch:
             self._handle(consumer, producer, list(batch))
+        else:  # quiet: nothing to overlap with, so commit the batch in flight now
+            self._settle(consumer, producer)
         self._update_lag(consumer)
 
     def _handle(
@@ -228,21 +244,72 @@ class Worker:
                 continue
             ready.append(incoming)
         try:
-            report = self.processor.process(ready) if ready else BatchReport()
-            if report.forwards:
-                producer.send_all(report.forwards)
-            self._commit(consumer, ready)
+            book = self.processor.prepare(ready) if ready else None
         except DependencyUnavailableError as exc:
-            self._start_outage(producer, first, exc)
+            if self._settle(consumer, producer, first):  # the batch before may still land
+                self._start_outage(producer, first, exc)
+            return
+        if not self._settle(consumer, producer, first):
             return
         for key, (offset, due_ms) in waiting.items():
             self._control.defer(key, offset, due_ms)
+        if book is not None:
+            future = self._finisher.submit(self._finish, book, producer)
+            self._inflight = InFlight(future, ready, first, len(batch))
+
+    def _finish(self, book: OutcomeBook, producer: ConfirmedProducer) -> BatchReport:
+        """On the finisher thread: send, record, forward with acks. Never commits."""
+        report = self.processor.finish(book)
+        if report.forwards:
+            producer.send_all(report.forwards)
+        return report
+
+    def _settle(
+        self,
+        consumer: Consumer,
+        producer: ConfirmedProducer,
+        pending_first: Mapping[PartitionKey, int] | None = None,
+    ) -> bool:
+        """Wait for the batch in flight and commit it; False if an outage began instead.
+
+        ``pending_first``: first offsets of a batch prepared but not yet handed over; on an
+        outage it is rewound together with the one in flight.
+
+        Raises:
+            DeadLetterLimitError: too many dead letters in the window (after committing).
+        """
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return True
+        try:
+            report = inflight.future.result()
+            if not inflight.committed:
+                self._commit(consumer, inflight.handled)
+        except DependencyUnavailableError as exc:
+            self._start_outage(producer, earliest_offsets(inflight.first, pending_first or {}), exc)
+            return False
+        self._observe(inflight.records, report)
+        return True
+
+    def _commit_inflight(self, consumer: Consumer) -> None:
+        """Commit the batch in flight early (before a revoke); failures wait for ``_settle``."""
+        inflight = self._inflight
+        if inflight is None or inflight.committed:
+            return
+        try:
+            inflight.future.result()
+            self._commit(consumer, inflight.handled)
+        except DependencyUnavailableError:
+            return  # the loop settles it: outage, rewind, replay
+        inflight.committed = True
+
+    def _observe(self, records: int, report: BatchReport) -> None:
         self.metrics.observe_batch(report)
         logger.info(
             "batch handled",
-            extra={"records": len(batch), "sent": report.sent, "retried":
+            extra={"records": records, "sent": report.sent, "retried":
                    sum(report.retried_by_topic.values()), "dead_lettered": report.dead_lettered,
-                   "expired": report.expired, "waiting_partitions": len(waiting)},
+                   "expired": report.expired},
         )  # fmt: skip
         if report.dead_lettered:
             self.dlq_limit.add(report.dead_lettered)
