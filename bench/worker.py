@@ -151,7 +151,8 @@ def _drain(
             profiler = subprocess.Popen(  # noqa: S603
                 [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
                  "--rate", "100", "--duration", str(args.profile_seconds), "--pid",
-                 str(worker.pid), "--output", profile_path, "--threads", *([] if args.profile_cpu_only else ["--idle"])],
+                 str(worker.pid), "--output", profile_path, "--threads",
+                 *([] if args.profile_cpu_only else ["--idle"])],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         time.sleep(max(0.0, 1.0 - (time.monotonic() - started - now)))
@@ -364,7 +365,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--profile-seconds", type=int, default=0)
     parser.add_argument("--profile-cpu-only", action="store_true",
-                        help="profile on-CPU samples only (default: wall clock, idle included)")  # fmt: skip
+                        help="on-CPU samples only (default: wall clock incl. idle)")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schemas")
     return parser
 
