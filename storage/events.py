@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Connection, Row, Select, Table, Update, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -89,8 +89,9 @@ def upsert_events(
     if not rows:
         return {}
     now = datetime.now(UTC)
+    defaults = _column_defaults()  # shared by the batch's rows: they are only serialised
     values = [
-        {**_column_defaults(), "id": uuid.uuid4(), "created_at": now, "updated_at": now, **row}
+        {**defaults, "id": uuid.uuid4(), "created_at": now, "updated_at": now, **row}
         for row in rows
     ]
     dialect = session.get_bind().dialect.name
@@ -156,10 +157,9 @@ def _recordset_sql(columns: tuple[str, ...]) -> str:
 
 
 def _json_scalar(value: object) -> str:
-    if isinstance(value, uuid.UUID | Decimal):
-        return str(value)  # a numeric column parses the exact decimal text
-    if isinstance(value, datetime):
-        return value.isoformat()
+    # orjson writes UUIDs and datetimes itself; a numeric column parses the exact decimal text
+    if isinstance(value, Decimal):
+        return str(value)
     raise TypeError(f"cannot send {type(value).__name__} to PostgreSQL as JSON")
 
 
@@ -168,10 +168,10 @@ def _upsert_recordset(connection: Connection, values: list[dict[str, Any]]) -> I
 
     ``json_populate_recordset`` turns the array into rows of the table's own type, so the
     statement stays short and cached however many rows, the client does one C-speed
-    ``json.dumps`` instead of binding tens of thousands of parameters, and the server plans
+    ``orjson.dumps`` instead of binding tens of thousands of parameters, and the server plans
     once. JSON columns (``user_data``, ``custom_data``) travel as nested objects.
     """
-    payload = json.dumps(values, default=_json_scalar, separators=(",", ":"))
+    payload = orjson.dumps(values, default=_json_scalar).decode()
     return connection.exec_driver_sql(_recordset_sql(tuple(values[0])), {"rows": payload})
 
 
@@ -249,7 +249,7 @@ def record_outcomes(session: Session, outcomes: Sequence[AttemptOutcome]) -> Non
             }
             for o in outcomes
         ]
-        payload = json.dumps(rows, separators=(",", ":"))
+        payload = orjson.dumps(rows).decode()
         connection.exec_driver_sql(_RECORD_SQL, {"now": now, "rows": payload})
         return
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
