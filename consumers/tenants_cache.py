@@ -1,7 +1,9 @@
 """A TTL cache of tenants, their Meta credentials and one Meta client per tenant.
 
 A batch looks every tenant up once; the database is asked again only after ``ttl_seconds``
-(so a rotated token or a newly configured integration takes effect within that time). A
+(so a rotated token takes effect within that time). A tenant that cannot send (unknown, or
+no usable Meta integration) is remembered only ``negative_ttl_seconds``: its events are
+dead-lettered, so the fix an operator makes must be seen within seconds, not a minute. A
 client is rebuilt only when the tenant's credentials changed, keeping its connection pool.
 """
 
@@ -62,11 +64,13 @@ class TenantCache:
         build_client: Callable[[Mapping[str, Any]], MetaSender],
         *,
         ttl_seconds: float = 60.0,
+        negative_ttl_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._load = load
         self._build_client = build_client
         self._ttl = ttl_seconds
+        self._negative_ttl = min(negative_ttl_seconds, ttl_seconds)
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[uuid.UUID, tuple[float, TenantContext | PermanentError]] = {}
@@ -85,8 +89,9 @@ class TenantCache:
             cached = self._entries.get(tenant_id)
         if cached is None or cached[0] <= now:
             value = self._resolve(tenant_id)
+            ttl = self._negative_ttl if isinstance(value, PermanentError) else self._ttl
             with self._lock:
-                self._entries[tenant_id] = (now + self._ttl, value)
+                self._entries[tenant_id] = (now + ttl, value)
         else:
             value = cached[1]
         if isinstance(value, PermanentError):
