@@ -10,19 +10,37 @@ later (a retried old event must not bring back an old click).
 ``record_contacts`` does a whole batch in one transaction: one ``IN`` query per linking
 column loads every candidate row, then the events are linked and merged in order against an
 in-memory index, so a person created by one event is found by the next one of the batch.
+It works on Core rows and plain objects, not ORM instances: this step sees every event the
+worker handles, and ORM construction, attribute events and the unit of work cost several
+times the CPU. It ends with one INSERT of the new contacts and one UPDATE of the changed
+ones, which writes only the columns the batch changed and bumps ``updated_at``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from capi_stream.event import ConversionEvent
 from storage.contact_facts import SOURCE_ID_FIELDS, ContactFacts, as_utc, extract_facts
@@ -39,7 +57,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_TABLE = cast(Table, Contact.__table__)
 _HASH_FIELDS = ("email_hash", "phone_hash")
+_LINK_FIELDS = (*SOURCE_ID_FIELDS, *_HASH_FIELDS)
 _MAX_ATTEMPTS = 3
 
 # (tenant_id, column name, value): a linking key of the in-memory index.
@@ -61,51 +81,102 @@ class LinkedContact:
     fbc_first_seen_at: datetime | None
 
 
-def _column(name: str) -> InstrumentedAttribute[str | None]:
-    column: InstrumentedAttribute[str | None] = getattr(Contact, name)
-    return column
+@dataclass(slots=True, eq=False)
+class _Person:
+    """One ``contacts`` row while the batch merges into it: plain attributes, no ORM state."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    mc_subscriber_id: str | None = None
+    ghl_contact_id: str | None = None
+    stripe_customer_id: str | None = None
+    perspective_contact_id: str | None = None
+    denefits_contract_code: str | None = None
+    email_hash: str | None = None
+    phone_hash: str | None = None
+    fbclid: str | None = None
+    fbc: str | None = None
+    fbc_first_seen_at: datetime | None = None
+    fbp: str | None = None
+    ad_id: str | None = None
+    ctwa_clid: str | None = None
+    # Not columns: whether the row is still to be inserted, and what to UPDATE if it is not.
+    new: bool = field(default=False, init=False)
+    changed: set[str] = field(default_factory=set, init=False)
+
+    def assign(self, name: str, value: object) -> None:
+        setattr(self, name, value)
+        self.changed.add(name)
+
+    def snapshot(self) -> LinkedContact:
+        return LinkedContact(
+            self.id, self.fbc, self.fbp, self.ad_id, self.ctwa_clid, self.fbclid,
+            self.fbc_first_seen_at,
+        )  # fmt: skip
 
 
-def _snapshot(contact: Contact) -> LinkedContact:
-    seen = contact.fbc_first_seen_at
-    return LinkedContact(
-        contact.id, contact.fbc, contact.fbp, contact.ad_id, contact.ctwa_clid, contact.fbclid,
-        as_utc(seen) if seen is not None else None,
-    )  # fmt: skip
+# The row's columns, in the order ``_Person`` takes them.
+_COLUMNS = tuple(f.name for f in fields(_Person) if f.init)
+_SELECT = select(*(_TABLE.c[name] for name in _COLUMNS), _TABLE.c.created_at)
+
+
+# Merges never write a null, so ``COALESCE(new, stored)`` changes exactly the changed columns
+# and one UPDATE serves every touched contact, whatever it changed.
+_MERGED = _COLUMNS[2:]
+_UPDATE = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"))
+    .values(
+        {
+            name: func.coalesce(bindparam(f"v_{name}", type_=_TABLE.c[name].type), _TABLE.c[name])
+            for name in _MERGED
+        }
+    )
+)  # updated_at: set by its onupdate
+# PostgreSQL takes the batch as one JSON parameter per statement: executemany costs psycopg
+# and SQLAlchemy a parameter set per row. A column a row leaves out (or nulls) reads as null.
+_PG_ROWS = f"json_populate_recordset(NULL::{_TABLE.name}, CAST(:rows AS json))"
+_PG_COLUMNS = ", ".join(_COLUMNS)
+_PG_INSERT = text(
+    f"INSERT INTO {_TABLE.name} ({_PG_COLUMNS}) SELECT {_PG_COLUMNS} FROM {_PG_ROWS}"  # noqa: S608 - the table's own names; values bound
+)
+_PG_UPDATE = text(
+    f"UPDATE {_TABLE.name} AS t SET "  # noqa: S608 - the table's own names; values bound
+    + ", ".join(f"{name} = COALESCE(v.{name}, t.{name})" for name in _MERGED)
+    + f", updated_at = now() FROM {_PG_ROWS} AS v WHERE t.id = v.id"
+)
 
 
 class _Index:
     """The batch's candidate contacts by id and by every linking key, kept current as it merges.
 
     Source ids are unique per tenant; a hash may be shared, and then the oldest contact wins
-    (stored ones by ``created_at, id`` as the single-row query did, new ones after them).
+    (stored ones by ``created_at, id`` as the single-row query did, new ones after them), so
+    a key keeps the first contact linked to it.
     """
 
-    def __init__(self, loaded: Iterable[Contact]) -> None:
-        self.by_id: dict[uuid.UUID, Contact] = {}
-        self._by_key: dict[_Key, list[Contact]] = {}
-        for contact in sorted(loaded, key=lambda c: (c.created_at, str(c.id))):
-            self.add(contact)
+    def __init__(self, loaded: Iterable[_Person]) -> None:
+        self.by_id: dict[uuid.UUID, _Person] = {}
+        self._first: dict[_Key, _Person] = {}
+        for person in loaded:
+            self.add(person)
 
-    def add(self, contact: Contact) -> None:
-        self.by_id[contact.id] = contact
-        for name in (*SOURCE_ID_FIELDS, *_HASH_FIELDS):
-            value = getattr(contact, name)
+    def add(self, person: _Person) -> None:
+        self.by_id[person.id] = person
+        for name in _LINK_FIELDS:
+            value = getattr(person, name)
             if value is not None:
-                self.link(contact, name, value)
+                self.link(person, name, value)
 
-    def link(self, contact: Contact, name: str, value: str) -> None:
-        holders = self._by_key.setdefault((contact.tenant_id, name, value), [])
-        if contact not in holders:
-            holders.append(contact)
+    def link(self, person: _Person, name: str, value: str) -> None:
+        self._first.setdefault((person.tenant_id, name, value), person)
 
-    def first(self, tenant_id: uuid.UUID, name: str, value: str) -> Contact | None:
-        holders = self._by_key.get((tenant_id, name, value))
-        return holders[0] if holders else None
+    def first(self, tenant_id: uuid.UUID, name: str, value: str) -> _Person | None:
+        return self._first.get((tenant_id, name, value))
 
     def find(
         self, tenant_id: uuid.UUID, contact_id: uuid.UUID | None, facts: ContactFacts
-    ) -> Contact | None:
+    ) -> _Person | None:
         if contact_id is not None:  # our own id, echoed back by the sender (Stripe metadata)
             found = self.by_id.get(contact_id)
             if found is not None and found.tenant_id == tenant_id:
@@ -119,7 +190,15 @@ class _Index:
         return None
 
 
-def _load(session: Session, pairs: Sequence[tuple[ConversionEvent, ContactFacts]]) -> _Index:
+def _among(connection: Connection, name: str, values: list[str]) -> ColumnElement[bool]:
+    column = _TABLE.c[name]
+    if connection.dialect.name == "postgresql":
+        # One array parameter: an IN renders, casts and parses a placeholder per value.
+        return column == any_(bindparam(f"{name}_values", values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _load(connection: Connection, pairs: Sequence[tuple[ConversionEvent, ContactFacts]]) -> _Index:
     """Every stored contact any event of the batch could link to: one query per column."""
     tenants = {event.tenant_id for event, _ in pairs}
     wanted: dict[str, set[str]] = {}
@@ -132,61 +211,88 @@ def _load(session: Session, pairs: Sequence[tuple[ConversionEvent, ContactFacts]
         for name in _HASH_FIELDS:
             if (digest := getattr(facts, name)) is not None:
                 wanted.setdefault(name, set()).add(digest)
-    loaded: dict[uuid.UUID, Contact] = {}
+    rows: dict[uuid.UUID, Any] = {}  # Core rows
     if ids:
-        query = select(Contact).where(Contact.id.in_(sorted(ids)))
-        loaded.update((c.id, c) for c in session.scalars(query) if c.tenant_id in tenants)
+        query = _SELECT.where(_TABLE.c.id.in_(sorted(ids)))
+        rows.update((row.id, row) for row in connection.execute(query) if row.tenant_id in tenants)
     for name, values in wanted.items():
-        query = select(Contact).where(
-            Contact.tenant_id.in_(sorted(tenants)), _column(name).in_(sorted(values))
+        query = _SELECT.where(
+            _TABLE.c.tenant_id.in_(sorted(tenants)), _among(connection, name, sorted(values))
         )
-        loaded.update((c.id, c) for c in session.scalars(query))
-    return _Index(loaded.values())
+        rows.update((row.id, row) for row in connection.execute(query))
+    loaded = []
+    for row in sorted(rows.values(), key=lambda r: (r.created_at, str(r.id))):
+        person = _Person(*row[:-1])
+        if person.fbc_first_seen_at is not None:
+            person.fbc_first_seen_at = as_utc(person.fbc_first_seen_at)
+        loaded.append(person)
+    return _Index(loaded)
 
 
-def _merge(index: _Index, contact: Contact, facts: ContactFacts) -> None:
+def _merge(index: _Index, person: _Person, facts: ContactFacts) -> None:
     """Fill what the contact lacks; replace only what the rules say may change."""
     for name, value in facts.source_ids.items():
         # Never re-point an id: an id already held by another contact stays there.
-        holder = index.first(contact.tenant_id, name, value)
-        if getattr(contact, name) is None and holder in (None, contact):
-            setattr(contact, name, value)
-            index.link(contact, name, value)
+        holder = index.first(person.tenant_id, name, value)
+        if getattr(person, name) is None and holder in (None, person):
+            person.assign(name, value)
+            index.link(person, name, value)
     # Stored hashes stay the linking keys; a later, different email does not replace them.
     for name in _HASH_FIELDS:
         digest = getattr(facts, name)
-        if getattr(contact, name) is None and digest is not None:
-            setattr(contact, name, digest)
-            index.link(contact, name, digest)
-    if contact.ad_id is None and facts.ad_id is not None:
-        contact.ad_id = facts.ad_id  # first touch
-    if facts.fbc is not None and facts.fbclid != contact.fbclid:
-        stored = contact.fbc_first_seen_at
-        if contact.fbclid is None or stored is None or facts.seen_at >= as_utc(stored):
+        if getattr(person, name) is None and digest is not None:
+            person.assign(name, digest)
+            index.link(person, name, digest)
+    if person.ad_id is None and facts.ad_id is not None:
+        person.assign("ad_id", facts.ad_id)  # first touch
+    if facts.fbc is not None and facts.fbclid != person.fbclid:
+        stored = person.fbc_first_seen_at
+        if person.fbclid is None or stored is None or facts.seen_at >= stored:
             # A click not seen before (the first, or a newer ad click): first seen now.
-            contact.fbclid = facts.fbclid
-            contact.fbc = facts.fbc
-            contact.fbc_first_seen_at = facts.seen_at
-    if facts.fbp is not None:
-        contact.fbp = facts.fbp
-    if facts.ctwa_clid is not None:
-        contact.ctwa_clid = facts.ctwa_clid
+            person.assign("fbclid", facts.fbclid)
+            person.assign("fbc", facts.fbc)
+            person.assign("fbc_first_seen_at", facts.seen_at)
+    if facts.fbp is not None and facts.fbp != person.fbp:
+        person.assign("fbp", facts.fbp)
+    if facts.ctwa_clid is not None and facts.ctwa_clid != person.ctwa_clid:
+        person.assign("ctwa_clid", facts.ctwa_clid)
+
+
+def _write(connection: Connection, people: Collection[_Person]) -> None:
+    """One INSERT of the new contacts and one UPDATE of the stored ones that changed."""
+    created = [{name: getattr(p, name) for name in _COLUMNS} for p in people if p.new]
+    changed = [p for p in people if p.changed and not p.new]
+    if connection.dialect.name == "postgresql":
+        updated = [{"id": p.id, **{name: getattr(p, name) for name in p.changed}} for p in changed]
+        for statement, rows in ((_PG_INSERT, created), (_PG_UPDATE, updated)):
+            if rows:
+                connection.execute(statement, {"rows": json.dumps(rows, default=str)})
+        return
+    if created:
+        connection.execute(insert(_TABLE), created)
+    if changed:
+        unchanged = {f"v_{name}": None for name in _MERGED}
+        params = [
+            {**unchanged, "row_id": p.id, **{f"v_{name}": getattr(p, name) for name in p.changed}}
+            for p in changed
+        ]
+        connection.execute(_UPDATE, params)
 
 
 def _link_all(
-    session: Session, pairs: Sequence[tuple[ConversionEvent, ContactFacts]]
+    connection: Connection, pairs: Sequence[tuple[ConversionEvent, ContactFacts]]
 ) -> dict[EventKey, LinkedContact]:
-    index = _load(session, pairs)
+    index = _load(connection, pairs)
     linked: dict[EventKey, LinkedContact] = {}
     for event, facts in pairs:
-        contact = index.find(event.tenant_id, event.contact_id, facts)
-        if contact is None:
-            contact = Contact(id=uuid.uuid4(), tenant_id=event.tenant_id)
-            session.add(contact)
-            index.add(contact)
-        _merge(index, contact, facts)
-        linked[(event.tenant_id, event.event_id)] = _snapshot(contact)
-    session.flush()
+        person = index.find(event.tenant_id, event.contact_id, facts)
+        if person is None:
+            person = _Person(uuid.uuid4(), event.tenant_id)
+            person.new = True
+            index.add(person)
+        _merge(index, person, facts)
+        linked[(event.tenant_id, event.event_id)] = person.snapshot()
+    _write(connection, index.by_id.values())
     return linked
 
 
@@ -199,9 +305,10 @@ def record_contacts(
 
     Returns each event's contact by ``(tenant_id, event_id)``. An event naming nobody (no
     contact id, no source id, no usable email or phone) is left out: nothing could ever find
-    that contact again. Flushes but does not commit. A concurrent writer creating the same
-    person first makes the flush fail on a unique source id; ``session`` is then rolled back
-    and the batch re-read and redone, so give this call a session of its own.
+    that contact again. Writes through the session's connection but does not commit. A
+    concurrent writer creating the same person first makes the write fail on a unique source
+    id; ``session`` is then rolled back and the batch re-read and redone, so give this call a
+    session of its own.
 
     Raises:
         IntegrityError: still conflicting after a few attempts.
@@ -216,7 +323,7 @@ def record_contacts(
         return {}
     for attempt in range(1, _MAX_ATTEMPTS + 1):
         try:
-            return _link_all(session, pairs)
+            return _link_all(session.connection(), pairs)
         except IntegrityError:
             session.rollback()
             if attempt == _MAX_ATTEMPTS:

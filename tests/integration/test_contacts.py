@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.event import ConversionEvent
 from meta_capi.hashing import hash_field
+from storage.contact_facts import as_utc
 from storage.contacts import LinkedContact, record_contact, record_contacts
 from storage.models import Contact
 from storage.tenants import upsert_tenant
@@ -233,3 +235,101 @@ def test_concurrent_first_inserts_of_one_contact_do_not_fail(
     assert len(results) == 6 and len(set(results)) == 1 and None not in results
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(Contact)) == 1
+
+
+@contextmanager
+def before_first(engine: Engine, prefix: str, action: Callable[[], None]) -> Iterator[list[str]]:
+    """Run ``action`` once, just before the first statement starting with ``prefix``."""
+    seen: list[str] = []
+
+    def before(*args: Any) -> None:
+        if not seen and str(args[2]).lstrip().upper().startswith(prefix):
+            seen.append(str(args[2]))
+            action()
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def test_one_batch_creates_and_updates_and_merges_a_person_seen_twice(
+    db_engine: Engine, session_factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    early = NOW - timedelta(hours=1)
+    stored = record(session_factory, [
+        make_event(tenant, 1, user={"emails": ["a@example.com"]}, attribution={"ad_id": "ad-a"}),
+        make_event(tenant, 2, user={"emails": ["idle@example.com"]}),
+    ])  # fmt: skip
+    long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+    with db_engine.begin() as connection:
+        connection.execute(update(Contact).values(updated_at=long_ago))
+    events = [
+        make_event(tenant, 3, user={"emails": ["a@example.com"]},
+                   attribution={"fbp": "fb.1.1.1", "ad_id": "ad-later"}),
+        make_event(tenant, 4, source_ids={"stripe_customer_id": "cus_b"}, event_time=early,
+                   attribution={"fbclid": "IwAR_B1"}),
+        make_event(tenant, 5, user={"emails": ["a@example.com"]}, attribution={"fbclid": "IwAR_A"}),
+        make_event(tenant, 6, source_ids={"stripe_customer_id": "cus_b"},
+                   user={"emails": ["b@example.com"], "phones": [PHONE]},
+                   attribution={"fbclid": "IwAR_B2", "fbp": "fb.1.2.2"}),
+    ]  # fmt: skip
+    linked = record(session_factory, events)
+
+    a, idle = stored["e1"].contact_id, stored["e2"].contact_id
+    assert linked["e3"].contact_id == linked["e5"].contact_id == a
+    assert (linked["e3"].fbp, linked["e3"].fbclid, linked["e3"].ad_id) == ("fb.1.1.1", None, "ad-a")
+    assert linked["e5"].fbclid == "IwAR_A"
+    b = linked["e4"].contact_id
+    assert linked["e6"].contact_id == b not in (a, idle)
+    assert (linked["e4"].fbclid, linked["e4"].fbp) == ("IwAR_B1", None)
+    assert utc(linked["e4"].fbc_first_seen_at) == early
+    by_id = {c.id: c for c in contacts_of(session_factory, tenant)}
+    assert len(by_id) == 3
+    assert (by_id[a].email_hash, by_id[a].ad_id) == (hash_field("em", "a@example.com"), "ad-a")
+    assert (by_id[a].fbp, by_id[a].fbclid) == ("fb.1.1.1", "IwAR_A")
+    assert by_id[b].stripe_customer_id == "cus_b"
+    assert by_id[b].email_hash == hash_field("em", "b@example.com")
+    assert by_id[b].phone_hash == hash_field("ph", PHONE, default_country="US")
+    assert (by_id[b].fbclid, by_id[b].fbp) == ("IwAR_B2", "fb.1.2.2")
+    assert utc(by_id[b].fbc_first_seen_at) == NOW
+    assert as_utc(by_id[a].updated_at) > long_ago  # changed: bumped
+    assert as_utc(by_id[idle].updated_at) == long_ago  # untouched: not written
+
+
+def test_an_update_writes_only_the_columns_the_batch_changed(
+    db_engine: Engine, session_factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    first = record(session_factory, [make_event(tenant, 1, user={"emails": [EMAIL]})])["e1"]
+
+    def rival_sets_an_id() -> None:  # commits between our read and our write
+        with session_factory.begin() as other:
+            other.get_one(Contact, first.contact_id).ghl_contact_id = "g-rival"
+
+    with before_first(db_engine, "UPDATE CONTACTS", rival_sets_an_id) as seen:
+        record(session_factory, [make_event(tenant, 2, user={"emails": [EMAIL]},
+                                            attribution={"fbp": "fb.1.3.3"})])  # fmt: skip
+    assert seen
+    [contact] = contacts_of(session_factory, tenant)
+    assert (contact.fbp, contact.ghl_contact_id) == ("fb.1.3.3", "g-rival")
+
+
+def test_a_person_inserted_concurrently_is_found_when_the_batch_is_redone(
+    db_engine: Engine, session_factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    rival = uuid.uuid4()
+
+    def rival_inserts() -> None:  # commits between our read and our write
+        with session_factory.begin() as other:
+            other.add(Contact(id=rival, tenant_id=tenant, mc_subscriber_id="m1", fbp="fb.1.9.9"))
+
+    with before_first(db_engine, "INSERT INTO CONTACTS", rival_inserts) as seen:
+        linked = record(session_factory, [make_event(
+            tenant, 1, user={"emails": [EMAIL]}, source_ids={"mc_subscriber_id": "m1"},
+        )])  # fmt: skip
+    assert seen  # our INSERT then failed on the id, and the redone batch found the rival
+    assert linked["e1"].contact_id == rival
+    assert linked["e1"].fbp == "fb.1.9.9"
+    [contact] = contacts_of(session_factory, tenant)
+    assert (contact.id, contact.email_hash) == (rival, hash_field("em", EMAIL))

@@ -1,0 +1,157 @@
+"""Contact-step benchmark: ``record_contacts`` per 1,000-event batch on PostgreSQL and SQLite.
+
+Each database starts fresh (a new PostgreSQL schema, a new SQLite file) with ``--tenants``
+tenants; then ``--batches`` batches of ``--batch`` events, spread over the tenants, each in
+one transaction as the worker does. Emails are unique per event; phones repeat within a
+tenant (a pool of 50), Stripe customer ids repeat across batches (so later batches update
+stored contacts); some events carry fbclid/fbp, ad ids or a ManyChat subscriber id.
+
+    .venv/bin/python bench/contacts.py [--batches 20] [--batch 1000] [--tenants 20]
+
+Prints, per database, the median and minimum per batch of wall time and of this process's
+CPU time (the Python side; the database server's CPU is not counted), and the share of it
+spent in ``extract_facts`` (hashing each event's new email; phones repeat and hit the hash
+cache, which the worker's later prepare step reuses). On a shared machine the minimum is the
+steadier figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+
+from capi_stream.event import ConversionEvent  # noqa: E402
+from meta_capi.hashing import hash_field  # noqa: E402
+from storage.contact_facts import extract_facts  # noqa: E402
+from storage.contacts import record_contacts  # noqa: E402
+from storage.engine import build_engine, build_session_factory  # noqa: E402
+from storage.migrate import migrate  # noqa: E402
+from storage.models import Contact  # noqa: E402
+from storage.tenants import upsert_tenant  # noqa: E402
+
+BASE_URL = os.environ.get(
+    "CAPI_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+COUNTRIES = ("US", "GB", "DE", "BR", "FR")
+PHONES = {"US": "(650) 253-{:04d}", "GB": "020 7946 {:04d}", "DE": "030 9018{:04d}",
+          "BR": "(11) 91234-{:04d}", "FR": "01 42 68 {:04d}"}  # fmt: skip
+
+
+def build_event(tenant: uuid.UUID, country: str, n: int, now: datetime) -> ConversionEvent:
+    """Event ``n``: four kinds in turn, like the worker benchmark's templates."""
+    kind = n % 4
+    fields: dict[str, Any] = {"emails": [f" Person.{n}@Example.COM "]}
+    source_ids: dict[str, str] = {}
+    attribution: dict[str, Any] = {}
+    if kind in (0, 1):
+        fields["phones"] = [PHONES[country].format(n % 50)]
+    if kind == 0:  # Stripe: a customer seen again every few batches
+        source_ids["stripe_customer_id"] = f"cus_{n % 5_000}"
+        attribution["fbp"] = f"fb.1.1596403881668.{n % 997}"
+    elif kind == 1:  # a lead from an ad click
+        attribution["fbclid"] = f"IwAR_{n}"
+        attribution["ad_id"] = f"ad-{n % 13}"
+    elif kind == 2:  # a chatbot subscriber
+        source_ids["mc_subscriber_id"] = f"sub{n}"
+        fields["ctwa_clid"] = f"ctwa-{n}"
+    return ConversionEvent.create(
+        tenant_id=tenant, source="api", source_event_id=f"e{n}", event_name="Lead",
+        action_source="chat", event_time=now - timedelta(seconds=n % 600), user=fields,
+        source_ids=source_ids, attribution=attribution,
+    )  # fmt: skip
+
+
+def _facts_cpu(events: list[ConversionEvent], countries: dict[uuid.UUID, str | None]) -> float:
+    """CPU of ``extract_facts`` over a batch as the call paid it, measured after the call.
+
+    The hash cache is warm by now, so each event's new email is hashed again uncached; its
+    phone, from a small pool per tenant, was a cache hit in the call too.
+    """
+    uncached = hash_field.__wrapped__
+    cpu = time.process_time()
+    for e in events:
+        country = countries[e.tenant_id]
+        extract_facts(e, country)
+        for email in e.user.emails[:1]:
+            uncached("em", email, default_country=country)
+    return time.process_time() - cpu
+
+
+def run(label: str, url: str, args: argparse.Namespace) -> None:
+    engine = build_engine(url)
+    migrate(engine)
+    sessions: sessionmaker[Session] = build_session_factory(engine)
+    tenants = [(uuid.uuid4(), COUNTRIES[i % len(COUNTRIES)]) for i in range(args.tenants)]
+    countries: dict[uuid.UUID, str | None] = dict(tenants)
+    with sessions.begin() as session:
+        for tenant_id, country in tenants:
+            upsert_tenant(session, tenant_id, f"bench {tenant_id}", country)
+    now = datetime.now(UTC).replace(microsecond=0)
+    hash_field.cache_clear()  # each database's run starts cold, as a new worker would
+    walls: list[float] = []
+    cpus: list[float] = []
+    facts_cpu: list[float] = []
+    for b in range(args.batches):
+        start = b * args.batch
+        events = [
+            build_event(*tenants[n % len(tenants)], n, now)
+            for n in range(start, start + args.batch)
+        ]
+        wall, cpu = time.perf_counter(), time.process_time()
+        with sessions() as session:
+            record_contacts(session, events, countries)
+            session.commit()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+        facts_cpu.append(_facts_cpu(events, countries))
+    with sessions() as session:
+        stored = session.scalar(select(func.count()).select_from(Contact))
+    engine.dispose()
+
+    def ms(values: list[float]) -> str:
+        median, least = statistics.median(values) * 1000, min(values) * 1000
+        return f"median {median:6.1f} ms (min {least:6.1f})"
+
+    print(f"{label}: {args.batches} x {args.batch} events, {stored} contacts stored; per batch")
+    print(f"  wall {ms(walls)}")
+    print(f"  CPU  {ms(cpus)}  (this process)")
+    print(f"  of which extract_facts, hashes uncached: {ms(facts_cpu)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--tenants", type=int, default=20)
+    args = parser.parse_args()
+
+    admin = create_engine(BASE_URL)
+    schema = f"bench_contacts_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        run("postgresql", f"{BASE_URL}?options=-csearch_path%3D{schema}", args)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    with tempfile.TemporaryDirectory() as workdir:
+        run("sqlite", f"sqlite:///{workdir}/contacts.db", args)
+
+
+if __name__ == "__main__":
+    main()
