@@ -138,7 +138,9 @@ def prepare_event(
     )
     try:
         validate_server_event(server_event, now=now)
-        server_event.to_payload()  # money must survive as a JSON number
+        for value in custom.values():  # money must survive as a JSON number
+            if isinstance(value, Decimal):
+                to_json_number(value)
     except EventValidationError as exc:
         return Prepared(row, None, EventStatus.DEAD, exc)
     return Prepared(row, server_event, EventStatus.PENDING)

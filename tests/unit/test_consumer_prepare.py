@@ -96,3 +96,16 @@ def test_an_invalid_event_is_dead_with_meta_subcode() -> None:
     assert isinstance(prepared.error, MetaEventValidationError)
     assert prepared.error.subcode == 2804009
     assert prepared.row["user_email_hash"] == sha("a@b.co")  # the dead row still holds hashes
+
+
+def test_money_that_a_json_number_cannot_carry_exactly_is_dead_not_rounded() -> None:
+    custom = {"value": Decimal("1234567890123456.1234"), "currency": "usd"}
+    prepared = prepare_event(event(custom_data=custom), None, default_country="US", now=NOW)
+    assert prepared.status == EventStatus.DEAD
+    assert prepared.server_event is None
+    assert prepared.error is not None and "precision" in str(prepared.error)
+    exact = prepare_event(event(custom_data={"value": Decimal("19.99"), "currency": "usd"}),
+                          None, default_country="US", now=NOW)  # fmt: skip
+    assert exact.status == EventStatus.PENDING
+    assert exact.server_event is not None
+    assert exact.server_event.to_payload()["custom_data"] == {"value": 19.99, "currency": "USD"}
