@@ -38,6 +38,20 @@ ActionSource = Literal[
 MessagingChannel = Literal["whatsapp", "messenger", "instagram"]
 
 
+def _utc_millis(value: datetime) -> datetime:
+    """Aware -> UTC at millisecond precision (Avro timestamp-millis), so a round trip is exact."""
+    if value.tzinfo is None:
+        raise ValueError("a timestamp must carry a timezone")
+    if value.tzinfo is UTC and not value.microsecond % 1000:
+        return value  # every decoded event: nothing to convert or truncate
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+UtcMillis = Annotated[datetime, AfterValidator(_utc_millis)]
+AVRO_INT_MAX = 2**31 - 1  # num_items is an Avro int
+
+
 def _reject_nul(value: str) -> str:
     # PostgreSQL text cannot hold NUL; refusing it here keeps a poison value off the topic.
     if "\x00" in value:
@@ -108,7 +122,7 @@ class Attribution(_Model):
     fbc: ShortText | None = None
     fbp: ShortText | None = None
     ad_id: ShortText | None = None
-    click_time: datetime | None = None
+    click_time: UtcMillis | None = None
     utm_source: ShortText | None = None
     utm_medium: ShortText | None = None
     utm_campaign: ShortText | None = None
@@ -126,7 +140,7 @@ class CustomData(_Model):
     content_name: ShortText | None = None
     content_category: ShortText | None = None
     content_ids: list[ShortText] = Field(default_factory=list, max_length=100)
-    num_items: int | None = Field(default=None, ge=0)
+    num_items: int | None = Field(default=None, ge=0, le=AVRO_INT_MAX)
     extra: dict[ShortText, LongText] = Field(default_factory=dict, max_length=50)
 
     @field_validator("currency", mode="before")
@@ -146,7 +160,7 @@ class ConversionEvent(_Model):
     source_event_id: ShortText
     delivery_id: ShortText | None = None
     event_name: Annotated[str, StringConstraints(min_length=1, max_length=100), NoNul]
-    event_time: datetime
+    event_time: UtcMillis
     action_source: ActionSource
     event_source_url: LongText | None = None
     client_user_agent: LongText | None = None
@@ -156,17 +170,6 @@ class ConversionEvent(_Model):
     source_ids: SourceIds = Field(default_factory=SourceIds)
     attribution: Attribution = Field(default_factory=Attribution)
     custom_data: CustomData = Field(default_factory=CustomData)
-
-    @field_validator("event_time")
-    @classmethod
-    def _aware_utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("event_time must carry a timezone")
-        if value.tzinfo is UTC and not value.microsecond % 1000:
-            return value  # every decoded event: nothing to convert or truncate
-        # Avro timestamp-millis keeps milliseconds; truncate so a round trip is exact.
-        value = value.astimezone(UTC)
-        return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
     @classmethod
     def create(

@@ -15,7 +15,7 @@ import fastavro
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from capi_stream.avro_codec import (
     SINGLE_OBJECT_MARKER,
@@ -279,18 +279,33 @@ def test_compiled_codec_matches_fastavro_on_edge_cases(overrides: dict[str, Any]
     assert_matches_fastavro(make_event(**overrides))
 
 
+def test_the_model_refuses_what_avro_cannot_carry_and_keeps_click_times_exact() -> None:
+    with pytest.raises(ValidationError, match="timezone"):
+        make_event(attribution={"click_time": datetime(2026, 1, 1, 12, 0)})
+    with pytest.raises(ValidationError, match="num_items"):
+        make_event(custom_data={"num_items": 2**31})  # an Avro int
+    click = datetime(2026, 1, 1, 12, 0, 0, 123999, tzinfo=ZoneInfo("Europe/Paris"))
+    event = make_event(attribution={"click_time": click}, custom_data={"num_items": 2**31 - 1})
+    assert event.attribution.click_time == datetime(2026, 1, 1, 11, 0, 0, 123000, tzinfo=UTC)
+    assert CODEC.decode(CODEC.encode(event)) == event
+
+
 def test_values_the_compiled_writer_declines_go_through_fastavro() -> None:
-    event = make_event(attribution={"click_time": datetime(2026, 1, 1, 12, 0)})  # naive: local
+    valid = make_event()
+    # Only reachable by skipping validation (model_copy does): a naive time, a huge int.
+    naive = valid.attribution.model_copy(update={"click_time": datetime(2026, 1, 1, 12, 0)})
+    event = valid.model_copy(update={"attribution": naive})
     with pytest.raises(TypeError):
         WRITE(event)
     data = CODEC.encode(event)
     assert data == HEADER + fastavro_body(event)
     assert CODEC.decode(data) == fastavro_decode(data)
 
-    too_big = make_event(custom_data={"num_items": 2**40})  # the model allows it; Avro int not
+    big = valid.custom_data.model_copy(update={"num_items": 2**40})
+    too_big = valid.model_copy(update={"custom_data": big})
     with pytest.raises(OverflowError):
         WRITE(too_big)
-    with pytest.raises(ValueError, match="num_items"):  # fastavro's refusal, as before
+    with pytest.raises(ValueError, match="num_items"):  # fastavro's refusal
         CODEC.encode(too_big)
 
 
