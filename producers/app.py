@@ -1,8 +1,8 @@
 """The webhook app factory: wires settings, broker, database and adapters into Starlette.
 
-The app owns one ``AsyncEventPublisher`` (one producer, one poll thread) for its lifetime:
-started in the lifespan's startup, flushed and stopped at shutdown. ASGI servers run the
-lifespan; in-process tests enter ``app.router.lifespan_context(app)`` themselves.
+The app owns one ``AsyncEventPublisher`` (one producer, polled by the event loop) for its
+lifetime, flushed at the lifespan's shutdown. ASGI servers run the lifespan; in-process
+tests enter ``app.router.lifespan_context(app)`` themselves.
 """
 
 from __future__ import annotations
@@ -83,7 +83,6 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        publisher.start()
         try:
             yield
         finally:

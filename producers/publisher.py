@@ -10,17 +10,17 @@ un-acked is ever reported as published.
 Two front ends over one record format:
 
 * ``EventPublisher``: synchronous (CLI, scripts, ``publish_event``).
-* ``AsyncEventPublisher``: for the ASGI app. ``produce()`` never blocks the event loop; a
-  background thread serves delivery reports (``poll``) and resolves each request's future
-  through ``loop.call_soon_threadsafe``.
+* ``AsyncEventPublisher``: for the ASGI app. ``produce()`` never blocks the event loop, and
+  the loop itself serves delivery reports: while anything is in flight, a timer calls
+  ``poll(0)`` every millisecond and the callbacks resolve each request's future in place.
+  The records of one loop iteration are produced together, at its end.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 from collections.abc import Mapping
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -51,6 +51,9 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 PUBLISH_LINGER_MS = 1
 # librdkafka scans for expired messages about once a second; wait that much longer ourselves.
 _EXPIRY_SCAN_MARGIN = 1.5
+# How often the event loop serves delivery reports while any are outstanding; acks take a
+# few milliseconds, so this adds at most about a millisecond to a webhook's latency.
+_POLL_INTERVAL_SECONDS = 0.001
 
 
 def _person(event: ConversionEvent, default_country: str | None) -> str:
@@ -194,6 +197,10 @@ def _resolve(future: asyncio.Future[None], error: KafkaError | None) -> None:
         future.set_exception(DependencyUnavailableError(f"broker did not take the event: {error}"))
 
 
+def _report(future: asyncio.Future[None], error: KafkaError | None, _message: Message) -> None:
+    _resolve(future, error)
+
+
 def _expire(future: asyncio.Future[None], timeout: float) -> None:
     if not future.done():
         error = DependencyUnavailableError(f"event not acknowledged within {timeout}s")
@@ -201,7 +208,12 @@ def _expire(future: asyncio.Future[None], timeout: float) -> None:
 
 
 class AsyncEventPublisher:
-    """Asynchronous publisher for the web app; one producer and one poll thread per process."""
+    """Asynchronous publisher for the web app; one producer per process, polled by its loop.
+
+    Everything happens on the event loop's thread: no poll thread to hand the GIL to and
+    to wake the loop once per delivery report. Use one loop at a time; ``close`` on that
+    loop's thread or after it has ended, since it runs the callbacks where it is called.
+    """
 
     def __init__(
         self,
@@ -215,19 +227,38 @@ class AsyncEventPublisher:
         self._codec = codec
         self._timeout = timeout_seconds
         self._producer = Producer(_producer_config(kafka, timeout_seconds))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller: asyncio.TimerHandle | None = None
+        self._poller_loop: asyncio.AbstractEventLoop | None = None
+        self._outbox: list[tuple[bytes, bytes, asyncio.Future[None]]] = []
 
-    def start(self) -> None:
-        """Start serving delivery reports (idempotent)."""
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._serve, name="kafka-poll", daemon=True)
-            self._thread.start()
+    def _poll(self) -> None:
+        self._poller = None
+        self._producer.poll(0)  # runs the delivery callbacks
+        if len(self._producer):  # still in flight: come back
+            self._schedule_poll(asyncio.get_running_loop())
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.05)
+    def _produce_outbox(self, loop: asyncio.AbstractEventLoop) -> None:
+        # The records of one loop iteration go out back to back: librdkafka wakes its broker
+        # thread (a syscall, ~15 us here) for a record that finds it asleep, not for the ones
+        # that follow before it has woken.
+        outbox, self._outbox = self._outbox, []
+        for value, key, future in outbox:
+            try:
+                self._producer.produce(
+                    self.topic, value, key=key, on_delivery=partial(_report, future)
+                )
+            except BufferError:
+                future.set_exception(DependencyUnavailableError("producer queue is full"))
+            except KafkaException as exc:
+                error = DependencyUnavailableError(f"producer refused the event: {exc}")
+                future.set_exception(error)
+        self._schedule_poll(loop)
+
+    def _schedule_poll(self, loop: asyncio.AbstractEventLoop) -> None:
+        # A timer left on a loop that has ended never fires: a new loop gets its own.
+        if self._poller is None or self._poller_loop is not loop:
+            self._poller = loop.call_later(_POLL_INTERVAL_SECONDS, self._poll)
+            self._poller_loop = loop
 
     async def publish(self, event: ConversionEvent, *, default_country: str | None = None) -> None:
         """Send ``event``; returns once the broker acknowledged it.
@@ -239,21 +270,10 @@ class AsyncEventPublisher:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-
-        def on_delivery(error: KafkaError | None, _message: Message) -> None:
-            # RuntimeError: the loop closed during shutdown; nobody is waiting any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, future, error)
-
-        value = self._codec.encode(event)
-        try:
-            self._producer.produce(
-                self.topic, value, key=build_key(event, default_country), on_delivery=on_delivery
-            )
-        except BufferError as exc:
-            raise DependencyUnavailableError("producer queue is full") from exc
-        except KafkaException as exc:
-            raise DependencyUnavailableError(f"producer refused the event: {exc}") from exc
+        record = (self._codec.encode(event), build_key(event, default_country), future)
+        self._outbox.append(record)
+        if len(self._outbox) == 1:
+            loop.call_soon(self._produce_outbox, loop)
         # A bare timer instead of asyncio.wait_for (a task and two callbacks per request).
         timer = loop.call_later(self._timeout + _EXPIRY_SCAN_MARGIN, _expire, future, self._timeout)
         try:
@@ -273,9 +293,8 @@ class AsyncEventPublisher:
             raise DependencyUnavailableError(f"broker unreachable: {exc}") from exc
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the poll thread and deliver what is still queued (bounded by ``timeout``)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        """Deliver what is still queued (bounded by ``timeout``)."""
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
         self._producer.flush(timeout)

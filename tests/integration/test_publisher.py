@@ -53,7 +53,6 @@ def test_async_publisher_acks_and_times_out(
     topic = topic_factory("apub")  # type: ignore[operator]
     event = coerce_event(_event_fields(uuid.uuid4(), "order-2"))
     publisher = AsyncEventPublisher(kafka_config, topic, build_codec(None, topic))
-    publisher.start()
     try:
         asyncio.run(publisher.publish(event))
     finally:
@@ -62,7 +61,6 @@ def test_async_publisher_acks_and_times_out(
 
     nowhere = KafkaConfig(bootstrap_servers=f"127.0.0.1:{find_free_port()}")
     dead = AsyncEventPublisher(nowhere, topic, build_codec(None, topic), timeout_seconds=0.5)
-    dead.start()
     try:
         with pytest.raises(DependencyUnavailableError):
             asyncio.run(dead.publish(event))
