@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+import orjson
 from pydantic import ValidationError
 
 from capi_stream.errors import PermanentError
@@ -94,12 +95,38 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON constant {name}")
 
 
+def _holds_float(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is float:
+            return True
+    return False
+
+
 def load_json(body: bytes) -> Any:
     """Decode a JSON body; numbers with a fraction become ``Decimal``, never ``float``.
+
+    orjson decodes first (about twice as fast, even with the walk that looks for floats);
+    a body that gave a float (a fraction, an exponent, an integer past 64 bits) or that
+    orjson refuses is decoded again by the standard library, so the values and the errors
+    are exactly those of ``json.loads(parse_float=Decimal)``.
 
     Raises:
         PayloadError: 400 when the bytes are not JSON.
     """
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if not _holds_float(payload):
+            return payload
     try:
         return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
@@ -175,14 +202,19 @@ def split_name(full: str | None) -> tuple[str | None, str | None]:
     return first or None, last.strip() or None
 
 
+_MAX_SECONDS = 100_000_000_000  # larger Unix times are milliseconds (the year 5138 in s)
+
+
 def parse_time(value: Any) -> datetime | None:
     """An aware UTC datetime from ISO 8601 text or Unix seconds/milliseconds, else ``None``."""
+    if type(value) is int and 0 <= value <= _MAX_SECONDS:  # the usual case, made cheap
+        return datetime.fromtimestamp(value, tz=UTC)
     try:
         if isinstance(value, int | Decimal) and not isinstance(value, bool):
             seconds = Decimal(value)
             if not seconds.is_finite() or seconds.adjusted() > 15:
                 return None
-            if seconds > 100_000_000_000:  # milliseconds (later than the year 5138 in s)
+            if seconds > _MAX_SECONDS:  # milliseconds
                 seconds /= 1000
             return datetime.fromtimestamp(float(seconds), tz=UTC)
         if isinstance(value, str) and value.strip():
@@ -211,16 +243,19 @@ def business_time(received_at: datetime, *candidates: Any) -> datetime:
     return received_at
 
 
-def _prune(value: Any) -> Any:
-    if isinstance(value, dict):
-        pruned = {}
-        for key, item in value.items():
-            if isinstance(item, dict):
-                item = _prune(item)
-            if item is not None and item != [] and item != {}:
-                pruned[key] = item
-        return pruned
-    return value
+def _prune(value: dict[str, Any]) -> dict[str, Any]:
+    pruned = {}
+    for key, item in value.items():
+        if item is None:
+            continue
+        if isinstance(item, dict):
+            item = _prune(item)
+            if not item:
+                continue
+        elif isinstance(item, list) and not item:
+            continue
+        pruned[key] = item
+    return pruned
 
 
 # A contract code names a sale, not a person: nothing else can link a contact through it.

@@ -78,6 +78,13 @@ def _id_of(value: Any) -> str | None:
     return first_text(obj(value).get("id"), value)
 
 
+def _amount(data: dict[str, Any]) -> int | None:
+    for key in AMOUNT_KEYS:
+        if (amount := minor_amount(data.get(key))) is not None:
+            return amount
+    return None
+
+
 def _contact_uuid(*candidates: Any) -> uuid.UUID | None:
     for candidate in candidates:
         raw = text(candidate)
@@ -174,9 +181,7 @@ class StripeAdapter:
         created = parse_time(event.get("created"))
         if created is None:
             raise PayloadError("missing event.created", status_code=MALFORMED)
-        amount = next(
-            (a for a in (minor_amount(data.get(k)) for k in AMOUNT_KEYS) if a is not None), None
-        )
+        amount = _amount(data)
         currency = normalise_currency(data.get("currency"))
         if amount is None or currency is None:
             raise PayloadError("missing amount or currency", status_code=MALFORMED)
@@ -214,7 +219,9 @@ class StripeAdapter:
                         metadata.get("ghl_contact_id"), metadata.get("ghl_id")
                     ),
                 },
-                "attribution": {k: text(metadata.get(k)) for k in METADATA_ATTRIBUTION},
+                "attribution": {k: text(metadata.get(k)) for k in METADATA_ATTRIBUTION}
+                if metadata
+                else {},
                 "custom_data": {
                     "value": minor_to_major(amount, currency),
                     "currency": currency,

@@ -7,6 +7,7 @@ import copy
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from producers.adapters import (
     WebhookAdapter,
     WebhookRejectedError,
 )
+from producers.adapters.base import load_json
 from tests.fixtures.webhooks import FIXTURES, encode, make_request
 
 SOURCES = ["chatbot", "ghl", "perspective", "stripe", "denefits"]
@@ -202,3 +204,55 @@ def test_signatures_imports_first_without_a_cycle() -> None:
     root = Path(__file__).parents[2]
     for module in ("producers.signatures", "producers.adapters.stripe", "producers.adapters"):
         subprocess.run([sys.executable, "-c", f"import {module}"], cwd=root, check=True)
+
+
+def _stdlib_json(body: bytes) -> Any:
+    return json.loads(body, parse_float=Decimal)
+
+
+def _same(left: Any, right: Any) -> bool:
+    """Equal, and of the same types all the way down (``1 == 1.0`` is not enough)."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, dict):
+        return left.keys() == right.keys() and all(_same(left[k], right[k]) for k in left)
+    if isinstance(left, list):
+        return len(left) == len(right) and all(map(_same, left, right))
+    return bool(left == right)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"amount": 12.50, "n": 3}',
+        b'{"v": [1, 2.0, -0.5, 1e3, 1E-2]}',
+        b'{"big": 123456789012345678901234567890}',  # orjson would give a float
+        b'{"edge": 18446744073709551615, "low": -9223372036854775808}',
+        b'{"api_version": "2025-08-27.basil", "created": 1700000000}',
+        b'{"s": "\\ud83d\\ude00", "n": null, "t": true}',
+        b'\xef\xbb\xbf{"bom": 1}',
+    ],
+)
+def test_load_json_is_the_standard_library_with_exact_decimals(body: bytes) -> None:
+    assert _same(load_json(body), _stdlib_json(body))
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b'{"a": NaN}', b'{"a": 1}x', b"\xff"])
+def test_load_json_refuses_what_the_standard_library_refuses(body: bytes) -> None:
+    with pytest.raises(PayloadError):
+        load_json(body)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@given(_JSON)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_load_json_matches_the_standard_library(value: Any) -> None:
+    body = json.dumps(value).encode()
+    assert _same(load_json(body), _stdlib_json(body))
