@@ -30,7 +30,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Table,
-    any_,
     bindparam,
     func,
     insert,
@@ -190,11 +189,15 @@ class _Index:
         return None
 
 
-def _among(connection: Connection, name: str, values: list[str]) -> ColumnElement[bool]:
+def _among(connection: Connection, name: str, values: Sequence[object]) -> ColumnElement[bool]:
     column = _TABLE.c[name]
     if connection.dialect.name == "postgresql":
-        # One array parameter: an IN renders, casts and parses a placeholder per value.
-        return column == any_(bindparam(f"{name}_values", values, type_=ARRAY(column.type)))
+        # One array parameter (an IN list renders, casts and parses a placeholder per value),
+        # joined as a set: ``= ANY(array)`` compares each scanned row with every value, which
+        # a sequential scan (stale statistics on a growing table) turned into 0.8 s per batch
+        # at 22,000 contacts; the semi-join hashes the values and stays ~15 ms.
+        array = bindparam(f"{name}_values", values, type_=ARRAY(column.type))
+        return column.in_(select(func.unnest(array)))
     return column.in_(values)
 
 
@@ -213,7 +216,7 @@ def _load(connection: Connection, pairs: Sequence[tuple[ConversionEvent, Contact
                 wanted.setdefault(name, set()).add(digest)
     rows: dict[uuid.UUID, Any] = {}  # Core rows
     if ids:
-        query = _SELECT.where(_TABLE.c.id.in_(sorted(ids)))
+        query = _SELECT.where(_among(connection, "id", sorted(ids)))
         rows.update((row.id, row) for row in connection.execute(query) if row.tenant_id in tenants)
     for name, values in wanted.items():
         query = _SELECT.where(
