@@ -1,6 +1,6 @@
 """The batch in flight: sent and recorded on the finisher thread while the next is prepared.
 
-The worker's loop prepares batch N+1 (decode, contacts, hash, upsert) while batch N is sent
+The worker's loop prepares batch N+1 (decode, contacts, hash) while batch N is upserted, sent
 to Meta, recorded and forwarded on one finisher thread. The loop alone commits, in order,
 and only once the finisher reported success; an outage rewinds every batch not committed.
 """

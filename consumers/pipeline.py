@@ -1,7 +1,9 @@
-"""One batch: decode -> tenant -> contacts -> enrich -> hash -> upsert -> send -> outcome.
+"""One batch: decode -> tenant -> contacts -> enrich -> hash | upsert -> send -> outcome.
 
 ``BatchProcessor.process`` returns the records to forward (retry tiers, dead letters); it
-never commits offsets and never produces: the worker produces the forwards with acks and
+is ``prepare`` (CPU: everything before ``|``) then ``finish`` (I/O: the rest), which the
+worker runs on two threads so one batch's I/O overlaps the next batch's CPU. It never
+commits offsets and never produces: the worker produces the forwards with acks and
 only then commits. The contact step links every event to its person and records what the
 event teaches about them (one transaction per batch, ``consumers.contacts``); the event then
 carries ``contact_id`` and is enriched from the contact. ``DependencyUnavailableError``
@@ -27,7 +29,7 @@ from consumers.delays import TenantBlocks
 from consumers.enrich import ContactHints
 from consumers.headers import EventIdentity, Failure, HopContext, build_headers
 from consumers.outcomes import OutcomeBook
-from consumers.prepare import prepare_event
+from consumers.prepare import Prepared, prepare_event
 from consumers.redact import hash_identity
 from consumers.routing import describe_failure
 from consumers.sender import ConcurrentSender
@@ -94,6 +96,14 @@ class BatchReport:
     send_seconds: list[float] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch between ``prepare`` and ``finish``: its book, and each event with its row."""
+
+    book: OutcomeBook
+    events: dict[EventKey, tuple[Item, Prepared]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineOptions:
     retry_delays_seconds: tuple[float, ...] = (60.0, 300.0, 1800.0, 7200.0)
@@ -130,14 +140,15 @@ class BatchProcessor:
         """The whole pipeline for one batch: ``finish(prepare(records))``."""
         return self.finish(self.prepare(records))
 
-    def prepare(self, records: Sequence[Incoming]) -> OutcomeBook:
-        """Everything up to the send: decode, tenants, contacts, hash, upsert, classify.
+    def prepare(self, records: Sequence[Incoming]) -> PreparedBatch:
+        """The CPU-bound half: decode, tenants, contacts, hash and build each row.
 
-        Returns the batch's book: events queued for sending, and the outcomes and forwards
-        already decided (dead letters, expired events).
+        Records that cannot become a row (undecodable, unknown tenant) are dead-lettered in
+        the batch's book here; everything else waits in the returned batch for ``finish``.
         """
         now = self.clock()
-        book = OutcomeBook(self, BatchReport(), now)
+        batch = PreparedBatch(OutcomeBook(self, BatchReport(), now))
+        book = batch.book
         items = [Item(record) for record in records]
         for item in items:
             self._decode(item, book)
@@ -154,8 +165,6 @@ class BatchProcessor:
                 continue
             unique[key] = item
         contacts = self._link_contacts(list(unique.values()))
-        rows: dict[EventKey, tuple[Item, dict[str, object]]] = {}
-        prepared = {}
         for key, item in unique.items():
             assert item.event is not None and item.tenant is not None
             result = prepare_event(
@@ -164,13 +173,20 @@ class BatchProcessor:
                 default_country=item.tenant.default_country,
                 now=now,
             )
-            rows[key] = (item, result.row)
-            prepared[key] = result
-        stored = self.store.upsert([row for _, row in rows.values()])
-        for key, (item, _row) in rows.items():
+            batch.events[key] = (item, result)
+        return batch
+
+    def finish(self, batch: PreparedBatch) -> BatchReport:
+        """The I/O-bound half: upsert the rows, send what can be sent, record every outcome.
+
+        Safe to run on another thread while the next batch is prepared: it touches only this
+        batch, the sender, the tenant blocks and its own database transactions.
+        """
+        book = batch.book
+        stored = self.store.upsert([result.row for _, result in batch.events.values()])
+        for key, (item, result) in batch.events.items():
             state = stored[key]
             item.row_id = state.id
-            result = prepared[key]
             if state.sent_to_meta:
                 item.done = True
                 book.report.already_sent += 1
@@ -181,14 +197,6 @@ class BatchProcessor:
             else:
                 assert result.server_event is not None
                 book.queue(item, result.server_event)
-        return book
-
-    def finish(self, book: OutcomeBook) -> BatchReport:
-        """Send what ``prepare`` queued and record every outcome of the batch.
-
-        Safe to run on another thread while the next batch is prepared: it touches only the
-        book, the sender, the tenant blocks and its own database transaction.
-        """
         book.send_queued()
         self.store.record(book.outcomes)
         return book.report
@@ -257,5 +265,6 @@ __all__ = [
     "Incoming",
     "Item",
     "PipelineOptions",
+    "PreparedBatch",
     "describe_failure",
 ]

@@ -1,14 +1,14 @@
 """The `capi worker` loop: consume main + retry tiers, run the pipeline, forward, commit.
 
 One iteration: resume due partitions; collect a batch (size and time bounded); hold back
-records not yet due; prepare the rest (decode, contacts, hash, upsert); then settle the
-batch before it and hand this one to the finisher thread (send to Meta, record outcomes,
-produce retries and dead letters with acks). Settling waits for the finisher and commits
-that batch's offsets synchronously, here on the loop's thread: offsets still move only in
-order and only after every record of the batch was handled, while Meta's round trips
-overlap with preparing the next batch. A dependency outage rewinds every batch not yet
-committed and pauses everything until a ``SELECT 1`` succeeds (full-jitter backoff), so no
-attempt is burned and nothing is lost.
+records not yet due; prepare the rest (decode, contacts, hash); then settle the batch
+before it and hand this one to the finisher thread (upsert the rows, send to Meta, record
+outcomes, produce retries and dead letters with acks). Settling waits for the finisher
+and commits that batch's offsets synchronously, here on the loop's thread: offsets still
+move only in order and only after every record of the batch was handled, while the
+database and Meta round trips overlap with preparing the next batch. A dependency outage
+rewinds every batch not yet committed and pauses everything until a ``SELECT 1`` succeeds
+(full-jitter backoff), so no attempt is burned and nothing is lost.
 """
 
 from __future__ import annotations
@@ -38,9 +38,14 @@ from consumers.headers import parse_hop
 from consumers.health import HealthProbes, HealthServer
 from consumers.inflight import InFlight, earliest_offsets
 from consumers.metrics import WorkerMetrics
-from consumers.outcomes import OutcomeBook
 from consumers.partitions import PartitionControl, key_of
-from consumers.pipeline import BatchProcessor, BatchReport, Incoming, PipelineOptions
+from consumers.pipeline import (
+    BatchProcessor,
+    BatchReport,
+    Incoming,
+    PipelineOptions,
+    PreparedBatch,
+)
 from consumers.sender import ConcurrentSender
 from consumers.store import SqlEventStore
 from consumers.tenants_cache import MetaSender, TenantCache
@@ -244,7 +249,7 @@ class Worker:
                 continue
             ready.append(incoming)
         try:
-            book = self.processor.prepare(ready) if ready else None
+            prepared = self.processor.prepare(ready) if ready else None
         except DependencyUnavailableError as exc:
             if self._settle(consumer, producer, first):  # the batch before may still land
                 self._start_outage(producer, first, exc)
@@ -253,13 +258,13 @@ class Worker:
             return
         for key, (offset, due_ms) in waiting.items():
             self._control.defer(key, offset, due_ms)
-        if book is not None:
-            future = self._finisher.submit(self._finish, book, producer)
+        if prepared is not None:
+            future = self._finisher.submit(self._finish, prepared, producer)
             self._inflight = InFlight(future, ready, first, len(batch))
 
-    def _finish(self, book: OutcomeBook, producer: ConfirmedProducer) -> BatchReport:
-        """On the finisher thread: send, record, forward with acks. Never commits."""
-        report = self.processor.finish(book)
+    def _finish(self, batch: PreparedBatch, producer: ConfirmedProducer) -> BatchReport:
+        """On the finisher thread: upsert, send, record, forward with acks. Never commits."""
+        report = self.processor.finish(batch)
         if report.forwards:
             producer.send_all(report.forwards)
         return report
