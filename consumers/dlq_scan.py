@@ -1,6 +1,6 @@
 """Bounded reads of a topic with ``assign()``: from chosen offsets to the end of each partition.
 
-Used by the dead-letter tools, the exporter and ``capi status``. No consumer group is joined,
+Used by the dead-letter tools, the exporter, replays and ``capi status``. No group is joined,
 so nothing here can disturb the live worker group.
 
 How the end of a partition is found (portable to Apache Kafka and right on the embedded
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message
@@ -82,12 +82,14 @@ def scan_partitions(
     *,
     idle_timeout: float = 20.0,
     stop_after_first: bool = False,
+    done_after: Callable[[Message], bool] | None = None,
     watermarks: dict[PartitionKey, tuple[int, int]] | None = None,
 ) -> Generator[Message, None, None]:
     """Yield every record from each partition's start offset up to its end, then stop.
 
-    ``starts`` maps (topic, partition) to an offset or ``OFFSET_BEGINNING``. With
-    ``stop_after_first`` each partition is done after one record (used to probe watermarks).
+    ``starts`` maps (topic, partition) to an offset or ``OFFSET_BEGINNING``. A partition is
+    also done right after a record for which ``done_after`` is true (a replay's first record
+    past its range); ``stop_after_first`` means after one record (to probe watermarks).
     ``watermarks``, when given, receives each partition's Fetch-derived (low, high) as it
     completes.
 
@@ -118,7 +120,7 @@ def scan_partitions(
                         continue
                     raise DependencyUnavailableError(f"reading {key[0]}[{key[1]}]: {error}")
                 yield message
-                if stop_after_first:
+                if stop_after_first or (done_after is not None and done_after(message)):
                     _finish(consumer, pending, key, watermarks)
             if not messages:
                 for key in [k for k in pending if _at_cached_end(consumer, k)]:

@@ -15,21 +15,16 @@ the progress bar is indeterminate. The log end comes from a Fetch, never from Li
 
 from __future__ import annotations
 
-import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import Consumer, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
-from capi_stream.errors import DependencyUnavailableError
 from consumers.dlq_scan import OFFSET_BEGINNING, PartitionKey, probe_watermarks, scan_partitions
 from consumers.export import find_start_offsets
 
 __all__ = ["RangePlan", "plan_range", "read_range"]
-
-_BATCH = 500
-_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,50 +89,9 @@ def read_range(
     Raises:
         DependencyUnavailableError: no progress for ``idle_timeout`` seconds.
     """
-    pending = set(starts)
-    if not pending:
-        return
-    consumer.incremental_assign([KafkaTopicPartition(t, p, o) for (t, p), o in starts.items()])
-    last_progress = time.monotonic()
-    try:
-        while pending:
-            messages = consumer.consume(_BATCH, _POLL_SECONDS)
-            if messages:
-                last_progress = time.monotonic()
-            for message in messages:
-                key = (message.topic() or "", message.partition() or 0)
-                if key not in pending:
-                    continue  # read ahead before the partition was finished
-                error = message.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        raise DependencyUnavailableError(f"reading {key[0]}[{key[1]}]: {error}")
-                    _finish(consumer, pending, key)
-                    continue
-                yield message
-                if message.timestamp()[1] > end_ms:
-                    _finish(consumer, pending, key)
-            if not messages:
-                for key in [k for k in pending if _at_fetched_end(consumer, k)]:
-                    _finish(consumer, pending, key)
-                if pending and time.monotonic() - last_progress > idle_timeout:
-                    names = ", ".join(f"{t}[{p}]" for t, p in sorted(pending))
-                    raise DependencyUnavailableError(
-                        f"no progress for {idle_timeout}s reading {names}"
-                    )
-    finally:
-        if pending:
-            consumer.incremental_unassign([KafkaTopicPartition(*key) for key in pending])
-
-
-def _at_fetched_end(consumer: Consumer, key: PartitionKey) -> bool:
-    """Fallback end test: position reached the high watermark of the last Fetch."""
-    tp = KafkaTopicPartition(*key)
-    _low, high = consumer.get_watermark_offsets(tp, cached=True)
-    position = consumer.position([tp])[0].offset
-    return bool(high >= 0 and position >= 0 and position >= high)
-
-
-def _finish(consumer: Consumer, pending: set[PartitionKey], key: PartitionKey) -> None:
-    pending.discard(key)
-    consumer.incremental_unassign([KafkaTopicPartition(*key)])
+    return scan_partitions(
+        consumer,
+        starts,
+        idle_timeout=idle_timeout,
+        done_after=lambda message: message.timestamp()[1] > end_ms,
+    )
