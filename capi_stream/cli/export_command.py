@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 from sqlalchemy import select
 
+from capi_stream.cli.options import parse_instant
 from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
 from consumers.export import ExportRequest, export_events
 from storage.models import Tenant
 
 
-def _instant(_ctx: click.Context, param: click.Parameter, value: str) -> datetime:
-    """ISO 8601; a value without an offset is read as UTC (never the local zone)."""
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 date/time", param=param) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 @click.command()
-@click.option("--from", "start", required=True, callback=_instant, help="Range start (incl.).")
-@click.option("--to", "end", required=True, callback=_instant, help="Range end (excl.).")
+@click.option("--from", "start", required=True, callback=parse_instant, help="Range start (incl.).")
+@click.option("--to", "end", required=True, callback=parse_instant, help="Range end (excl.).")
 @click.option("--tenant", "tenant_id", help="Only this tenant (UUID).")
 @click.option("--event-name", help="Only this event name, e.g. Purchase.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))

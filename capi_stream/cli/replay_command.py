@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from capi_stream.cli.options import parse_instant
 from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
 from consumers.config import WorkerConfig
@@ -36,15 +37,6 @@ from consumers.replay import (
 
 # Shown even at zero, so a summary always answers "how many were sent / skipped / expired".
 _CORE_OUTCOMES = (Outcome.SENT, Outcome.ALREADY_SENT, Outcome.EXPIRED)
-
-
-def _instant(_ctx: click.Context, param: click.Parameter, value: str) -> datetime:
-    """ISO 8601; a value without an offset is read as UTC (never the local zone)."""
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 date/time", param=param) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _millis(moment: datetime) -> int:
@@ -129,7 +121,7 @@ def _print_summary(console: Console, summary: ReplaySummary, dry_run: bool) -> N
     "--from",
     "start",
     required=True,
-    callback=_instant,
+    callback=parse_instant,
     metavar="ISO",
     help="Range start, record timestamp, included. ISO 8601; UTC if no offset given.",
 )
@@ -137,7 +129,7 @@ def _print_summary(console: Console, summary: ReplaySummary, dry_run: bool) -> N
     "--to",
     "end",
     required=True,
-    callback=_instant,
+    callback=parse_instant,
     metavar="ISO",
     help="Range end, record timestamp, included. ISO 8601; UTC if no offset given.",
 )
