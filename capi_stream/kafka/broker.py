@@ -55,24 +55,33 @@ def broker_binary() -> str:
 class EmbeddedBroker:
     """A Tansu broker process on a loopback port; a context manager.
 
-    Always advertises the listener it binds (Tansu's default advertises localhost:9092).
+    Advertises the listener it binds (Tansu's default advertises localhost:9092), or
+    ``advertised_port`` on the same host when clients must reach it through a forwarder.
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_path: Path | None = None,
+        *,
+        advertised_port: int | None = None,
     ) -> None:
         self.host = host
         self.port = port or find_free_port(host)
+        self.advertised_port = advertised_port or self.port
         self._log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.advertised_port}"
 
     def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
-        argv = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        advertised = f"tcp://{self.host}:{self.advertised_port}"
+        argv = [broker_binary(), "broker", "--listener-url", url,
+                "--advertised-listener-url", advertised]  # fmt: skip
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         if self._log_path is None:
             self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell

@@ -15,9 +15,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.avro_codec import build_codec
+from capi_stream.kafka.broker import EmbeddedBroker, find_free_port
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
-from capi_stream.kafka.topics import TopicNames
+from capi_stream.kafka.topics import TopicNames, ensure_topics
 from consumers.headers import Failure, HopContext, Origin, build_headers
 from consumers.redact import hash_identity
 from storage.engine import build_engine, build_session_factory
@@ -25,6 +26,7 @@ from storage.models import EventStatus
 from tests.integration.emulator_fixture import Emulator
 from tests.integration.worker_fixtures import (
     TcpProxy,
+    committed,
     event_rows,
     make_conversion,
     make_worker_config,
@@ -225,6 +227,68 @@ def test_a_database_outage_pauses_then_resumes_without_loss_or_burnt_attempts(
     assert sorted(e.payload["event_id"] for e in emulator.state.events(pixel)) == sorted(
         e.event_id for e in before + during
     )
+
+
+@pytest.fixture
+def broker_behind_proxy(tmp_path: Path) -> Iterator[tuple[TcpProxy, KafkaConfig]]:
+    """A broker of its own that clients reach only through a proxy the test can cut.
+
+    The broker advertises the proxy's port, so every connection (metadata, partition leader,
+    group coordinator) goes through it; the broker itself keeps running and keeps its data.
+    """
+    broker_port = find_free_port()
+    proxy = TcpProxy("127.0.0.1", broker_port)
+    broker = EmbeddedBroker(port=broker_port, advertised_port=proxy.port,
+                            log_path=tmp_path / "tansu.log")  # fmt: skip
+    try:
+        broker.start()
+        # A short delivery timeout, so a forward to an unreachable broker fails in seconds.
+        kafka = KafkaConfig(broker.bootstrap_servers, session_timeout_ms=2000,
+                            heartbeat_interval_ms=200, fetch_wait_max_ms=20,
+                            extra={"message.timeout.ms": "3000"})  # fmt: skip
+        yield proxy, kafka
+    finally:
+        proxy.close()
+        broker.stop()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_broker_outage_while_forwarding_loses_nothing_and_burns_no_attempt(
+    group_id: str,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+    broker_behind_proxy: tuple[TcpProxy, KafkaConfig],
+) -> None:
+    proxy, kafka = broker_behind_proxy
+    topics = TopicNames(main="capi.events")
+    ensure_topics(kafka.admin_config(), topics.all, partitions=3)
+    tenant_id, pixel = seed_tenant(session_factory)
+    events = [make_conversion(tenant_id, n, "Lead") for n in range(6)]
+    # Meta times out on the first request, so its events must be forwarded to retry tier 1:
+    # the proxy is cut while Meta holds that request, so the forward cannot be acknowledged.
+    emulator.state.add_fault("timeout", pixel_id=pixel, count=1, delay_seconds=2.5)
+    produce_events(kafka, topics.main, events, CODEC)
+    config = make_worker_config(group_id, emulator.base_url)
+    with running_worker(kafka, topics, session_factory, config) as running:
+        wait_for(lambda: len(event_rows(session_factory, tenant_id)) == 6, what="rows upserted")
+        proxy.cut()
+        wait_for(lambda: running.worker.metrics.outages._value.get() >= 1, what="outage")
+        assert emulator.state.events(pixel) == []
+        proxy.restore()
+        wait_for(lambda: _all_sent(session_factory, tenant_id, 6), timeout=60, what="all sent")
+        wait_for(lambda: committed(kafka, group_id, topics.main) == 6, what="commit")
+    rows = event_rows(session_factory, tenant_id)
+    # Meta saw two requests, but the first attempt never finished (its forward was not
+    # acknowledged), so the replay re-ran attempt 1: the outage burned no attempt.
+    assert {r.send_attempts for r in rows} == {1}
+    outcomes = [r.outcome for r in emulator.state.requests(pixel)]
+    assert outcomes == ["fault:timeout", "accepted"]
+    assert sorted(e.payload["event_id"] for e in emulator.state.events(pixel)) == sorted(
+        e.event_id for e in events
+    )
+    # The un-acknowledged forward was dropped, not left to land beside the replay.
+    assert read_topic(kafka, topics.retries[0], timeout=1) == []
+    assert read_topic(kafka, topics.dlq, timeout=1) == []
 
 
 def test_waiting_tier_records_survive_a_rebalance_and_never_run_early(
