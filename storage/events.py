@@ -20,6 +20,7 @@ from storage.models import MAX_SEND_ATTEMPTS, EventStatus, MetaCapiEvent
 EventKey = tuple[uuid.UUID, str]
 
 _TABLE = cast(Table, MetaCapiEvent.__table__)
+_TRACE_ID_MAX = 128  # meta_fbtrace_id is String(128)
 
 # Columns a re-processed event may refresh; delivery columns are never reset by an upsert.
 _CONTENT_COLUMNS = (
@@ -175,6 +176,11 @@ def _upsert_recordset(connection: Connection, values: list[dict[str, Any]]) -> I
     return connection.exec_driver_sql(_recordset_sql(tuple(values[0])), {"rows": payload})
 
 
+def _trace_id(value: str | None) -> str | None:
+    """Meta's trace id, cut to its column: an odd answer must not fail the whole batch."""
+    return value[:_TRACE_ID_MAX] if value is not None else None
+
+
 def _outcome_values(outcome: AttemptOutcome, now: datetime) -> dict[str, Any]:
     values: dict[str, Any] = {
         "status": outcome.status,
@@ -187,7 +193,7 @@ def _outcome_values(outcome: AttemptOutcome, now: datetime) -> dict[str, Any]:
     if outcome.response is not None:
         values["meta_response"] = dict(outcome.response)
     if outcome.fbtrace_id is not None:
-        values["meta_fbtrace_id"] = outcome.fbtrace_id
+        values["meta_fbtrace_id"] = _trace_id(outcome.fbtrace_id)
     if outcome.status == EventStatus.SENT:
         values.update(sent_to_meta=True, sent_at=now, send_error=None)
     return values
@@ -245,7 +251,7 @@ def record_outcomes(session: Session, outcomes: Sequence[AttemptOutcome]) -> Non
                 "send_error": None if o.status == EventStatus.SENT else o.error,
                 "attempt": o.attempt,
                 "meta_response": dict(o.response) if o.response is not None else None,
-                "fbtrace_id": o.fbtrace_id,
+                "fbtrace_id": _trace_id(o.fbtrace_id),
             }
             for o in outcomes
         ]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -64,6 +65,22 @@ def _row(tenant_id: uuid.UUID, event_id: str, **overrides: Any) -> dict[str, Any
     }
     row.update(overrides)
     return row
+
+
+@pytest.mark.parametrize("status", [EventStatus.SENT, EventStatus.RETRYING])
+def test_an_overlong_meta_trace_id_is_cut_to_its_column(
+    session_factory: sessionmaker[Session], status: str
+) -> None:
+    tenant = uuid.uuid4()
+    with session_factory.begin() as session:
+        row_id = upsert_events(session, [_row(tenant, "e1")])[(tenant, "e1")].id
+    with session_factory.begin() as session:
+        outcome = AttemptOutcome(row_id, 1, status, error="x", fbtrace_id="T" * 300)
+        record_outcomes(session, [outcome])
+    with session_factory() as session:
+        stored = session.get(MetaCapiEvent, row_id)
+        assert stored is not None
+        assert stored.meta_fbtrace_id == "T" * 128
 
 
 def test_upsert_is_idempotent_and_keeps_delivery_state(
