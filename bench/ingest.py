@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
 SECRET = "whsec_bench_0001"
 
@@ -143,7 +144,9 @@ async def _load(
 def _run_load(args: argparse.Namespace) -> None:
     import uvloop
 
+    started = time.process_time()
     result = uvloop.run(_load(args.host, args.port, args.path, args.connections, args.duration))
+    result["cpu_seconds"] = time.process_time() - started
     json.dump(result, sys.stdout)
 
 
@@ -164,11 +167,20 @@ def _wait_http(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing answered on port {port}")
 
 
-def _drive(port: int, path: str, args: argparse.Namespace) -> dict[str, Any]:
+def _drive(port: int, path: str, args: argparse.Namespace, pids: dict[str, int]) -> dict[str, Any]:
+    """One load run against ``port``, with the CPU each of ``pids`` spent per request."""
+    from bench.cpu import CpuSnapshot
+
     argv = [sys.executable, __file__, "--load", "--port", str(port), "--path", path,
             "--connections", str(args.connections), "--duration", str(args.duration)]  # fmt: skip
+    before = CpuSnapshot.take(pids)
     output = subprocess.run(argv, check=True, capture_output=True, text=True).stdout  # noqa: S603
+    after = CpuSnapshot.take(pids)
     result: dict[str, Any] = json.loads(output)
+    cpu = after.per_event(before, max(1, result["requests"]))
+    cpu["us_per_event"]["load generator"] = round(1e6 * result.pop("cpu_seconds")
+                                                  / max(1, result["requests"]), 1)  # fmt: skip
+    result["cpu"] = cpu
     return result
 
 
@@ -234,6 +246,7 @@ def _row(name: str, result: dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> None:
+    from bench.cpu import describe
     from capi_stream.kafka.broker import EmbeddedBroker, find_free_port
     from capi_stream.kafka.topics import ensure_topics
 
@@ -261,10 +274,12 @@ def main(args: argparse.Namespace) -> None:
         try:
             _wait_http(capi_port)
             _wait_http(hello_port)
+            pids = {"server": 0, "broker": broker.pid or 0}
             results = {
-                "hello": _drive(hello_port, "/", args),
-                "capi": _drive(capi_port, f"/webhooks/{tenant_id}/stripe", args),
-            }
+                "hello": _drive(hello_port, "/", args, {**pids, "server": hello.pid}),
+                "capi": _drive(capi_port, f"/webhooks/{tenant_id}/stripe", args,
+                               {**pids, "server": capi.pid}),
+            }  # fmt: skip
         finally:
             _stop(capi)
             _stop(hello)
@@ -279,6 +294,8 @@ def main(args: argparse.Namespace) -> None:
     print(
         f"ratio capi/hello: {ratio:.2f}   acked events: {len(acked)}, missing on topic: {missing}"
     )
+    for name in ("hello", "capi"):
+        print(f"{name}: {describe(results[name]['cpu'])}".replace("us/event", "us/request"))
     summary = {
         "duration_seconds": args.duration,
         "connections": args.connections,

@@ -42,6 +42,7 @@ BASE_URL = os.environ.get(
 
 sys.path.insert(0, str(ROOT))
 from bench import worker_backlog as data  # noqa: E402
+from bench.cpu import CpuSnapshot, describe, machine_seconds  # noqa: E402
 
 
 def _schema_url(schema: str) -> str:
@@ -71,21 +72,6 @@ def _rss_kb(pid: int) -> int | None:
     except OSError:
         return None
     return None
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
 
 
 def _wait_port(port: int, timeout: float = 30.0) -> None:
@@ -206,7 +192,7 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
     admin = create_engine(BASE_URL)
     schemas = [f"bench_w_{run}", f"bench_r_{run}"]
     load_before = os.getloadavg()
-    busy_before = _machine_busy()
+    busy_before = machine_seconds()
     processes: list[subprocess.Popen[bytes]] = []
     result: dict[str, Any] = {"backlog": args.backlog, "tenants": args.tenants,
                               "cpus": os.cpu_count(), "loadavg_before": load_before}  # fmt: skip
@@ -273,18 +259,18 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
                "DATA_DIR": str(workdir)}  # fmt: skip
         monitor = Consumer(kafka.consumer_config(group))
         partitions = [TopicPartition(topics.main, p) for p in range(args.partitions)]
-        busy_start = _machine_busy()
+        cpu_pids = {"broker": broker.pid or 0, "emulator": emulator.pid}
         with open(workdir / "worker.log", "wb") as log:
             worker = subprocess.Popen(  # noqa: S603
                 [str(Path(sys.executable).parent / "capi"), "worker"], env=env, stdout=log,
                 stderr=subprocess.STDOUT,
             )  # fmt: skip
         processes.append(worker)
+        cpu_start = CpuSnapshot.take({"worker": worker.pid, **cpu_pids}, postgres=True)
         watch = {"worker": worker.pid, "emulator": emulator.pid}
         samples, profile = _drain(worker, monitor, partitions, args.backlog, args, workdir,
                                   watch)  # fmt: skip
-        busy_end = _machine_busy()
-        cpu = {"worker": _cpu_seconds(worker.pid), "emulator": _cpu_seconds(emulator.pid)}
+        cpu_end = CpuSnapshot.take({"worker": worker.pid, **cpu_pids}, postgres=True)
         monitor.close()
         _stop(worker)
         summary = _summarise(samples, args.backlog)
@@ -297,10 +283,9 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
 
         counts = httpx.get(f"{graph_url}/_emulator/events", timeout=10).json()["counts"]
         accepted = sum(counts.values()) - args.naive_events
-        machine = (busy_end[0] - busy_start[0]) / max(1, busy_end[1] - busy_start[1])
         result["worker"] = {**summary, "rows_by_status": by_status,
-                            "emulator_accepted": accepted, "cpu_seconds": cpu,
-                            "machine_cpu_busy_fraction": machine,
+                            "emulator_accepted": accepted,
+                            "cpu": cpu_end.per_event(cpu_start, args.backlog),
                             "profile": profile, "samples": samples}  # fmt: skip
     finally:
         for process in reversed(processes):
@@ -312,8 +297,9 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
                     connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
     result["loadavg_after"] = os.getloadavg()
-    result["machine_cpu_busy_fraction_whole_run"] = (_machine_busy()[0] - busy_before[0]) / max(
-        1, _machine_busy()[1] - busy_before[1]
+    busy_after = machine_seconds()
+    result["machine_cpu_busy_fraction_whole_run"] = (busy_after[0] - busy_before[0]) / max(
+        1e-9, busy_after[1] - busy_before[1]
     )
     _report(result, workdir)
 
@@ -346,7 +332,7 @@ def _report(result: dict[str, Any], workdir: Path) -> None:
         print(f"{'worker RSS MB after warm-up min/med/max':<44} {rss['min']:.0f} / "
               f"{rss['median']:.0f} / {rss['max']:.0f}  flat={w['rss_mb']['flat']}")  # fmt: skip
     print(f"rows by status: {w['rows_by_status']}  emulator accepted: {w['emulator_accepted']}")
-    print(f"cpu seconds: {w['cpu_seconds']}  machine busy: {w['machine_cpu_busy_fraction']:.0%}")
+    print(describe(w["cpu"]))
     print(f"logs: {workdir}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2, default=str))

@@ -96,6 +96,11 @@ class EmbeddedBroker:
         wait_for_port(self.host, self.port, timeout)
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs (benchmarks account for its CPU)."""
+        return self._process.pid if self.is_running() and self._process is not None else None
+
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
