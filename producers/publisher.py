@@ -115,6 +115,11 @@ def coerce_event(data: ConversionEvent | Mapping[str, Any]) -> ConversionEvent:
         raise EventValidationError(
             f"invalid event: {where}: {first['msg']} ({exc.error_count()} error(s))", field=where
         ) from exc
+    except UnicodeEncodeError as exc:  # a lone surrogate in the id's key: no UTF-8 form
+        raise EventValidationError(
+            "invalid event: tenant_id, source and source_event_id must be valid Unicode text",
+            field="source_event_id",
+        ) from exc
 
 
 def _producer_config(kafka: KafkaConfig, timeout_seconds: float) -> dict[str, Any]:

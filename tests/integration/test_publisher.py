@@ -73,6 +73,9 @@ def test_invalid_event_is_a_validation_error() -> None:
         coerce_event({"tenant_id": str(uuid.uuid4()), "source": "api", "source_event_id": "x"})
     with pytest.raises(EventValidationError, match="tenant_id"):
         coerce_event({"source": "api"})
+    # A lone surrogate (JSON's "\ud800" escape) has no UTF-8 form, so no event id either.
+    with pytest.raises(EventValidationError, match="valid Unicode"):
+        coerce_event(_event_fields(uuid.uuid4(), "order-\ud800"))
 
 
 def test_publish_event_convenience(

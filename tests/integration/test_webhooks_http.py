@@ -26,6 +26,7 @@ from tests.integration.webhook_fixtures import (
     AppHarness,
     chatbot_lead,
     dumps,
+    perspective_form,
     read_topic,
     seed_tenant,
     signed_headers,
@@ -98,6 +99,29 @@ def test_bad_bodies_are_4xx(
     response = harness.send(tenant, "chatbot", body)
     assert response.status_code == status
     assert set(response.json()["error"]) == {"type", "message"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        chatbot_lead("sub-\ud800"),  # the source's own id: it names the event id
+        chatbot_lead("sub-1", email="jane\udfff@example.com"),
+        perspective_form("ct-1", email="jane@example.com\ud83d"),
+    ],
+)
+def test_a_lone_surrogate_escape_is_4xx(
+    harness: AppHarness,
+    tenant: uuid.UUID,
+    body: bytes,
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+) -> None:
+    # JSON's "\ud800" escape decodes to a lone surrogate, which has no UTF-8 form.
+    assert b"\\ud" in body
+    source = "perspective" if b"funnelId" in body else "chatbot"
+    response = harness.send(tenant, source, body)
+    assert 400 <= response.status_code < 500, response.text
+    assert read_topic(kafka_config, topic_names.main, timeout=1) == []
 
 
 _JSON = st.recursive(
