@@ -195,11 +195,12 @@ def ghl_signed_messages(body: bytes) -> list[bytes]:
     """
     messages = [body]
     try:
-        compact = json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False)
-    except (ValueError, RecursionError):
+        # A lone surrogate (from a "\\ud800" escape) has no UTF-8 form: no second candidate.
+        compact = json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False).encode()
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
         return messages
-    if compact.encode() != body:
-        messages.append(compact.encode())
+    if compact != body:
+        messages.append(compact)
     return messages
 
 

@@ -15,6 +15,7 @@ from capi_stream.kafka.topics import TopicNames
 from capi_stream.runtime import Runtime
 from meta_capi.hashing import hash_email
 from storage.models import Contact, WebhookReceipt
+from storage.receipts import stored_delivery_id
 from tests.integration.webhook_fixtures import (
     AppHarness,
     chatbot_lead,
@@ -157,6 +158,45 @@ def test_stripe_redelivery_publishes_the_same_event_id(
     published = read_topic(kafka_config, topic_names.main)
     assert {p.event.event_id for p in published} == ids
     assert len({p.key for p in published}) == 1
+
+
+def test_a_ghl_webhook_id_longer_than_its_column_is_still_deduplicated(
+    harness: AppHarness,
+    tenant: uuid.UUID,
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    session_factory: sessionmaker[Session],
+) -> None:
+    webhook_id = "w" * 300
+    body = ghl_appointment("appt_LONG", webhook_id=webhook_id)
+    first = harness.send(tenant, "ghl", body)
+    replay = harness.send(tenant, "ghl", body)
+
+    assert (first.status_code, replay.status_code) == (202, 409)
+    assert len(read_topic(kafka_config, topic_names.main)) == 1
+    with session_factory() as session:
+        receipts = session.scalars(select(WebhookReceipt.delivery_id)).all()
+    assert receipts == [stored_delivery_id(webhook_id)]
+    assert receipts[0].startswith("sha256:")
+
+
+@pytest.mark.parametrize("webhook_id", ["wh_\ud800", "wh_\x00"], ids=["surrogate", "nul"])
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "forged"])
+def test_a_ghl_webhook_id_no_column_can_hold_is_a_4xx(
+    harness: AppHarness,
+    tenant: uuid.UUID,
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    webhook_id: str,
+    signed: bool,
+) -> None:
+    # A lone surrogate (JSON's "\ud800" escape) has no UTF-8 form; PostgreSQL refuses NUL.
+    body = ghl_appointment("appt_ODD", webhook_id=webhook_id)
+    headers = signed_headers("ghl", body) if signed else {"x-ghl-signature": "AAAA"}
+    answers = [harness.post(tenant, "ghl", body, headers).status_code for _ in range(2)]
+
+    assert answers == ([400, 400] if signed else [401, 401])
+    assert read_topic(kafka_config, topic_names.main, timeout=1) == []
 
 
 def test_ghl_duplicate_webhook_id_is_409_after_first_publish(
