@@ -11,6 +11,7 @@ ASGI webhook path (``producers.asgi``) sends it as it is, Starlette routes wrap 
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -92,12 +93,24 @@ class Answer:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+def _dumps(payload: dict[str, Any]) -> bytes:
+    """orjson, or the standard library (escaping as it goes) for text orjson refuses.
+
+    A reason may quote the sender's own text, which can hold a lone surrogate (JSON's
+    "\\ud800" escape decodes to one); orjson refuses that, ``json.dumps`` escapes it back.
+    """
+    try:
+        return orjson.dumps(payload)
+    except TypeError:
+        return json.dumps(payload, separators=(",", ":")).encode()
+
+
 def json_response(
     status_code: int, payload: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
     """A JSON response serialised with orjson."""
     return Response(
-        orjson.dumps(payload), status_code=status_code, headers=headers,
+        _dumps(payload), status_code=status_code, headers=headers,
         media_type="application/json",
     )  # fmt: skip
 
@@ -116,11 +129,11 @@ def accepted(event_id: str) -> Answer:
 
 def ignored(reason: str) -> Answer:
     """200: a valid delivery that is not a conversion; the sender must not retry it."""
-    return Answer(200, orjson.dumps({"status": "ignored", "reason": reason}))
+    return Answer(200, _dumps({"status": "ignored", "reason": reason}))
 
 
 def _error(status_code: int, error_type: str, message: str, *headers: tuple[str, str]) -> Answer:
-    body = orjson.dumps({"error": {"type": error_type, "message": message}})
+    body = _dumps({"error": {"type": error_type, "message": message}})
     return Answer(status_code, body, headers)
 
 
