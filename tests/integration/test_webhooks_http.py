@@ -25,7 +25,9 @@ from tests.integration.webhook_fixtures import (
     SOURCES,
     AppHarness,
     chatbot_lead,
+    denefits_contract,
     dumps,
+    ghl_appointment,
     perspective_form,
     read_topic,
     seed_tenant,
@@ -155,6 +157,56 @@ _BODIES = st.binary(max_size=300) | _JSON.map(dumps) | _CHATBOT.map(dumps)
 def test_fuzzed_bodies_never_get_a_5xx(
     harness: AppHarness, tenant: uuid.UUID, source: str, body: bytes
 ) -> None:
+    response = harness.send(tenant, source, body)
+    assert response.status_code < 500, response.text
+
+
+def _leaf_paths(node: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    if isinstance(node, dict):
+        return [p for key, value in node.items() for p in _leaf_paths(value, (*path, key))]
+    if isinstance(node, list):
+        return [p for i, value in enumerate(node) for p in _leaf_paths(value, (*path, i))]
+    return [path]
+
+
+def _replaced(node: object, path: tuple[object, ...], value: object) -> object:
+    if not path:
+        return value
+    copy = json.loads(json.dumps(node))
+    parent = copy
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = value
+    return copy
+
+
+_VALID_BODIES = {
+    "chatbot": chatbot_lead("sub-MUT", fbclid="IwAR_mut", ad_id="120200000001"),
+    "ghl": ghl_appointment("appt_MUT"),
+    "perspective": perspective_form("ct-MUT", fbclid="IwAR_mut"),
+    "stripe": stripe_payment("pi_MUT"),
+    "denefits": denefits_contract("DNF-MUT"),
+}
+_ODD_VALUES = (
+    st.sampled_from([None, "", " ", True, 0, -1, 2**64, 10**30, 1.5, -0.0, 1e308, [], {}, [1]])
+    | _ODD_TEXT
+    | st.text(min_size=600, max_size=700)
+    | st.integers()
+    | st.text(max_size=20)
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(source=st.sampled_from(SOURCES), data=st.data())
+def test_any_one_field_of_a_real_payload_made_odd_never_gets_a_5xx(
+    harness: AppHarness, tenant: uuid.UUID, source: str, data: st.DataObject
+) -> None:
+    payload = json.loads(_VALID_BODIES[source])
+    path = data.draw(st.sampled_from(_leaf_paths(payload)), label="path")
+    odd = data.draw(_ODD_VALUES, label="value")
+    body = json.dumps(_replaced(payload, path, odd)).encode()
     response = harness.send(tenant, source, body)
     assert response.status_code < 500, response.text
 
