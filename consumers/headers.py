@@ -89,8 +89,11 @@ class EventIdentity:
 
 
 def cap_text(text: str, limit: int = MAX_MESSAGE_BYTES) -> bytes:
-    """UTF-8 ``text`` cut to at most ``limit`` bytes without splitting a character."""
-    data = text.encode("utf-8")
+    """UTF-8 ``text`` cut to at most ``limit`` bytes without splitting a character.
+
+    Meta's messages are not ours: a lone surrogate in one becomes ``?``, never an error.
+    """
+    data = text.encode("utf-8", "replace")
     if len(data) <= limit:
         return data
     cut = data[: limit - 3].decode("utf-8", "ignore").encode("utf-8")

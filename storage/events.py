@@ -176,22 +176,44 @@ def _upsert_recordset(connection: Connection, values: list[dict[str, Any]]) -> I
     return connection.exec_driver_sql(_recordset_sql(tuple(values[0])), {"rows": payload})
 
 
+def _storable(value: Any) -> Any:
+    """Meta's text as the database can hold it: NUL dropped, lone surrogates replaced.
+
+    Error messages, trace ids and response bodies come from Meta, not from our model; one
+    odd character there must not fail the batch's outcome write (the worker would replay
+    the batch forever, or crash on orjson's refusal of a surrogate).
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        return value if value.isascii() else value.encode("utf-8", "replace").decode()
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
+
+
 def _trace_id(value: str | None) -> str | None:
-    """Meta's trace id, cut to its column: an odd answer must not fail the whole batch."""
-    return value[:_TRACE_ID_MAX] if value is not None else None
+    """Meta's trace id, cut to its column."""
+    return _storable(value[:_TRACE_ID_MAX]) if value is not None else None
+
+
+def _response(outcome: AttemptOutcome) -> dict[str, Any] | None:
+    return _storable(dict(outcome.response)) if outcome.response is not None else None
 
 
 def _outcome_values(outcome: AttemptOutcome, now: datetime) -> dict[str, Any]:
     values: dict[str, Any] = {
         "status": outcome.status,
         "updated_at": now,
-        "send_error": outcome.error,
+        "send_error": _storable(outcome.error),
     }
     if outcome.attempt > 0:
         values["send_attempts"] = outcome.attempt
         values["last_send_attempt_at"] = now
     if outcome.response is not None:
-        values["meta_response"] = dict(outcome.response)
+        values["meta_response"] = _response(outcome)
     if outcome.fbtrace_id is not None:
         values["meta_fbtrace_id"] = _trace_id(outcome.fbtrace_id)
     if outcome.status == EventStatus.SENT:
@@ -248,9 +270,9 @@ def record_outcomes(session: Session, outcomes: Sequence[AttemptOutcome]) -> Non
                 "id": str(o.row_id),
                 "status": o.status,
                 "sent": o.status == EventStatus.SENT,
-                "send_error": None if o.status == EventStatus.SENT else o.error,
+                "send_error": None if o.status == EventStatus.SENT else _storable(o.error),
                 "attempt": o.attempt,
-                "meta_response": dict(o.response) if o.response is not None else None,
+                "meta_response": _response(o),
                 "fbtrace_id": _trace_id(o.fbtrace_id),
             }
             for o in outcomes

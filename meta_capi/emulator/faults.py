@@ -43,6 +43,10 @@ def fault_error(fault: FaultSpec) -> GraphError | None:
         )
     if kind in ("http_500", "timeout"):
         return GraphError(code=1, message="An unknown error occurred", status_code=500)
+    if kind == "http_500_garbled":
+        # What no column and no header can hold as it is: a NUL and a lone surrogate.
+        message = "An unknown error occurred \x00 \ud800"
+        return GraphError(code=1, message=message, status_code=500, title="\udfff")
     if kind == "transient_2":
         return GraphError(
             code=2,

@@ -25,6 +25,7 @@ __all__ = [
 
 FaultKind = Literal[
     "http_500",
+    "http_500_garbled",
     "http_503",
     "http_200_unavailable",
     "rate_limit_4",

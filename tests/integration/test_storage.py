@@ -83,6 +83,30 @@ def test_an_overlong_meta_trace_id_is_cut_to_its_column(
         assert stored.meta_fbtrace_id == "T" * 128
 
 
+def test_odd_characters_in_meta_answers_are_stored_not_refused(
+    session_factory: sessionmaker[Session],
+) -> None:
+    # Meta's text is not ours: a NUL (PostgreSQL text refuses it) or a lone surrogate (no
+    # UTF-8 form) must not fail the outcome write, which would stall the batch for good.
+    tenant = uuid.uuid4()
+    with session_factory.begin() as session:
+        row_id = upsert_events(session, [_row(tenant, "e1")])[(tenant, "e1")].id
+    odd = "bad\x00 \ud800 news"
+    outcome = AttemptOutcome(row_id, 1, EventStatus.RETRYING, error=odd, fbtrace_id="T\x00\udfff",
+                             response={"error": {"message": odd, odd: [odd]}})  # fmt: skip
+    with session_factory.begin() as session:
+        record_outcomes(session, [outcome])
+    with session_factory() as session:
+        stored = session.get(MetaCapiEvent, row_id)
+        assert stored is not None
+        assert stored.send_error == "bad ? news"
+        assert stored.meta_fbtrace_id == "T?"
+        assert stored.meta_response == {
+            "error": {"message": "bad ? news", "bad ? news": ["bad ? news"]}
+        }
+        assert stored.send_attempts == 1
+
+
 def test_upsert_is_idempotent_and_keeps_delivery_state(
     session_factory: sessionmaker[Session],
 ) -> None:

@@ -34,6 +34,7 @@ RAW_PII = (b"jane.doe", b"Jane", b"Menlo", b"555-1212", b"94025")
     ("kind", "extra"),
     [
         ("http_500", {}),
+        ("http_500_garbled", {}),  # a NUL and a lone surrogate in Meta's message
         ("rate_limit_17", {"retry_minutes": 0.01}),
         ("timeout", {"delay_seconds": 1.0}),
     ],

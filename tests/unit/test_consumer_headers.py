@@ -91,6 +91,13 @@ def test_the_error_message_is_capped_at_one_kilobyte_on_a_character_boundary() -
     assert sum(len(k) + len(v) for k, v in built) < 2048
 
 
+def test_a_lone_surrogate_in_metas_message_becomes_a_question_mark() -> None:
+    failure = Failure("MetaRetryableError", "bad \ud800 news")
+    built = build_headers(parse_hop(FakeRecord()), attempt=2, due_ms=None, failure=failure,
+                          failed_at_ms=1)  # fmt: skip
+    assert dict(built)[h.ERROR_MESSAGE] == b"bad ? news"
+
+
 def test_malformed_headers_are_treated_as_absent() -> None:
     context = parse_hop(FakeRecord(headers_=[(h.ATTEMPT, b"two"), (h.DUE_MS, "soon")]))
     assert context.attempt == 1
