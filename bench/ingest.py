@@ -274,11 +274,12 @@ def main(args: argparse.Namespace) -> None:
         try:
             _wait_http(capi_port)
             _wait_http(hello_port)
-            pids = {"server": 0, "broker": broker.pid or 0}
+            broker_pid = broker.pid or 0
             results = {
-                "hello": _drive(hello_port, "/", args, {**pids, "server": hello.pid}),
+                "hello": _drive(hello_port, "/", args,
+                                {"server": hello.pid, "broker": broker_pid}),
                 "capi": _drive(capi_port, f"/webhooks/{tenant_id}/stripe", args,
-                               {**pids, "server": capi.pid}),
+                               {"server": capi.pid, "broker": broker_pid}),
             }  # fmt: skip
         finally:
             _stop(capi)

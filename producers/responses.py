@@ -108,7 +108,7 @@ def _dumps(payload: dict[str, Any]) -> bytes:
 def json_response(
     status_code: int, payload: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
-    """A JSON response serialised with orjson."""
+    """A JSON response (orjson; see ``_dumps``)."""
     return Response(
         _dumps(payload), status_code=status_code, headers=headers,
         media_type="application/json",

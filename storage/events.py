@@ -20,7 +20,7 @@ from storage.models import MAX_SEND_ATTEMPTS, EventStatus, MetaCapiEvent
 EventKey = tuple[uuid.UUID, str]
 
 _TABLE = cast(Table, MetaCapiEvent.__table__)
-_TRACE_ID_MAX = 128  # meta_fbtrace_id is String(128)
+_TRACE_ID_MAX: int = _TABLE.c.meta_fbtrace_id.type.length  # type: ignore[attr-defined]
 
 # Columns a re-processed event may refresh; delivery columns are never reset by an upsert.
 _CONTENT_COLUMNS = (
