@@ -22,13 +22,13 @@ from typing import Any
 
 import fastavro
 
-from capi_stream.avro_codec import (
+from capi_stream.avro.codec import (
     SingleObjectCodec,
     event_to_record,
     load_schema,
     record_to_event,
 )
-from capi_stream.avro_compiler import compile_reader, compile_writer
+from capi_stream.avro.compiled import compile_reader, compile_writer
 from capi_stream.event import ConversionEvent, UserIdentity
 
 TENANT = uuid.UUID("11111111-2222-3333-4444-555555555555")

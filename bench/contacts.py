@@ -35,8 +35,8 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from capi_stream.event import ConversionEvent  # noqa: E402
+from consumers.pipeline.contact_facts import extract_facts  # noqa: E402
 from meta_capi.hashing import hash_field  # noqa: E402
-from storage.contact_facts import extract_facts  # noqa: E402
 from storage.contacts import record_contacts  # noqa: E402
 from storage.engine import build_engine, build_session_factory  # noqa: E402
 from storage.migrate import migrate  # noqa: E402

@@ -187,7 +187,7 @@ def _drive(port: int, path: str, args: argparse.Namespace, pids: dict[str, int])
 def _topic_event_ids(bootstrap: str, topic: str) -> set[str]:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-    from capi_stream.avro_codec import build_codec
+    from capi_stream.avro.codec import build_codec
 
     codec = build_codec(None, topic)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",

@@ -181,7 +181,7 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
     from confluent_kafka import Consumer, TopicPartition
     from sqlalchemy import create_engine, text
 
-    from capi_stream.avro_codec import build_codec
+    from capi_stream.avro.codec import build_codec
     from capi_stream.kafka.broker import EmbeddedBroker, find_free_port
     from capi_stream.kafka.config import KafkaConfig
     from capi_stream.kafka.topics import TopicNames, ensure_topics

@@ -168,7 +168,7 @@ def produce_backlog(
 
 def prepare_rows(codec: Any, values: Sequence[bytes], countries: dict[uuid.UUID, str]) -> Any:
     """Decode and prepare events as the worker does: ``[(event, Prepared)]``."""
-    from consumers.prepare import prepare_event
+    from consumers.pipeline.prepare import prepare_event
 
     now = datetime.now(UTC)
     out = []
@@ -187,7 +187,7 @@ def run_naive(
     import httpx
     from sqlalchemy import insert
 
-    from consumers.prepare import prepare_event
+    from consumers.pipeline.prepare import prepare_event
     from storage.models import MetaCapiEvent
 
     by_id = {t.tenant_id: t for t in tenants}

@@ -1,6 +1,6 @@
 """Shared plumbing of capi-stream: settings, the error tree, the event model and its codec."""
 
-from capi_stream.avro_codec import EventCodec, build_codec
+from capi_stream.avro.codec import EventCodec, build_codec
 from capi_stream.errors import (
     CapiError,
     ConfigurationError,

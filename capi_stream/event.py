@@ -1,6 +1,6 @@
 """The normalised conversion event: the one contract between producers and consumers.
 
-It mirrors ``schemas/avro/conversion_event.avsc``; ``capi_stream.avro_codec`` turns one into
+It mirrors ``schemas/avro/conversion_event.avsc``; ``capi_stream.avro.codec`` turns one into
 the other. Validation here is structural (types, sizes, known names); Meta's own rules
 (7-day window, required fields per action_source) are applied by ``meta_capi``.
 """

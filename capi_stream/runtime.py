@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.avro_codec import EventCodec, build_codec
+from capi_stream.avro.codec import EventCodec, build_codec
 from capi_stream.errors import ConfigurationError
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames

@@ -13,22 +13,22 @@ if TYPE_CHECKING:
     from consumers.config import WorkerConfig
     from consumers.dlq_limit import DeadLetterLimit, DeadLetterLimitError
     from consumers.headers import HopContext, build_headers, parse_hop
-    from consumers.routing import Destination, Route, route_failure
+    from consumers.pipeline.routing import Destination, Route, route_failure
     from consumers.service import build_worker, start_worker_in_thread
     from consumers.worker import Worker
 
 _EXPORTS = {
     "DeadLetterLimit": "consumers.dlq_limit",
     "DeadLetterLimitError": "consumers.dlq_limit",
-    "Destination": "consumers.routing",
+    "Destination": "consumers.pipeline.routing",
     "HopContext": "consumers.headers",
-    "Route": "consumers.routing",
+    "Route": "consumers.pipeline.routing",
     "Worker": "consumers.worker",
     "WorkerConfig": "consumers.config",
     "build_headers": "consumers.headers",
     "build_worker": "consumers.service",
     "parse_hop": "consumers.headers",
-    "route_failure": "consumers.routing",
+    "route_failure": "consumers.pipeline.routing",
     "start_worker_in_thread": "consumers.service",
 }
 

@@ -14,11 +14,11 @@ from types import FrameType
 import click
 
 from capi_stream.kafka.topics import ensure_topics
+from capi_stream.logs import configure_json_logging
 from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
 from consumers.config import Tiers
 from consumers.dlq_limit import DeadLetterLimitError
-from consumers.logs import configure_json_logging
 from consumers.service import build_worker
 
 EXIT_DLQ_LIMIT = 3

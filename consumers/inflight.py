@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from consumers.delays import PartitionKey
-from consumers.pipeline import BatchReport, Incoming
+from consumers.pipeline.processor import BatchReport, Incoming
 
 __all__ = ["InFlight", "earliest_offsets"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from consumers.pipeline import BatchReport
+from consumers.pipeline.processor import BatchReport
 
 
 class WorkerMetrics:

@@ -23,7 +23,7 @@ from typing import Any, cast
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.avro_codec import EventCodec
+from capi_stream.avro.codec import EventCodec
 from capi_stream.errors import DependencyUnavailableError
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.message import KafkaRecord
@@ -31,7 +31,6 @@ from capi_stream.kafka.producer import ConfirmedProducer
 from capi_stream.kafka.topics import TopicNames
 from consumers.batch import collect_batch
 from consumers.config import WorkerConfig
-from consumers.contacts import SqlContactLinker
 from consumers.delays import Backoff, PartitionKey, is_due
 from consumers.dlq_limit import DeadLetterLimit
 from consumers.headers import parse_hop
@@ -39,16 +38,17 @@ from consumers.health import HealthProbes, HealthServer
 from consumers.inflight import InFlight, earliest_offsets
 from consumers.metrics import WorkerMetrics
 from consumers.partitions import PartitionControl, key_of
-from consumers.pipeline import (
+from consumers.pipeline.contacts import SqlContactLinker
+from consumers.pipeline.processor import (
     BatchProcessor,
     BatchReport,
     Incoming,
     PipelineOptions,
     PreparedBatch,
 )
-from consumers.sender import ConcurrentSender
-from consumers.store import SqlEventStore
-from consumers.tenants_cache import MetaSender, TenantCache
+from consumers.pipeline.sender import ConcurrentSender
+from consumers.pipeline.store import SqlEventStore
+from consumers.pipeline.tenants import MetaSender, TenantCache
 from meta_capi.client import MetaCAPIClient
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ source's redelivery is simply published again: its deterministic ``event_id`` ma
 harmless (the worker upserts by it and Meta deduplicates on it).
 
 No contact is looked up here: the worker links and records contacts for a whole batch in
-one transaction (``consumers.contacts``), and the partition key is derived from the event
+one transaction (``consumers.pipeline.contacts``), and the partition key is derived from the event
 alone (``producers.publisher.build_key``), so one person's events still reach it in order.
 The tenant and its secrets come from a TTL cache (``producers.tenant_cache``): an accepted
 non-GHL webhook touches no database at all. The GHL guard's blocking queries run on a small

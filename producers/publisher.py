@@ -27,15 +27,15 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from pydantic import ValidationError
 
-from capi_stream.avro_codec import EventCodec, build_codec
+from capi_stream.avro.codec import EventCodec, build_codec
 from capi_stream.errors import DependencyUnavailableError, EventValidationError
 from capi_stream.event import ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
 from capi_stream.runtime import resolve_bootstrap
 from capi_stream.settings import CapiSettings
+from consumers.pipeline.contact_facts import SOURCE_ID_FIELDS
 from meta_capi.hashing import hash_email, hash_phone
-from storage.contact_facts import SOURCE_ID_FIELDS
 
 __all__ = [
     "AsyncEventPublisher",

@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from capi_stream.event import ConversionEvent
-from storage.contact_facts import SOURCE_ID_FIELDS, ContactFacts, as_utc, extract_facts
+from consumers.pipeline.contact_facts import SOURCE_ID_FIELDS, ContactFacts, as_utc, extract_facts
 from storage.models import Contact
 
 __all__ = [

@@ -85,7 +85,7 @@ def upsert_events(
     One short cached statement per batch, never one compiled afresh with a bind parameter per
     value (1,000 rows x 33 columns made that 2 s of CPU per batch): PostgreSQL receives the
     batch as one JSON parameter, other databases as an executemany. Rows must all have the
-    same keys (``consumers.prepare`` builds them so).
+    same keys (``consumers.pipeline.prepare`` builds them so).
     """
     if not rows:
         return {}

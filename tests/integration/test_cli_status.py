@@ -13,11 +13,11 @@ from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.cli import cli
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
 from capi_stream.kafka.topics import TopicNames, ensure_topics
-from consumers.dlq import build_dead_letter_headers
+from ops.cli import cli
+from ops.dlq.reader import build_dead_letter_headers
 from storage.events import upsert_events
 from storage.models import EventStatus
 

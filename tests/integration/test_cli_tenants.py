@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.cli import cli
-from capi_stream.cli.tenants_command import mask
+from ops.cli import cli
+from ops.cli.tenants_command import mask
 from storage.tenants import get_credentials, get_tenant
 
 TOKEN = "EAAB-fake-test-token-not-a-secret-9xQ"

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.event import ConversionEvent
+from consumers.pipeline.contact_facts import as_utc
 from meta_capi.hashing import hash_field
-from storage.contact_facts import as_utc
 from storage.contacts import LinkedContact, record_contact, record_contacts
 from storage.models import Contact
 from storage.tenants import upsert_tenant

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import httpx
 
-from capi_stream.dev.demo import signed_headers
-from capi_stream.dev.payloads import BUILDERS
-from capi_stream.dev.seed import DemoTenant
 from capi_stream.kafka.broker import find_free_port
+from devstack.demo import signed_headers
+from devstack.payloads import BUILDERS
+from devstack.seed import DemoTenant
 
 REPO = Path(__file__).resolve().parents[2]
 

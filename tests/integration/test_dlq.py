@@ -19,20 +19,20 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.avro_codec import build_codec
-from capi_stream.cli import cli
+from capi_stream.avro.codec import build_codec
 from capi_stream.event import ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
-from capi_stream.kafka.topics import TopicNames
-from consumers.dlq import DeadLetterFilter, build_dead_letter_headers
-from consumers.dlq_redrive import TOO_OLD_REASON, redrive_group_id
-from consumers.dlq_scan import (
+from capi_stream.kafka.scan import (
     OFFSET_BEGINNING,
     build_scan_consumer,
     list_partitions,
     scan_partitions,
 )
+from capi_stream.kafka.topics import TopicNames
+from ops.cli import cli
+from ops.dlq.reader import DeadLetterFilter, build_dead_letter_headers
+from ops.dlq.redrive import TOO_OLD_REASON, redrive_group_id
 from storage.models import RedriveAudit
 
 RAW_EMAIL = "Jane.Doe@Example.com"
@@ -271,8 +271,8 @@ def test_redrive_explicit_refs_at_a_limited_rate(
 
 
 def test_refs_durations_and_filters() -> None:
-    from consumers.dlq import RecordRef, parse_duration, parse_ref
-    from consumers.dlq_records import parse_dead_letter
+    from ops.dlq.reader import RecordRef, parse_duration, parse_ref
+    from ops.dlq.records import parse_dead_letter
 
     assert parse_ref("capi.events.dlq:2:41") == RecordRef("capi.events.dlq", 2, 41)
     assert parse_ref("a:b:1") is None and parse_ref("no-colons") is None

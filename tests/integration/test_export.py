@@ -14,14 +14,14 @@ import fastavro
 from click.testing import CliRunner
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.avro_codec import build_codec
-from capi_stream.cli import cli
+from capi_stream.avro.codec import build_codec
 from capi_stream.event import ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
+from capi_stream.kafka.scan import OFFSET_BEGINNING, build_scan_consumer
 from capi_stream.kafka.topics import TopicNames
-from consumers.dlq_scan import OFFSET_BEGINNING, build_scan_consumer
-from consumers.export import find_start_offsets
+from ops.cli import cli
+from ops.export import find_start_offsets
 from storage.tenants import upsert_tenant
 
 EMAIL_HASH = hashlib.sha256(b"jane.doe@example.com").hexdigest()

@@ -12,12 +12,12 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.avro_codec import build_codec
+from capi_stream.avro.codec import build_codec
 from capi_stream.errors import EventValidationError
 from capi_stream.event import ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
+from consumers.queue import process_unsent_events, queue_capi_event, send_queued_event
 from meta_capi import MetaCAPIClient, hash_email
-from meta_capi.queue import process_unsent_events, queue_capi_event, send_queued_event
 from producers.publisher import EventPublisher
 from storage.events import upsert_events
 from storage.models import EventStatus, MetaCapiEvent

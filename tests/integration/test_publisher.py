@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from capi_stream.avro_codec import build_codec
+from capi_stream.avro.codec import build_codec
 from capi_stream.errors import DependencyUnavailableError, EventValidationError
 from capi_stream.event import ConversionEvent, build_event_id
 from capi_stream.kafka.broker import find_free_port

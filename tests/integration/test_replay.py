@@ -20,15 +20,15 @@ from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.avro_codec import build_codec
-from capi_stream.cli import cli
+from capi_stream.avro.codec import build_codec
 from capi_stream.event import ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
+from capi_stream.kafka.scan import OFFSET_BEGINNING, build_scan_consumer
 from capi_stream.kafka.topics import TopicNames
-from consumers.dlq_scan import OFFSET_BEGINNING, build_scan_consumer
-from consumers.replay import Outcome, ReplayRequest, ReplaySummary, replay_events
-from consumers.replay_scan import plan_range, read_range
+from ops.cli import cli
+from ops.replay.run import Outcome, ReplayRequest, ReplaySummary, replay_events
+from ops.replay.scan import plan_range, read_range
 from storage.models import EventStatus
 from tests.integration.emulator_fixture import Emulator
 from tests.integration.worker_fixtures import (

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.avro_codec import build_codec
+from capi_stream.avro.codec import build_codec
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames
 from consumers import headers as h

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.avro_codec import build_codec
+from capi_stream.avro.codec import build_codec
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames
 from storage.models import EventStatus

@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.avro_codec import build_codec
+from capi_stream.avro.codec import build_codec
 from capi_stream.kafka.broker import EmbeddedBroker, find_free_port
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
 from capi_stream.kafka.topics import TopicNames, ensure_topics
 from consumers.headers import Failure, HopContext, Origin, build_headers
-from consumers.redact import hash_identity
+from consumers.pipeline.redact import hash_identity
 from storage.engine import build_engine, build_session_factory
 from storage.models import EventStatus
 from tests.integration.emulator_fixture import Emulator

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.avro_codec import EventCodec, build_codec
+from capi_stream.avro.codec import EventCodec, build_codec
 from capi_stream.event import ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames

@@ -23,7 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.avro_codec import EventCodec, build_codec
+from capi_stream.avro.codec import EventCodec, build_codec
 from capi_stream.event import ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.message import KafkaRecord

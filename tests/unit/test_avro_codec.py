@@ -17,7 +17,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from capi_stream.avro_codec import (
+from capi_stream.avro.codec import (
     SINGLE_OBJECT_MARKER,
     SingleObjectCodec,
     build_codec,
@@ -25,7 +25,7 @@ from capi_stream.avro_codec import (
     load_schema,
     schema_fingerprint,
 )
-from capi_stream.avro_compiler import compile_reader, compile_writer
+from capi_stream.avro.compiled import compile_reader, compile_writer
 from capi_stream.errors import DecodeError
 from capi_stream.event import ConversionEvent, UserIdentity
 
@@ -397,7 +397,7 @@ def test_a_schema_the_compiler_refuses_is_served_by_fastavro(
     def refuse(*_: object, **__: object) -> None:
         raise NotImplementedError
 
-    monkeypatch.setattr("capi_stream.avro_codec.compile_reader", refuse)
+    monkeypatch.setattr("capi_stream.avro.codec.compile_reader", refuse)
     codec = SingleObjectCodec(SCHEMA)
     event = make_event()
     assert codec.encode(event) == CODEC.encode(event)

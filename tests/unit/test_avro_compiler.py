@@ -9,7 +9,7 @@ from typing import Any
 import fastavro
 import pytest
 
-from capi_stream.avro_compiler import compile_reader, compile_writer
+from capi_stream.avro.compiled import compile_reader, compile_writer
 
 
 def record_schema(*types: Any) -> dict[str, Any]:

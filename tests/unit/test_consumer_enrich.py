@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from capi_stream.event import ConversionEvent
-from consumers.enrich import ContactHints, raw_user_data, resolve_fbc
+from consumers.pipeline.enrich import ContactHints, raw_user_data, resolve_fbc
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 FIRST = NOW - timedelta(hours=5)

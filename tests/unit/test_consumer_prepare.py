@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from capi_stream.event import ConversionEvent
-from consumers.enrich import ContactHints, raw_user_data, resolve_ad_id
-from consumers.prepare import prepare_event
-from consumers.redact import hash_identity
+from consumers.pipeline.enrich import ContactHints, raw_user_data, resolve_ad_id
+from consumers.pipeline.prepare import prepare_event
+from consumers.pipeline.redact import hash_identity
 from meta_capi.validation import MetaEventValidationError
 from storage.models import EventStatus
 

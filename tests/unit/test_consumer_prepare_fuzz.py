@@ -12,11 +12,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capi_stream.avro_codec import build_codec
+from capi_stream.avro.codec import build_codec
 from capi_stream.event import ConversionEvent
-from consumers.enrich import ContactHints
-from consumers.prepare import prepare_event
-from consumers.redact import hash_identity
+from consumers.pipeline.enrich import ContactHints
+from consumers.pipeline.prepare import prepare_event
+from consumers.pipeline.redact import hash_identity
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 CODEC = build_codec()

@@ -12,7 +12,7 @@ from capi_stream.errors import (
     UnknownTenantError,
 )
 from capi_stream.kafka.topics import TopicNames
-from consumers.routing import (
+from consumers.pipeline.routing import (
     Destination,
     Route,
     deferral_topic,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from capi_stream.errors import ConfigurationError, UnknownTenantError
-from consumers.store import TenantRecord
-from consumers.tenants_cache import TenantCache
+from consumers.pipeline.store import TenantRecord
+from consumers.pipeline.tenants import TenantCache
 from meta_capi.client import BatchOutcome
 from meta_capi.server_event import ServerEvent
 

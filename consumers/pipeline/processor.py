@@ -5,7 +5,8 @@ is ``prepare`` (CPU: everything before ``|``) then ``finish`` (I/O: the rest), w
 worker runs on two threads so one batch's I/O overlaps the next batch's CPU. It never
 commits offsets and never produces: the worker produces the forwards with acks and
 only then commits. The contact step links every event to its person and records what the
-event teaches about them (one transaction per batch, ``consumers.contacts``); the event then
+event teaches about them (one transaction per batch,
+``consumers.pipeline.contacts``); the event then
 carries ``contact_id`` and is enriched from the contact. ``DependencyUnavailableError``
 (database down) escapes so the worker can replay the whole batch later without burning
 attempts; the contact merge is idempotent, so a replay changes nothing twice.
@@ -20,20 +21,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from capi_stream.avro_codec import EventCodec
+from capi_stream.avro.codec import EventCodec
 from capi_stream.errors import DecodeError, PermanentError
 from capi_stream.event import ConversionEvent
 from capi_stream.kafka.producer import OutgoingRecord
 from capi_stream.kafka.topics import TopicNames
 from consumers.delays import TenantBlocks
-from consumers.enrich import ContactHints
 from consumers.headers import EventIdentity, Failure, HopContext, build_headers
-from consumers.outcomes import OutcomeBook
-from consumers.prepare import Prepared, prepare_event
-from consumers.redact import hash_identity
-from consumers.routing import describe_failure
-from consumers.sender import ConcurrentSender
-from consumers.tenants_cache import TenantCache, TenantContext
+from consumers.pipeline.enrich import ContactHints
+from consumers.pipeline.outcomes import OutcomeBook
+from consumers.pipeline.prepare import Prepared, prepare_event
+from consumers.pipeline.redact import hash_identity
+from consumers.pipeline.routing import describe_failure
+from consumers.pipeline.sender import ConcurrentSender
+from consumers.pipeline.tenants import TenantCache, TenantContext
 from storage.events import AttemptOutcome, EventKey, StoredEvent
 from storage.models import EventStatus
 

@@ -1,4 +1,4 @@
-"""The replay's request, summary and progress seam (``consumers.replay`` runs it)."""
+"""The replay's request, summary and progress seam (``ops.replay.run`` runs it)."""
 
 from __future__ import annotations
 

@@ -13,16 +13,16 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from capi_stream.dev.demo import (
+from capi_stream.runtime import build_runtime, dev_state_path
+from capi_stream.settings import CapiSettings
+from devstack.demo import (
     DemoDelivery,
     curl_examples,
     send_demo_burst,
     wait_for_outcomes,
 )
-from capi_stream.dev.seed import DemoTenant
-from capi_stream.dev.stack import DevStack, run_dev_stack
-from capi_stream.runtime import build_runtime, dev_state_path
-from capi_stream.settings import CapiSettings
+from devstack.seed import DemoTenant
+from devstack.stack import DevStack, run_dev_stack
 
 console = Console(highlight=False)
 

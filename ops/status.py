@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from capi_stream.errors import DependencyUnavailableError
 from capi_stream.kafka.config import KafkaConfig
-from consumers.dlq_scan import (
+from capi_stream.kafka.scan import (
     OFFSET_BEGINNING,
     PartitionKey,
     build_scan_consumer,

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
-from consumers.dlq import summarize_dead_letters
-from consumers.status import (
+from ops.dlq.reader import summarize_dead_letters
+from ops.status import (
     MATCH_KEYS,
     measure_lag,
     query_event_counts,

@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from capi_stream.cli.options import parse_instant
 from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
-from consumers.export import ExportRequest, export_events
+from ops.cli.options import parse_instant
+from ops.export import ExportRequest, export_events
 from storage.models import Tenant
 
 

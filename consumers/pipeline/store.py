@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.errors import DependencyUnavailableError
-from consumers.enrich import ContactHints
+from consumers.pipeline.enrich import ContactHints
 from storage.events import AttemptOutcome, EventKey, StoredEvent, record_outcomes, upsert_events
 from storage.models import Contact
 from storage.tenants import META_PROVIDER, get_credentials, get_tenant

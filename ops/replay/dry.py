@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.event import ConversionEvent
-from consumers.replay_modes import Outcome
-from consumers.store import SqlEventStore, TenantRecord, translate_db_errors
+from consumers.pipeline.store import SqlEventStore, TenantRecord, translate_db_errors
 from meta_capi.validation import is_expired
+from ops.replay.modes import Outcome
 from storage.events import EventKey
 from storage.models import MetaCapiEvent
 

@@ -22,18 +22,18 @@ import fastavro
 from confluent_kafka import Consumer, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
-from capi_stream.avro_codec import EventCodec, event_to_record, load_schema
+from capi_stream.avro.codec import EventCodec, event_to_record, load_schema
 from capi_stream.errors import DecodeError
 from capi_stream.event import ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
-from consumers.dlq_scan import (
+from capi_stream.kafka.scan import (
     OFFSET_BEGINNING,
     PartitionKey,
     build_scan_consumer,
     list_partitions,
     scan_partitions,
 )
-from consumers.redact import hash_identity
+from consumers.pipeline.redact import hash_identity
 
 __all__ = ["ExportRequest", "ExportSummary", "export_events", "find_start_offsets", "hash_user"]
 
@@ -41,7 +41,7 @@ __all__ = ["ExportRequest", "ExportSummary", "export_events", "find_start_offset
 def hash_user(event: ConversionEvent, default_country: str | None = None) -> ConversionEvent:
     """The event with every hashed ``user_data`` field as Meta's SHA-256 hex.
 
-    The worker's redaction (``consumers.redact``, built on ``meta_capi.hashing``): values
+    The worker's redaction (``consumers.pipeline.redact``, built on ``meta_capi.hashing``): values
     already hashed pass through, unusable ones are dropped; ``default_country`` (the
     tenant's) reads national phone numbers.
     """

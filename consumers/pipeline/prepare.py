@@ -13,7 +13,7 @@ from typing import Any
 
 from capi_stream.errors import EventValidationError
 from capi_stream.event import ConversionEvent
-from consumers.enrich import ContactHints, raw_user_data, resolve_ad_id
+from consumers.pipeline.enrich import ContactHints, raw_user_data, resolve_ad_id
 from meta_capi.hashing import build_user_data
 from meta_capi.server_event import ServerEvent, to_json_number
 from meta_capi.validation import is_expired, validate_server_event

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.event import ConversionEvent
-from consumers.enrich import ContactHints
-from consumers.store import translate_db_errors
+from consumers.pipeline.enrich import ContactHints
+from consumers.pipeline.store import translate_db_errors
 from storage.contacts import EventKey, LinkedContact, record_contacts
 
 __all__ = ["SqlContactLinker"]

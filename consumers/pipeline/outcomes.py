@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from capi_stream.errors import DecodeError
 from consumers.delays import due_ms_for
-from consumers.routing import (
+from consumers.pipeline.routing import (
     Destination,
     deferral_topic,
     describe_failure,
@@ -35,7 +35,7 @@ from storage.events import AttemptOutcome
 from storage.models import EventStatus
 
 if TYPE_CHECKING:
-    from consumers.pipeline import BatchProcessor, BatchReport, Item
+    from consumers.pipeline.processor import BatchProcessor, BatchReport, Item
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from capi_stream.errors import ConfigurationError, PermanentError, UnknownTenantError
-from consumers.store import TenantRecord
+from consumers.pipeline.store import TenantRecord
 from meta_capi.client import BatchOutcome
 from meta_capi.server_event import ServerEvent
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import uvicorn
 
-from capi_stream.dev.seed import DemoTenant, seed_demo_tenant
 from capi_stream.kafka.backends import kafka_cluster
 from capi_stream.kafka.broker import find_free_port, wait_for_port
 from capi_stream.kafka.topics import ensure_topics
 from capi_stream.runtime import Runtime, build_runtime, dev_state_path, write_dev_state
 from capi_stream.settings import CapiSettings
+from devstack.seed import DemoTenant, seed_demo_tenant
 from storage.migrate import migrate
 
 

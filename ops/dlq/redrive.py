@@ -30,14 +30,14 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.avro_codec import EventCodec
+from capi_stream.avro.codec import EventCodec
 from capi_stream.errors import CapiError, DecodeError
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
-from consumers.dlq_records import DeadLetter, DeadLetterFilter, Header, RecordRef
-from consumers.dlq_records import parse_dead_letter as _parse
-from consumers.dlq_scan import OFFSET_BEGINNING, build_scan_consumer, list_partitions, log_end
-from consumers.dlq_scan import scan_partitions as _scan
+from capi_stream.kafka.scan import OFFSET_BEGINNING, build_scan_consumer, list_partitions, log_end
+from capi_stream.kafka.scan import scan_partitions as _scan
+from ops.dlq.records import DeadLetter, DeadLetterFilter, Header, RecordRef
+from ops.dlq.records import parse_dead_letter as _parse
 from storage.models import RedriveAudit
 
 __all__ = ["META_WINDOW", "TOO_OLD_REASON", "DeadLetterNotFoundError", "Outcome", "RedriveItem",

@@ -21,9 +21,9 @@ from dataclasses import replace
 from typing import Any
 
 from consumers.config import WorkerConfig
-from consumers.pipeline import EventStore
-from consumers.store import TenantRecord
-from consumers.tenants_cache import MetaSender, TenantCache
+from consumers.pipeline.processor import EventStore
+from consumers.pipeline.store import TenantRecord
+from consumers.pipeline.tenants import MetaSender, TenantCache
 from meta_capi.client import BatchOutcome, MetaCAPIClient, SendResult
 from meta_capi.server_event import ServerEvent
 from storage.events import AttemptOutcome, EventKey, StoredEvent

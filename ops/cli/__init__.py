@@ -11,16 +11,16 @@ from capi_stream.errors import CapiError
 
 # name -> "module:attribute" of a click command; each owner adds its own line.
 COMMANDS: dict[str, str] = {
-    "migrate": "capi_stream.cli.migrate_command:migrate",
+    "migrate": "ops.cli.migrate_command:migrate",
     "worker": "consumers.cli:worker",
-    "tenants": "capi_stream.cli.tenants_command:tenants",
-    "status": "capi_stream.cli.status_command:status",
-    "dlq": "capi_stream.cli.dlq_command:dlq",
-    "export": "capi_stream.cli.export_command:export",
-    "replay": "capi_stream.cli.replay_command:replay",
-    "dev": "capi_stream.cli.dev_command:dev",
-    "demo": "capi_stream.cli.dev_command:demo",
-    "meta-emulator": "capi_stream.cli.emulator_command:meta_emulator",
+    "tenants": "ops.cli.tenants_command:tenants",
+    "status": "ops.cli.status_command:status",
+    "dlq": "ops.cli.dlq_command:dlq",
+    "export": "ops.cli.export_command:export",
+    "replay": "ops.cli.replay_command:replay",
+    "dev": "devstack.dev_command:dev",
+    "demo": "devstack.dev_command:demo",
+    "meta-emulator": "devstack.emulator_command:meta_emulator",
     "serve": "producers.cli:serve",
     "publish": "producers.cli:publish",
 }

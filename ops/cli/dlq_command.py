@@ -14,7 +14,7 @@ from rich.table import Table
 
 from capi_stream.runtime import Runtime, build_runtime
 from capi_stream.settings import CapiSettings
-from consumers.dlq import (
+from ops.dlq.reader import (
     DeadLetterFilter,
     RecordRef,
     RedriveOptions,

@@ -1,6 +1,6 @@
 """Where a replay starts and stops reading: time range -> offsets, then a bounded read.
 
-Start: ``consumers.export.find_start_offsets`` (Kafka's timestamp lookup, kept only when the
+Start: ``ops.export.find_start_offsets`` (Kafka's timestamp lookup, kept only when the
 record just before the answer is older than the range start; otherwise, as on the embedded
 broker whose lookup always answers 0, the partition is read from the beginning).
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
-from consumers.dlq_scan import OFFSET_BEGINNING, PartitionKey, probe_watermarks, scan_partitions
-from consumers.export import find_start_offsets
+from capi_stream.kafka.scan import OFFSET_BEGINNING, PartitionKey, probe_watermarks, scan_partitions
+from ops.export import find_start_offsets
 
 __all__ = ["RangePlan", "plan_range", "read_range"]
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from capi_stream.avro_compiler import compile_reader, compile_writer
+from capi_stream.avro.compiled import compile_reader, compile_writer
 from capi_stream.errors import DecodeError
 from capi_stream.event import ConversionEvent
 

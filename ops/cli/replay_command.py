@@ -23,11 +23,11 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from capi_stream.cli.options import parse_instant
 from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
 from consumers.config import WorkerConfig
-from consumers.replay import (
+from ops.cli.options import parse_instant
+from ops.replay.run import (
     Outcome,
     ReplayRequest,
     ReplayRequestError,

@@ -12,8 +12,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.dev.payloads import BUILDERS
-from capi_stream.dev.seed import DemoTenant
+from devstack.payloads import BUILDERS
+from devstack.seed import DemoTenant
 from producers.signatures import SECRET_HEADER, sign_stripe
 from storage.models import EventStatus, MetaCapiEvent
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from consumers.tenants_cache import MetaSender
+from consumers.pipeline.tenants import MetaSender
 from meta_capi.client import BatchOutcome
 from meta_capi.server_event import ServerEvent
 

@@ -1,7 +1,7 @@
 """Reading dead letters: list them with filters, find one by reference or event id, decode.
 
 Every read is a bounded ``assign()`` scan of the dead-letter topic from its beginning; no
-consumer group is joined. Redriving lives in ``consumers.dlq_redrive``.
+consumer group is joined. Redriving lives in ``ops.dlq.redrive``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,17 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
-from capi_stream.avro_codec import EventCodec
+from capi_stream.avro.codec import EventCodec
 from capi_stream.errors import DecodeError
 from capi_stream.kafka.config import KafkaConfig
-from consumers.dlq_records import (
+from capi_stream.kafka.scan import (
+    OFFSET_BEGINNING,
+    build_scan_consumer,
+    list_partitions,
+    log_end,
+    scan_partitions,
+)
+from ops.dlq.records import (
     DeadLetter,
     DeadLetterFilter,
     Header,
@@ -25,15 +32,8 @@ from consumers.dlq_records import (
     parse_duration,
     parse_ref,
 )
-from consumers.dlq_redrive import RedriveOptions, RedriveReport, redrive_dead_letters
-from consumers.dlq_scan import (
-    OFFSET_BEGINNING,
-    build_scan_consumer,
-    list_partitions,
-    log_end,
-    scan_partitions,
-)
-from consumers.export import hash_user
+from ops.dlq.redrive import RedriveOptions, RedriveReport, redrive_dead_letters
+from ops.export import hash_user
 
 __all__ = [
     "DeadLetter",

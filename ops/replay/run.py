@@ -6,16 +6,16 @@ the live group's name is refused). With a group, progress is committed after eac
 so running the same command again resumes where it stopped.
 
 Range: record timestamps in ``[start_ms, end_ms]``, both ends included; the seek and the
-stop are described in ``consumers.replay_scan`` (correct on Kafka and on the embedded
+stop are described in ``ops.replay.scan`` (correct on Kafka and on the embedded
 broker). Filters (tenant, event names) apply to the decoded event.
 
 Processing is the worker's own ``BatchProcessor`` (decode, tenant, contacts, hash, upsert,
-send, outcomes), composed as ``consumers.replay_modes`` describes:
+send, outcomes), composed as ``ops.replay.modes`` describes:
 
 * idempotent by default: an event whose row is already sent is skipped;
 * ``resend``: sent again with the same ``event_id`` (Meta deduplicates within 48 h);
 * ``no_send``: rows rebuilt (hashed), no Meta call; unsent rows become ``skipped``;
-* ``dry_run``: outcomes predicted (``consumers.replay_dry``), nothing written.
+* ``dry_run``: outcomes predicted (``ops.replay.dry``), nothing written.
 
 Events older than Meta's 7 days are recorded ``expired`` and never sent. Failures are
 handled like the worker does: retriable ones go to the retry tiers, permanent ones to the
@@ -40,31 +40,31 @@ from confluent_kafka import Consumer, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.avro_codec import EventCodec
+from capi_stream.avro.codec import EventCodec
 from capi_stream.errors import DecodeError, DependencyUnavailableError
 from capi_stream.event import ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.message import KafkaRecord
 from capi_stream.kafka.producer import ConfirmedProducer
+from capi_stream.kafka.scan import PartitionKey, build_scan_consumer, list_partitions
 from capi_stream.kafka.topics import TopicNames
 from consumers.config import WorkerConfig
-from consumers.contacts import SqlContactLinker
 from consumers.dlq_limit import DeadLetterLimit, DeadLetterLimitError
-from consumers.dlq_scan import PartitionKey, build_scan_consumer, list_partitions
 from consumers.headers import parse_hop
-from consumers.pipeline import BatchProcessor, Incoming, PipelineOptions
-from consumers.replay_dry import DryRunPlanner
-from consumers.replay_modes import Outcome, ReplayStore, build_tenant_cache
-from consumers.replay_scan import plan_range, read_range
-from consumers.replay_types import (
+from consumers.pipeline.contacts import SqlContactLinker
+from consumers.pipeline.processor import BatchProcessor, Incoming, PipelineOptions
+from consumers.pipeline.sender import ConcurrentSender
+from consumers.pipeline.store import SqlEventStore
+from consumers.pipeline.tenants import MetaSender
+from ops.replay.dry import DryRunPlanner
+from ops.replay.modes import Outcome, ReplayStore, build_tenant_cache
+from ops.replay.scan import plan_range, read_range
+from ops.replay.types import (
     ReplayProgress,
     ReplayRequest,
     ReplayRequestError,
     ReplaySummary,
 )
-from consumers.sender import ConcurrentSender
-from consumers.store import SqlEventStore
-from consumers.tenants_cache import MetaSender
 
 logger = logging.getLogger(__name__)
 

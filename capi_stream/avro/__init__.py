@@ -1,0 +1,1 @@
+"""capi_stream/avro"""
