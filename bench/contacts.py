@@ -34,11 +34,11 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
+from capi_stream.database import build_engine, build_session_factory  # noqa: E402
 from capi_stream.event import ConversionEvent  # noqa: E402
 from consumers.pipeline.contact_facts import extract_facts  # noqa: E402
+from consumers.pipeline.contacts import link_events  # noqa: E402
 from meta_capi.hashing import hash_field  # noqa: E402
-from storage.contacts import record_contacts  # noqa: E402
-from storage.engine import build_engine, build_session_factory  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
 from storage.models import Contact  # noqa: E402
 from storage.tenants import upsert_tenant  # noqa: E402
@@ -113,7 +113,7 @@ def run(label: str, url: str, args: argparse.Namespace) -> None:
         ]
         wall, cpu = time.perf_counter(), time.process_time()
         with sessions() as session:
-            record_contacts(session, events, countries)
+            link_events(session, events, countries)
             session.commit()
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)

@@ -209,7 +209,7 @@ def _topic_event_ids(bootstrap: str, topic: str) -> set[str]:
 
 
 def _seed(database_url: str) -> uuid.UUID:
-    from storage.engine import build_engine, build_session_factory
+    from capi_stream.database import build_engine, build_session_factory
     from storage.migrate import migrate
     from storage.tenants import upsert_integration, upsert_tenant
 

@@ -52,7 +52,7 @@ def _schema_url(schema: str) -> str:
 def _create_schema(admin: Any, schema: str) -> str:
     from sqlalchemy import text
 
-    from storage.engine import build_engine
+    from capi_stream.database import build_engine
     from storage.migrate import migrate
 
     with admin.begin() as connection:
@@ -182,10 +182,10 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
     from sqlalchemy import create_engine, text
 
     from capi_stream.avro.codec import build_codec
+    from capi_stream.database import build_engine, build_session_factory
     from capi_stream.kafka.broker import EmbeddedBroker, find_free_port
     from capi_stream.kafka.config import KafkaConfig
     from capi_stream.kafka.topics import TopicNames, ensure_topics
-    from storage.engine import build_engine, build_session_factory
 
     workdir = Path(tempfile.mkdtemp(prefix="capi-bench-worker-"))
     run = uuid.uuid4().hex[:8]

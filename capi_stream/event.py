@@ -78,6 +78,16 @@ def build_event_id(tenant_id: uuid.UUID | str, source: str, source_event_id: str
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{tenant_id}:{source}:{source_event_id}"))
 
 
+# The ``SourceIds`` attributes, in the order contacts link on (each is a ``contacts`` column).
+SOURCE_ID_FIELDS = (
+    "mc_subscriber_id",
+    "ghl_contact_id",
+    "stripe_customer_id",
+    "perspective_contact_id",
+    "denefits_contract_code",
+)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 

@@ -14,11 +14,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.avro.codec import EventCodec, build_codec
+from capi_stream.database import build_engine, build_session_factory
 from capi_stream.errors import ConfigurationError
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames
 from capi_stream.settings import CapiSettings
-from storage.engine import build_engine, build_session_factory
 
 DEV_STATE_FILE = "dev.json"
 

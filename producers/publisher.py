@@ -29,12 +29,11 @@ from pydantic import ValidationError
 
 from capi_stream.avro.codec import EventCodec, build_codec
 from capi_stream.errors import DependencyUnavailableError, EventValidationError
-from capi_stream.event import ConversionEvent
+from capi_stream.event import SOURCE_ID_FIELDS, ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
 from capi_stream.runtime import resolve_bootstrap
 from capi_stream.settings import CapiSettings
-from consumers.pipeline.contact_facts import SOURCE_ID_FIELDS
 from meta_capi.hashing import hash_email, hash_phone
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Persistence: SQLAlchemy models, migrations and the repositories the pipeline uses."""
 
-from storage.engine import build_engine, build_session_factory
+from capi_stream.database import build_engine, build_session_factory
 from storage.events import AttemptOutcome, StoredEvent, record_outcomes, upsert_events
 from storage.migrate import migrate
 from storage.models import (

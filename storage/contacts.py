@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -41,16 +41,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from capi_stream.event import ConversionEvent
-from consumers.pipeline.contact_facts import SOURCE_ID_FIELDS, ContactFacts, as_utc, extract_facts
+from capi_stream.event import SOURCE_ID_FIELDS
 from storage.models import Contact
 
 __all__ = [
     "ContactFacts",
     "EventKey",
     "LinkedContact",
-    "extract_facts",
-    "record_contact",
+    "as_utc",
     "record_contacts",
 ]
 
@@ -65,6 +63,38 @@ _MAX_ATTEMPTS = 3
 _Key = tuple[uuid.UUID, str, str]
 # (tenant_id, event_id): an event_id is unique only within its tenant.
 EventKey = tuple[uuid.UUID, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFacts:
+    """What one event says about its person, already hashed and size-checked.
+
+    ``tenant_id``/``event_id`` name the event; ``contact_id`` is the contact id the sender
+    echoed back, if any. The pipeline builds these (``consumers.pipeline.contact_facts``).
+    """
+
+    tenant_id: uuid.UUID
+    event_id: str
+    contact_id: uuid.UUID | None
+    source_ids: dict[str, str]
+    email_hash: str | None
+    phone_hash: str | None
+    fbclid: str | None
+    fbc: str | None
+    seen_at: datetime
+    fbp: str | None
+    ad_id: str | None
+    ctwa_clid: str | None
+
+    @property
+    def links(self) -> bool:
+        """True when something here can find this person again (an id or a hash)."""
+        return bool(self.source_ids or self.email_hash or self.phone_hash)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware UTC datetime; SQLite hands back naive values, which are stored as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,14 +231,14 @@ def _among(connection: Connection, name: str, values: Sequence[object]) -> Colum
     return column.in_(values)
 
 
-def _load(connection: Connection, pairs: Sequence[tuple[ConversionEvent, ContactFacts]]) -> _Index:
+def _load(connection: Connection, batch: Sequence[ContactFacts]) -> _Index:
     """Every stored contact any event of the batch could link to: one query per column."""
-    tenants = {event.tenant_id for event, _ in pairs}
+    tenants = {facts.tenant_id for facts in batch}
     wanted: dict[str, set[str]] = {}
     ids: set[uuid.UUID] = set()
-    for event, facts in pairs:
-        if event.contact_id is not None:
-            ids.add(event.contact_id)
+    for facts in batch:
+        if facts.contact_id is not None:
+            ids.add(facts.contact_id)
         for name, value in facts.source_ids.items():
             wanted.setdefault(name, set()).add(value)
         for name in _HASH_FIELDS:
@@ -283,31 +313,29 @@ def _write(connection: Connection, people: Collection[_Person]) -> None:
 
 
 def _link_all(
-    connection: Connection, pairs: Sequence[tuple[ConversionEvent, ContactFacts]]
+    connection: Connection, batch: Sequence[ContactFacts]
 ) -> dict[EventKey, LinkedContact]:
-    index = _load(connection, pairs)
+    index = _load(connection, batch)
     linked: dict[EventKey, LinkedContact] = {}
-    for event, facts in pairs:
-        person = index.find(event.tenant_id, event.contact_id, facts)
+    for facts in batch:
+        person = index.find(facts.tenant_id, facts.contact_id, facts)
         if person is None:
-            person = _Person(uuid.uuid4(), event.tenant_id)
+            person = _Person(uuid.uuid4(), facts.tenant_id)
             person.new = True
             index.add(person)
         _merge(index, person, facts)
-        linked[(event.tenant_id, event.event_id)] = person.snapshot()
+        linked[(facts.tenant_id, facts.event_id)] = person.snapshot()
     _write(connection, index.by_id.values())
     return linked
 
 
 def record_contacts(
-    session: Session,
-    events: Sequence[ConversionEvent],
-    default_country_by_tenant: Mapping[uuid.UUID, str | None],
+    session: Session, batch: Sequence[ContactFacts]
 ) -> dict[EventKey, LinkedContact]:
-    """Link every event to its contact (found or created), merge its facts, in order.
+    """Link every event's facts to its contact (found or created) and merge them, in order.
 
-    Returns each event's contact by ``(tenant_id, event_id)``. An event naming nobody (no
-    contact id, no source id, no usable email or phone) is left out: nothing could ever find
+    Returns each event's contact by ``(tenant_id, event_id)``. Facts naming nobody (no
+    contact id, no source id, no email or phone hash) are left out: nothing could ever find
     that contact again. Writes through the session's connection but does not commit. A
     concurrent writer creating the same person first makes the write fail on a unique source
     id; ``session`` is then rolled back and the batch re-read and redone, so give this call a
@@ -316,29 +344,15 @@ def record_contacts(
     Raises:
         IntegrityError: still conflicting after a few attempts.
     """
-    pairs = [
-        (event, facts)
-        for event in events
-        if (facts := extract_facts(event, default_country_by_tenant.get(event.tenant_id))).links
-        or event.contact_id is not None
-    ]
-    if not pairs:
+    linkable = [facts for facts in batch if facts.links or facts.contact_id is not None]
+    if not linkable:
         return {}
     for attempt in range(1, _MAX_ATTEMPTS + 1):
         try:
-            return _link_all(session.connection(), pairs)
+            return _link_all(session.connection(), linkable)
         except IntegrityError:
             session.rollback()
             if attempt == _MAX_ATTEMPTS:
                 raise
             logger.info("contact insert raced with another writer; re-reading the batch")
     raise AssertionError("unreachable")
-
-
-def record_contact(
-    session: Session, event: ConversionEvent, default_country: str | None
-) -> uuid.UUID | None:
-    """``record_contacts`` for one event: its contact id (None when it names nobody)."""
-    linked = record_contacts(session, [event], {event.tenant_id: default_country})
-    found = linked.get((event.tenant_id, event.event_id))
-    return found.contact_id if found is not None else None

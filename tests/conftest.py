@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from capi_stream.database import build_engine, build_session_factory
 from capi_stream.kafka.backends import kafka_cluster
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames, ensure_topics
-from storage.engine import build_engine, build_session_factory
 from storage.migrate import migrate
 from tests.integration.emulator_fixture import emulator, emulator_server
 

@@ -1,62 +1,29 @@
 """What one event says about its person, hashed and size-checked: pure, no database.
 
-``storage.contacts`` links and merges these facts into ``contacts`` rows. Only hashes leave
-this module: raw emails and phones never reach the table.
+``storage.contacts.record_contacts`` links and merges these facts into ``contacts`` rows.
+Only hashes leave this module: raw emails and phones never reach the table.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from capi_stream.event import ConversionEvent
+from capi_stream.event import SOURCE_ID_FIELDS, ConversionEvent
 from meta_capi.fbc import fbc_from
 from meta_capi.hashing import hash_field
 from meta_capi.validation import MetaEventValidationError
+from storage.contacts import ContactFacts, as_utc
 
-__all__ = ["SOURCE_ID_FIELDS", "ContactFacts", "as_utc", "extract_facts"]
+__all__ = ["extract_facts"]
 
 logger = logging.getLogger(__name__)
 
-# Source-id attributes of the event and the column each one links on, in linking priority.
-SOURCE_ID_FIELDS = (
-    "mc_subscriber_id",
-    "ghl_contact_id",
-    "stripe_customer_id",
-    "perspective_contact_id",
-    "denefits_contract_code",
-)
 _ID_MAX = 128  # every source-id column is String(128)
 _AD_ID_MAX = 512
 _FBP_MAX = 512
 _CLICK_MAX = 512
 _FBC_MAX = 600
-
-
-@dataclass(frozen=True, slots=True)
-class ContactFacts:
-    """What one event says about its person, already hashed and size-checked."""
-
-    source_ids: dict[str, str]
-    email_hash: str | None
-    phone_hash: str | None
-    fbclid: str | None
-    fbc: str | None
-    seen_at: datetime
-    fbp: str | None
-    ad_id: str | None
-    ctwa_clid: str | None
-
-    @property
-    def links(self) -> bool:
-        """True when something here can find this person again (an id or a hash)."""
-        return bool(self.source_ids or self.email_hash or self.phone_hash)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """An aware UTC datetime; SQLite hands back naive values, which are stored as UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _fits(value: str | None, limit: int) -> str | None:
@@ -98,6 +65,9 @@ def extract_facts(event: ConversionEvent, default_country: str | None) -> Contac
     seen_at = as_utc(attribution.click_time or event.event_time)
     fbclid, fbc = _click(attribution.fbclid, attribution.fbc, seen_at)
     return ContactFacts(
+        tenant_id=event.tenant_id,
+        event_id=event.event_id,
+        contact_id=event.contact_id,
         source_ids=ids,
         email_hash=_first_hash("em", event.user.emails, default_country),
         phone_hash=_first_hash("ph", event.user.phones, default_country),

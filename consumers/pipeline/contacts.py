@@ -15,11 +15,22 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.event import ConversionEvent
+from consumers.pipeline.contact_facts import extract_facts
 from consumers.pipeline.enrich import ContactHints
 from consumers.pipeline.store import translate_db_errors
 from storage.contacts import EventKey, LinkedContact, record_contacts
 
-__all__ = ["SqlContactLinker"]
+__all__ = ["SqlContactLinker", "link_events"]
+
+
+def link_events(
+    session: Session,
+    events: Sequence[ConversionEvent],
+    default_country_by_tenant: Mapping[uuid.UUID, str | None],
+) -> dict[EventKey, LinkedContact]:
+    """Extract each event's facts and record them (``storage.contacts.record_contacts``)."""
+    batch = [extract_facts(e, default_country_by_tenant.get(e.tenant_id)) for e in events]
+    return record_contacts(session, batch)
 
 
 def _hints(linked: LinkedContact) -> ContactHints:
@@ -53,6 +64,6 @@ class SqlContactLinker:
         if not events:
             return {}
         with translate_db_errors(), self._sessions() as session:
-            linked = record_contacts(session, events, default_country_by_tenant)
+            linked = link_events(session, events, default_country_by_tenant)
             session.commit()
         return {key: _hints(contact) for key, contact in linked.items()}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from capi_stream.database import build_engine
 from capi_stream.settings import CapiSettings
-from storage.engine import build_engine
 from storage.migrate import migrate as apply_migrations
 
 

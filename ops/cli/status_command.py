@@ -36,7 +36,7 @@ def collect_status(
 ) -> dict[str, Any]:
     """Everything ``capi status`` shows, as JSON-ready data."""
     runtime = build_runtime(settings) if with_kafka else None
-    from storage.engine import build_engine, build_session_factory
+    from capi_stream.database import build_engine, build_session_factory
 
     engine = runtime.engine if runtime else build_engine(settings.database_url)
     try:

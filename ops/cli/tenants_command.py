@@ -18,8 +18,8 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from capi_stream.database import build_engine, build_session_factory
 from capi_stream.settings import CapiSettings
-from storage.engine import build_engine, build_session_factory
 from storage.models import Tenant, TenantIntegration
 from storage.tenants import META_PROVIDER, get_tenant, upsert_integration, upsert_tenant
 

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect
 
+from capi_stream.database import build_engine
 from capi_stream.kafka.broker import find_free_port, wait_for_port
 from ops.cli import cli
-from storage.engine import build_engine
 from tests.integration.emulator_fixture import PIXEL_ID, TOKEN, make_event
 
 CAPI = str(Path(sys.executable).parent / "capi")

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.event import ConversionEvent
-from consumers.pipeline.contact_facts import as_utc
+from consumers.pipeline.contacts import link_events
 from meta_capi.hashing import hash_field
-from storage.contacts import LinkedContact, record_contact, record_contacts
+from storage.contacts import LinkedContact, as_utc
 from storage.models import Contact
 from storage.tenants import upsert_tenant
 
@@ -46,7 +46,7 @@ def record(
 ) -> dict[str, LinkedContact]:
     """Each event's contact by its ``source_event_id`` (``e1``, ``e2``...)."""
     with sessions() as session:
-        linked = record_contacts(session, events, {e.tenant_id: country for e in events})
+        linked = link_events(session, events, {e.tenant_id: country for e in events})
         session.commit()
     return {
         e.source_event_id: linked[(e.tenant_id, e.event_id)]
@@ -173,7 +173,7 @@ def test_tenants_are_isolated_and_nobody_is_not_recorded(
     foreign = make_event(other, 2, contact_id=mine.contact_id, source_ids={"mc_subscriber_id": "9"})
     nobody = make_event(tenant, 3, user={"first_name": "Jane"}, attribution={"fbclid": "IwAR_X"})
     with session_factory() as session:
-        linked = record_contacts(session, [theirs, foreign, nobody], {other: None, tenant: "US"})
+        linked = link_events(session, [theirs, foreign, nobody], {other: None, tenant: "US"})
         session.commit()
     assert linked[(other, theirs.event_id)].contact_id != mine.contact_id
     assert linked[(other, foreign.event_id)].contact_id not in (None, mine.contact_id)
@@ -220,7 +220,8 @@ def test_concurrent_first_inserts_of_one_contact_do_not_fail(
         try:
             with session_factory() as session:
                 barrier.wait()
-                contact_id = record_contact(session, lead, "US")
+                linked = link_events(session, [lead], {lead.tenant_id: "US"})
+                contact_id = linked[(lead.tenant_id, lead.event_id)].contact_id
                 session.commit()
                 results.append(contact_id)
         except BaseException as exc:  # collected and asserted below

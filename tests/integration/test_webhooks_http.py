@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from capi_stream.database import build_engine, build_session_factory
 from capi_stream.kafka.broker import EmbeddedBroker, find_free_port
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames, ensure_topics
 from producers.app import AppOptions, build_app
-from storage.engine import build_engine, build_session_factory
 from tests.integration.webhook_fixtures import (
     SOURCES,
     AppHarness,

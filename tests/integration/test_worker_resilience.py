@@ -15,13 +15,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.avro.codec import build_codec
+from capi_stream.database import build_engine, build_session_factory
 from capi_stream.kafka.broker import EmbeddedBroker, find_free_port
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
 from capi_stream.kafka.topics import TopicNames, ensure_topics
 from consumers.headers import Failure, HopContext, Origin, build_headers
 from consumers.pipeline.redact import hash_identity
-from storage.engine import build_engine, build_session_factory
 from storage.models import EventStatus
 from tests.integration.emulator_fixture import Emulator
 from tests.integration.worker_fixtures import (

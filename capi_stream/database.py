@@ -1,4 +1,8 @@
-"""Engines and sessions for SQLite (embedded default) and PostgreSQL."""
+"""Database connections: engines and sessions for SQLite (embedded default) and PostgreSQL.
+
+Connection plumbing sits in the core beside the Kafka edge; the tables and the queries
+that use them are `storage`'s.
+"""
 
 from __future__ import annotations
 
