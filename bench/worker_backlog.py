@@ -3,7 +3,7 @@
 * Templates: a few realistic raw events per tenant (emails, phones, names, addresses in the
   clear, so the worker's normalising and hashing cost is real), Avro-encoded once each; every
   event of the backlog is a template with a 10-digit counter patched into its ids and email.
-* References: the directive's naive design (one INSERT and one single-event POST per event)
+* References: the naive design (one INSERT and one single-event POST per event)
   and a bulk insert of the same rows into PostgreSQL alone.
 """
 

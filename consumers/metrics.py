@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from capi_stream.avro.codec import AVRO_FALLBACKS
 from consumers.pipeline.processor import BatchReport
 
 
@@ -12,6 +13,7 @@ class WorkerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        r.register(AVRO_FALLBACKS)
         self.consumed = Counter("capi_worker_consumed", "Records consumed", ["topic"], registry=r)
         self.sent = Counter("capi_worker_sent", "Events Meta accepted", registry=r)
         self.already_sent = Counter(

@@ -1,8 +1,8 @@
-"""The directive's queue functions, adapted to the Kafka design.
+"""The queue API (``queue_capi_event``, ``send_queued_event``, ``process_unsent_events``) on Kafka.
 
 ``queue_capi_event`` publishes to the main topic (the worker does the rest);
 ``send_queued_event`` and ``process_unsent_events`` re-send stored rows *with their stored
-hashed user data* (the earlier TypeScript client rebuilt them with empty user data).
+hashed user data*, never rebuilt from an empty user (Meta would reject or mis-match it).
 """
 
 from __future__ import annotations

@@ -75,10 +75,6 @@ class BatchOutcome:
         """True when every event was accepted."""
         return not self.failed
 
-    def failed_indices(self) -> list[int]:
-        """Failed input indices in ascending order."""
-        return sorted(self.failed)
-
 
 _DATA_PATH = re.compile(r"\$\['data'\]\[(\d+)\]")
 _ANY_PATH = re.compile(r"\$\['(\w+)'\]")

@@ -1,8 +1,9 @@
 """Builders for the standard events this project sends; each returns a validated ServerEvent.
 
-Names follow the integration directive. Every builder hashes ``user_data`` (raw or already
-hashed values are both accepted), picks a sensible ``action_source`` and runs
-``validate_server_event`` so an invalid event never reaches a batch.
+One builder per event the five sources emit (Lead, AddToCart, InitiateCheckout, Purchase).
+Every builder hashes ``user_data`` (raw or already hashed values are both accepted), picks
+a sensible ``action_source`` and runs ``validate_server_event`` so an invalid event never
+reaches a batch.
 """
 
 from __future__ import annotations

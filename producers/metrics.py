@@ -13,6 +13,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from capi_stream.avro.codec import AVRO_FALLBACKS
+
 __all__ = ["CONTENT_TYPE_LATEST", "WebhookMetrics"]
 
 # Publish latency is dominated by linger.ms and the broker round trip: 1 ms .. 10 s.
@@ -25,6 +27,7 @@ class WebhookMetrics:
     def __init__(self, known_sources: frozenset[str]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._known = known_sources
+        self.registry.register(AVRO_FALLBACKS)
         self.requests = Counter(
             "capi_webhook_requests",
             "Webhook requests received, by source.",

@@ -95,11 +95,3 @@ class TenantCache:
                 self._entries.clear()
             self._entries[tenant_id] = CacheEntry(info, self._clock() + self._ttl)
         return info
-
-    def invalidate(self, tenant_id: uuid.UUID | None = None) -> None:
-        """Forget one tenant (or all): for admin tools and tests that change credentials."""
-        with self._lock:
-            if tenant_id is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(tenant_id, None)

@@ -1,11 +1,12 @@
 """Repository of ``contacts``: find-or-create one person per tenant and merge what we learn.
 
 Identity is linked on our own contact id when a sender echoes it back, then on the sources'
-stable ids, then on the hashed email, then on the hashed phone (reference section 6: never
-on a name). Merging never loses anything: a value already stored is never replaced by a null
-or an absent one (MCB's bug 2.4), ``ad_id`` is first-touch, and the ``fbc`` of a click keeps
-the time that click was *first* seen; a different click replaces it only if it was seen
-later (a retried old event must not bring back an old click).
+stable ids, then on the hashed email, then on the hashed phone (never on a name: names are
+shared by strangers). Merging never loses anything: a value already stored is never replaced
+by a null or an absent one (a later webhook without the email must not erase it),
+``ad_id`` is first-touch, and the ``fbc`` of a click keeps the time that click was *first*
+seen; a different click replaces it only if it was seen later (a retried old event must not
+bring back an old click).
 
 ``record_contacts`` does a whole batch in one transaction: one ``IN`` query per linking
 column loads every candidate row, then the events are linked and merged in order against an

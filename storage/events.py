@@ -291,7 +291,7 @@ def record_outcomes(session: Session, outcomes: Sequence[AttemptOutcome]) -> Non
 
 
 def select_unsent(tenant_id: uuid.UUID, limit: int = 100) -> Select[MetaCapiEvent]:
-    """The retry drain of the directive: unsent, under the attempt limit, oldest first."""
+    """The rows ``process_unsent_events`` drains: unsent, under the attempt limit, oldest first."""
     return (
         select(MetaCapiEvent)
         .where(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -47,7 +48,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, datetime: Timestamp}
 
 
-class EventStatus:
+class EventStatus(StrEnum):
     """Values of ``meta_capi_events.status``."""
 
     PENDING = "pending"

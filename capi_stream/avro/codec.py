@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import struct
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -24,10 +25,37 @@ from typing import Any, Protocol
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
+from prometheus_client import Counter
 
 from capi_stream.avro.compiled import compile_reader, compile_writer
 from capi_stream.errors import DecodeError
 from capi_stream.event import ConversionEvent
+
+logger = logging.getLogger(__name__)
+
+# Registered by each process's metrics registry (worker, webhook app), not a global one.
+AVRO_FALLBACKS = Counter(
+    "capi_avro_fallbacks",
+    "Records the compiled Avro code declined and fastavro handled (encode or decode)",
+    ["direction"],
+    registry=None,
+)
+_warned: set[str] = set()
+
+
+def _fell_back(direction: str, exc: Exception) -> None:
+    """Count a fallback and say so once per direction: a steady count means a compiler gap."""
+    AVRO_FALLBACKS.labels(direction=direction).inc()
+    if direction not in _warned:
+        _warned.add(direction)
+        # The type only: the message may quote record values.
+        logger.warning(
+            "compiled Avro %s declined a record (%s); fastavro handled it. Counted in "
+            "capi_avro_fallbacks_total, logged once per process",
+            direction,
+            type(exc).__name__,
+        )
+
 
 SCHEMA_DIR = Path(str(resources.files("schemas"))) / "avro"
 CURRENT_SCHEMA_PATH = SCHEMA_DIR / "conversion_event.avsc"
@@ -96,7 +124,9 @@ class _ReaderSchema:
     def encode(self, event: ConversionEvent) -> bytes:
         try:
             return self._write(event)
-        except Exception:  # anything the compiled code declines: fastavro has the last word
+        except Exception as exc:  # anything the compiled code declines: fastavro has the last word
+            if self._write is not _decline:
+                _fell_back("encode", exc)
             buffer = io.BytesIO()
             buffer.write(self._header)
             fastavro.schemaless_writer(buffer, self.parsed, event_to_record(event))
@@ -106,8 +136,11 @@ class _ReaderSchema:
         """The record of a body written with this schema, from ``data[start]`` on."""
         try:
             return self._read(data, start)
-        except Exception:
-            return _read_body(data[start:], self.parsed, self.parsed)
+        except Exception as exc:
+            record = _read_body(data[start:], self.parsed, self.parsed)  # garbage raises here
+            if self._read is not _decline:
+                _fell_back("decode", exc)  # fastavro read what the compiled code declined
+            return record
 
 
 def _decline(*_: object) -> Any:

@@ -8,20 +8,18 @@ replays the batch instead of burning the events' attempts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.errors import DependencyUnavailableError
-from consumers.pipeline.enrich import ContactHints
 from storage.events import AttemptOutcome, EventKey, StoredEvent, record_outcomes, upsert_events
-from storage.models import Contact
 from storage.tenants import META_PROVIDER, get_credentials, get_tenant
 
 T = TypeVar("T")
@@ -70,34 +68,6 @@ class SqlEventStore:
                 return None
             credentials = get_credentials(session, tenant_id, META_PROVIDER)
             return TenantRecord(tenant.tenant_id, tenant.name, tenant.default_country, credentials)
-
-        return self._run(work)
-
-    def load_contacts(
-        self, keys: Iterable[tuple[uuid.UUID, uuid.UUID]]
-    ) -> dict[uuid.UUID, ContactHints]:
-        """Contacts by id, restricted to their tenant: ``(tenant_id, contact_id)`` pairs."""
-        wanted = set(keys)
-        if not wanted:
-            return {}
-
-        def work(session: Session) -> dict[uuid.UUID, ContactHints]:
-            rows = session.scalars(
-                select(Contact).where(Contact.id.in_([contact for _, contact in wanted]))
-            )
-            return {
-                row.id: ContactHints(
-                    contact_id=row.id,
-                    fbc=row.fbc,
-                    fbp=row.fbp,
-                    ad_id=row.ad_id,
-                    ctwa_clid=row.ctwa_clid,
-                    fbclid=row.fbclid,
-                    fbc_first_seen_at=row.fbc_first_seen_at,
-                )  # fmt: skip
-                for row in rows
-                if (row.tenant_id, row.id) in wanted
-            }
 
         return self._run(work)
 

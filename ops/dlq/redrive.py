@@ -1,6 +1,6 @@
 """Redrive: send selected dead letters back to the main topic with a fresh attempt budget.
 
-Safety rules (retry-dlq reference, lessons 8-9):
+Safety rules (the runbook is in docs/operations.md):
 
 - Headers are replaced by ``capi-redrive-count`` (incremented) and ``capi-redriven-by``; the
   worker sees no ``capi-attempt`` and starts again at attempt 1.

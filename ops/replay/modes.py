@@ -160,9 +160,10 @@ def _label(status: str | None, was_sent: bool) -> str:
         return Outcome.ALREADY_SENT
     if status == EventStatus.SENT:
         return Outcome.RESENT if was_sent else Outcome.SENT
-    return {
+    labels: dict[str, str] = {
         EventStatus.SKIPPED: Outcome.RECORDED,
         EventStatus.EXPIRED: Outcome.EXPIRED,
         EventStatus.RETRYING: Outcome.RETRYING,
         EventStatus.DEAD: Outcome.DEAD,
-    }.get(status, status)
+    }
+    return labels.get(status, status)

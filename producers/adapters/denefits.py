@@ -15,8 +15,8 @@ Recurring payments, ``contract.status`` changes, payouts and unknown types are i
 
 **Value = the patient's total commitment: ``financed_amount + downpayment_amount``**
 (either may be absent). The reference leaves open whether ``financed_amount`` already
-includes the down payment; MCB's own reports add the two as separate rows, so the sum is
-the committed treatment price. Amounts are decimal USD, numbers or strings (Make.com
+includes the down payment; Denefits' own contract reports list the two as separate rows,
+so the sum is the committed treatment price. Amounts are decimal USD, numbers or strings (Make.com
 templates them as text, e.g. ``"1,500.00"``).
 
 ``event_time`` is ``date_added``: a contract replayed after more than 7 days still maps;

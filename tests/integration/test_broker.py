@@ -30,8 +30,8 @@ def test_produce_and_consume_through_a_consumer_group(
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            received.add(message.value())
-            consumer.commit(message, asynchronous=False)
+            received.add(message.value() or b"")
+            consumer.commit(message=message, asynchronous=False)
         committed = consumer.committed([TopicPartition(topic, p) for p in range(3)], timeout=10)
     finally:
         consumer.close()

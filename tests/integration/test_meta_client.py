@@ -102,7 +102,7 @@ def test_validation_errors_are_permanent(
     client: MetaCAPIClient, overrides: dict[str, object], subcode: int
 ) -> None:
     with pytest.raises(MetaPermanentError) as caught:
-        client.send_event(make_event(**overrides))
+        client.send_event(make_event(0, **overrides))
     error = caught.value
     assert isinstance(error, PermanentError)
     assert not isinstance(error, MetaCredentialsError)

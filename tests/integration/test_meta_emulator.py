@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import httpx
 import pytest
@@ -22,9 +22,9 @@ def http() -> Iterator[httpx.Client]:
 
 
 def post(
-    http: httpx.Client, emulator: Emulator, events: list[object], **extra: object
+    http: httpx.Client, emulator: Emulator, events: Sequence[object], **extra: object
 ) -> httpx.Response:
-    body: dict[str, object] = {"data": events, "access_token": TOKEN, **extra}
+    body: dict[str, object] = {"data": list(events), "access_token": TOKEN, **extra}
     return http.post(emulator.events_url(), json=body)
 
 

@@ -1,4 +1,4 @@
-"""The directive's queue functions against the real database, broker and emulator."""
+"""The queue API (``consumers.queue``) against the real database, broker and emulator."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -64,7 +64,7 @@ def test_send_queued_event_resends_the_stored_hashed_user_data(
 
     received = emulator.state.events(PIXEL_ID)
     assert len(received) == 1
-    payload = received[0].payload
+    payload = cast(dict[str, Any], received[0].payload)
     assert payload["user_data"]["em"] == [hash_email("q1@example.com")]
     assert payload["custom_data"]["value"] == 19.99
     assert payload["custom_data"]["currency"] == "EUR"
@@ -90,7 +90,7 @@ def test_process_unsent_events_respects_the_attempt_limit_and_the_7_day_window(
     result = process_unsent_events(TENANT, client, sessions=session_factory)
 
     assert result == {"sent": 2, "failed": 0}
-    assert sorted(e.payload["event_id"] for e in emulator.state.events(PIXEL_ID)) == [
+    assert sorted(str(e.payload["event_id"]) for e in emulator.state.events(PIXEL_ID)) == [
         "fresh-1",
         "fresh-2",
     ]
@@ -127,4 +127,4 @@ def test_queue_capi_event_publishes_to_the_main_topic(
     finally:
         consumer.close()
     assert message is not None and message.error() is None
-    assert codec.decode(message.value()) == event
+    assert codec.decode(message.value() or b"") == event

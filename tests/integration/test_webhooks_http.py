@@ -187,7 +187,7 @@ _VALID_BODIES = {
     "stripe": stripe_payment("pi_MUT"),
     "denefits": denefits_contract("DNF-MUT"),
 }
-_ODD_VALUES = (
+_ODD_VALUES: st.SearchStrategy[object] = (
     st.sampled_from([None, "", " ", True, 0, -1, 2**64, 10**30, 1.5, -0.0, 1e308, [], {}, [1]])
     | _ODD_TEXT
     | st.text(min_size=600, max_size=700)

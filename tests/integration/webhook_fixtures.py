@@ -288,13 +288,12 @@ def read_topic(
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
-                    at_end.add(message.partition())
+                    at_end.add(message.partition() or 0)
                     continue
                 raise AssertionError(f"consume error: {error}")
-            at_end.discard(message.partition())
-            found.append(
-                Published(message.key(), message.partition(), codec.decode(message.value()))
-            )
+            partition, value = message.partition() or 0, message.value() or b""
+            at_end.discard(partition)
+            found.append(Published(message.key() or b"", partition, codec.decode(value)))
         return found
     finally:
         consumer.close()
