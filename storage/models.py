@@ -58,8 +58,6 @@ class EventStatus(StrEnum):
     EXPIRED = "expired"
     SKIPPED = "skipped"  # recorded only (replay --no-send)
 
-    ALL = (PENDING, SENT, RETRYING, DEAD, EXPIRED, SKIPPED)
-
 
 class Tenant(Base):
     """A business using the pipeline; ``default_country`` resolves national phone numbers."""
