@@ -78,6 +78,9 @@ def build_event_id(tenant_id: uuid.UUID | str, source: str, source_event_id: str
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{tenant_id}:{source}:{source_event_id}"))
 
 
+# (tenant_id, event_id): an event_id is unique only within its tenant.
+EventKey = tuple[uuid.UUID, str]
+
 # The ``SourceIds`` attributes, in the order contacts link on (each is a ``contacts`` column).
 SOURCE_ID_FIELDS = (
     "mc_subscriber_id",

@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-PartitionKey = tuple[str, int]
+from capi_stream.kafka.message import PartitionKey
 
 
 def tier_delay_seconds(delays: Sequence[float], next_attempt: int) -> float:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from consumers.delays import PartitionKey
+from capi_stream.kafka.message import PartitionKey
 from consumers.pipeline.processor import BatchReport, Incoming
 
 __all__ = ["InFlight", "earliest_offsets"]

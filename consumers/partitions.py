@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from consumers.delays import PartitionKey, PauseBook
+from capi_stream.kafka.message import PartitionKey
+from consumers.delays import PauseBook
 
 logger = logging.getLogger(__name__)
 

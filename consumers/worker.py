@@ -26,12 +26,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from capi_stream.avro.codec import EventCodec
 from capi_stream.errors import DependencyUnavailableError
 from capi_stream.kafka.config import KafkaConfig
-from capi_stream.kafka.message import KafkaRecord
+from capi_stream.kafka.message import KafkaRecord, PartitionKey
 from capi_stream.kafka.producer import ConfirmedProducer
 from capi_stream.kafka.topics import TopicNames
 from consumers.batch import collect_batch
 from consumers.config import WorkerConfig
-from consumers.delays import Backoff, PartitionKey, is_due
+from consumers.delays import Backoff, is_due
 from consumers.dlq_limit import DeadLetterLimit
 from consumers.headers import parse_hop
 from consumers.health import HealthProbes, HealthServer

@@ -42,7 +42,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from capi_stream.event import SOURCE_ID_FIELDS
+from capi_stream.event import SOURCE_ID_FIELDS, EventKey
 from storage.models import Contact
 
 __all__ = [
@@ -62,8 +62,6 @@ _MAX_ATTEMPTS = 3
 
 # (tenant_id, column name, value): a linking key of the in-memory index.
 _Key = tuple[uuid.UUID, str, str]
-# (tenant_id, event_id): an event_id is unique only within its tenant.
-EventKey = tuple[uuid.UUID, str]
 
 
 @dataclass(frozen=True, slots=True)

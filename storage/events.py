@@ -15,9 +15,8 @@ from sqlalchemy import Connection, Row, Select, Table, Update, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from capi_stream.event import EventKey
 from storage.models import MAX_SEND_ATTEMPTS, EventStatus, MetaCapiEvent
-
-EventKey = tuple[uuid.UUID, str]
 
 _TABLE = cast(Table, MetaCapiEvent.__table__)
 _TRACE_ID_MAX: int = _TABLE.c.meta_fbtrace_id.type.length  # type: ignore[attr-defined]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+# (topic, partition): how positions, pauses and lags are keyed.
+PartitionKey = tuple[str, int]
+
 
 class KafkaRecord(Protocol):
     """The parts of a consumed record the pipeline reads."""

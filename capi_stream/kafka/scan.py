@@ -27,6 +27,7 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from capi_stream.errors import DependencyUnavailableError
 from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.message import PartitionKey
 
 __all__ = [
     "OFFSET_BEGINNING",
@@ -37,8 +38,6 @@ __all__ = [
     "probe_watermarks",
     "scan_partitions",
 ]
-
-PartitionKey = tuple[str, int]
 
 _BATCH = 500
 _POLL_SECONDS = 0.2

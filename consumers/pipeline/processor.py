@@ -23,7 +23,7 @@ from typing import Protocol
 
 from capi_stream.avro.codec import EventCodec
 from capi_stream.errors import DecodeError, PermanentError
-from capi_stream.event import ConversionEvent
+from capi_stream.event import ConversionEvent, EventKey
 from capi_stream.kafka.producer import OutgoingRecord
 from capi_stream.kafka.topics import TopicNames
 from consumers.delays import TenantBlocks
@@ -35,7 +35,7 @@ from consumers.pipeline.redact import hash_identity
 from consumers.pipeline.routing import describe_failure
 from consumers.pipeline.sender import ConcurrentSender
 from consumers.pipeline.tenants import TenantCache, TenantContext
-from storage.events import AttemptOutcome, EventKey, StoredEvent
+from storage.events import AttemptOutcome, StoredEvent
 from storage.models import EventStatus
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.errors import DependencyUnavailableError
-from storage.events import AttemptOutcome, EventKey, StoredEvent, record_outcomes, upsert_events
+from capi_stream.event import EventKey
+from storage.events import AttemptOutcome, StoredEvent, record_outcomes, upsert_events
 from storage.tenants import META_PROVIDER, get_credentials, get_tenant
 
 T = TypeVar("T")

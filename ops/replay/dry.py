@@ -16,11 +16,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.event import ConversionEvent
+from capi_stream.event import ConversionEvent, EventKey
 from consumers.pipeline.store import SqlEventStore, TenantRecord, translate_db_errors
 from meta_capi.validation import is_expired
 from ops.replay.modes import Outcome
-from storage.events import EventKey
 from storage.models import MetaCapiEvent
 
 __all__ = ["DryRunPlanner"]

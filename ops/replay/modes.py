@@ -20,13 +20,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from capi_stream.event import EventKey
 from consumers.config import WorkerConfig
 from consumers.pipeline.processor import EventStore
 from consumers.pipeline.store import TenantRecord
 from consumers.pipeline.tenants import MetaSender, TenantCache
 from meta_capi.client import BatchOutcome, MetaCAPIClient, SendResult
 from meta_capi.server_event import ServerEvent
-from storage.events import AttemptOutcome, EventKey, StoredEvent
+from storage.events import AttemptOutcome, StoredEvent
 from storage.models import EventStatus
 
 __all__ = [
