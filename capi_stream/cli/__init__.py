@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "meta-emulator": "capi_stream.cli.emulator_command:meta_emulator",
     "serve": "producers.cli:serve",
     "publish": "producers.cli:publish",
+    "pixel-snippet": "capi_stream.cli.pixel_command:pixel_snippet",
+    "pixel-origins": "capi_stream.cli.pixel_command:pixel_origins",
 }
 
 

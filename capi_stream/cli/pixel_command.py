@@ -1,0 +1,144 @@
+"""`capi pixel-snippet` and `capi pixel-origins`: run the browser pixel beside capi-stream.
+
+``pixel-snippet`` prints the thank-you page code of one tenant and source: it loads
+``capi-pixel.js`` from ``capi serve``, reads the page key from the URL, asks the server for
+the event id and (Stripe) the external_id, and fires ``fbq('track', <event>, {...},
+{eventID})`` with the id the server sends, so Meta counts the conversion once.
+``pixel-origins`` sets the page origins allowed to call the lookup endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+import click
+
+from capi_stream.settings import CapiSettings
+from producers.pixel import PIXEL_SCHEMES, scheme_for
+from producers.pixel_endpoint import PIXEL_PROVIDER, allowed_origins
+from storage.engine import build_engine, build_session_factory
+from storage.tenants import META_PROVIDER, get_credentials, get_tenant, upsert_integration
+
+
+@dataclass(frozen=True, slots=True)
+class PageKey:
+    """Where the thank-you page finds its key: URL parameters, tried in order."""
+
+    params: tuple[str, ...]
+    where: str  # one line for the page owner
+
+
+PAGE_KEYS: dict[str, PageKey] = {
+    "stripe": PageKey(
+        ("session_id", "payment_intent"),
+        "Checkout/Payment Links: success_url ...?session_id={CHECKOUT_SESSION_ID}; "
+        "Payment Element: Stripe adds payment_intent to the return_url",
+    ),
+    "denefits": PageKey(("contract_code",), "redirect with ?contract_code=<the contract code>"),
+    "perspective": PageKey(
+        ("perspective_key",),
+        "?perspective_key=<funnelId>:<contact id>, or build it with "
+        "capiPixel.perspectiveEmailPerson(email)",
+    ),
+    "ghl": PageKey(("appointment_id",), "booking redirect with ?appointment_id={{appointment.id}}"),
+    "chatbot": PageKey(("subscriber_id",), "link from the flow with ?subscriber_id={{user_id}}"),
+}
+
+
+def render_snippet(tenant_id: uuid.UUID, source: str, pixel_id: str, server_url: str) -> str:
+    """The thank-you page code for ``tenant_id`` and ``source``."""
+    scheme = scheme_for(source)
+    page = PAGE_KEYS[source]
+    server = server_url.rstrip("/")
+    params = json.dumps(list(page.params))
+    value_hint = "" if scheme.event_name in {"Lead", "AddToCart"} else (
+        "value: 0.00, currency: \"USD\" /* this order's total and currency */"
+    )  # fmt: skip
+    return f"""<!-- capi-stream + Meta pixel: {scheme.event_name} from {source}, counted once.
+     The page key: {page.where}.
+     Put this in place of the base code's fbq('init', ...) and fbq('track', 'PageView'):
+     the init below adds the external_id capi-stream sends (advanced matching). -->
+<script src="{server}/pixel/capi-pixel.js"></script>
+<script>
+(function () {{
+  var query = new URLSearchParams(window.location.search);
+  var key = {params}.map(function (p) {{ return query.get(p); }}).filter(Boolean)[0];
+  if (!key) {{ fbq("init", "{pixel_id}"); fbq("track", "PageView"); return; }}
+  capiPixel.lookup("{server}", "{tenant_id}", "{source}", key).then(function (ids) {{
+    fbq("init", "{pixel_id}", ids.external_id ? {{external_id: ids.external_id}} : {{}});
+    fbq("track", "PageView");
+    fbq("track", "{scheme.event_name}", {{{value_hint}}}, {{eventID: ids.event_id}});
+  }});
+}})();
+</script>"""
+
+
+@click.command("pixel-snippet")
+@click.option("--tenant", "tenant_id", required=True, help="Tenant UUID.")
+@click.option(
+    "--source", required=True, type=click.Choice(sorted(PIXEL_SCHEMES)), help="Webhook source."
+)
+@click.option(
+    "--server-url", default="http://127.0.0.1:8080", show_default=True,
+    help="The public URL of `capi serve` as the page reaches it.",
+)  # fmt: skip
+def pixel_snippet(tenant_id: str, source: str, server_url: str) -> None:
+    """Print the pixel code for the tenant's thank-you page (same event_id as the server)."""
+    tenant = _tenant(tenant_id)
+    engine = build_engine(CapiSettings().database_url)
+    try:
+        with build_session_factory(engine)() as session:
+            if get_tenant(session, tenant) is None:
+                raise click.ClickException(f"unknown tenant {tenant}")
+            meta = get_credentials(session, tenant, META_PROVIDER) or {}
+            origins = allowed_origins(get_credentials(session, tenant, PIXEL_PROVIDER))
+    finally:
+        engine.dispose()
+    pixel_id = str(meta.get("pixel_id") or "")
+    if not pixel_id:
+        raise click.ClickException("no Meta pixel set: capi tenants set-meta first")
+    click.echo(render_snippet(tenant, source, pixel_id, server_url))
+    if not origins:
+        click.echo(
+            "\nnote: no page origin allowed yet; run "
+            f"`capi pixel-origins --tenant {tenant} --add https://your-shop.example`",
+            err=True,
+        )
+
+
+@click.command("pixel-origins")
+@click.option("--tenant", "tenant_id", required=True, help="Tenant UUID.")
+@click.option("--add", "added", multiple=True, help="Allow this origin (https://host[:port]).")
+@click.option("--remove", "removed", multiple=True, help="Stop allowing this origin.")
+def pixel_origins(tenant_id: str, added: tuple[str, ...], removed: tuple[str, ...]) -> None:
+    """List, add or remove the page origins allowed to call GET /pixel/... (CORS)."""
+    tenant = _tenant(tenant_id)
+    for origin in added:
+        if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
+            raise click.BadParameter(f"{origin!r} is not an origin", param_hint="--add")
+    engine = build_engine(CapiSettings().database_url)
+    try:
+        with build_session_factory(engine).begin() as session:
+            if get_tenant(session, tenant) is None:
+                raise click.ClickException(f"unknown tenant {tenant}")
+            current = allowed_origins(get_credentials(session, tenant, PIXEL_PROVIDER))
+            wanted = (current | allowed_origins({"allowed_origins": list(added)})) - (
+                allowed_origins({"allowed_origins": list(removed)})
+            )
+            if added or removed:
+                upsert_integration(
+                    session, tenant, PIXEL_PROVIDER, {"allowed_origins": sorted(wanted)}
+                )
+    finally:
+        engine.dispose()
+    for origin in sorted(wanted):
+        click.echo(origin)
+
+
+def _tenant(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise click.BadParameter("not a UUID", param_hint="--tenant") from None
