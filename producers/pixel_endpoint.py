@@ -1,7 +1,7 @@
 """``GET /pixel/{tenant_id}/{source}/event-id?key=...``: the ids a thank-you page's pixel needs.
 
 Read-only. It answers the ``event_id`` and ``event_name`` the server sends for that page key
-(``producers.pixel``; computable without the server too, by ``capi-pixel.js``) and, for a
+(``capi_stream.pixel``; computable without the server too, by ``capi-pixel.js``) and, for a
 source whose key only the buyer's browser holds (Stripe's random ``cs_``/``pi_`` ids), the
 SHA-256 ``external_id`` of our contact that the worker sent for that purchase.
 
@@ -37,23 +37,23 @@ from starlette.responses import Response
 
 from capi_stream.errors import DependencyUnavailableError
 from capi_stream.event import build_event_id
+from capi_stream.pixel import (
+    PIXEL_PROVIDER,
+    PIXEL_SCHEMES,
+    PixelKeyError,
+    allowed_origins,
+    build_source_event_id,
+    scheme_for,
+)
 from meta_capi.hashing import hash_field
 from producers.adapters.base import WebhookRejectedError
 from producers.ingest import WebhookIngestor
-from producers.pixel import PIXEL_SCHEMES, PixelKeyError, build_source_event_id, scheme_for
 from producers.responses import NotFoundError, error_response, json_response
 from producers.routes import parse_tenant_id
 from storage.models import MetaCapiEvent
 
-__all__ = [
-    "PIXEL_PROVIDER",
-    "PixelEndpoints",
-    "RateLimiter",
-    "allowed_origins",
-    "external_id_of",
-]
+__all__ = ["PixelEndpoints", "RateLimiter", "external_id_of"]
 
-PIXEL_PROVIDER = "pixel"
 SCRIPT_PATH = Path(__file__).resolve().parent / "static" / "capi-pixel.js"
 _MAX_CLIENTS = 50_000
 
@@ -103,14 +103,6 @@ class RateLimiter:
                 return False
             bucket.tokens -= 1
             return True
-
-
-def allowed_origins(credentials: Any) -> frozenset[str]:
-    """The tenant's allowed page origins, normalised (lower-case, no trailing slash)."""
-    raw = credentials.get("allowed_origins") if isinstance(credentials, dict) else None
-    if not isinstance(raw, list):
-        return frozenset()
-    return frozenset(o.strip().rstrip("/").lower() for o in raw if isinstance(o, str) and o)
 
 
 def external_id_of(contact_id: uuid.UUID) -> str:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
 
+from capi_stream.pixel import PIXEL_PROVIDER, PIXEL_SCHEMES, allowed_origins, scheme_for
 from capi_stream.settings import CapiSettings
-from producers.pixel import PIXEL_SCHEMES, scheme_for
-from producers.pixel_endpoint import PIXEL_PROVIDER, allowed_origins
 from storage.engine import build_engine, build_session_factory
 from storage.tenants import META_PROVIDER, get_credentials, get_tenant, upsert_integration
 
@@ -142,3 +144,17 @@ def _tenant(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise click.BadParameter("not a UUID", param_hint="--tenant") from None
+
+
+def print_pixel_readiness(console: Console, rows: list[dict[str, Any]]) -> None:
+    """The ``capi status`` section: can the pixel deduplicate against what was sent?"""
+    table = Table(title="pixel + server (events sent in the last 7 days)")
+    for column in ("tenant id", "event", "sent", "fbp", "external_id", "reproducible event_id"):
+        table.add_column(column)
+    for row in rows:
+        share = row["share"]
+        table.add_row(
+            row["tenant_id"], row["event_name"], str(row["sent"]), f"{share['fbp']:.0%}",
+            f"{share['external_id']:.0%}", f"{share['reproducible_event_id']:.0%}",
+        )  # fmt: skip
+    console.print(table)

@@ -11,7 +11,7 @@ Conversions: ``checkout.session.completed`` (only with ``payment_status == "paid
 ``checkout.session.async_payment_succeeded``, ``payment_intent.succeeded``, ``invoice.paid``,
 ``invoice.payment_succeeded`` and ``charge.succeeded``; every other type is ignored. The
 events of one payment collapse onto one ``source_event_id`` (also ``custom_data.order_id``),
-the id its thank-you page receives (``producers.pixel``): a Checkout Session's events use
+the id its thank-you page receives (``capi_stream.pixel``): a Checkout Session's events use
 the session id (``cs_...``, the success URL's ``{CHECKOUT_SESSION_ID}``); PaymentIntent,
 charge and invoice events use the PaymentIntent id, else the invoice id. Stripe's
 PaymentIntent and charge objects do not name the Checkout Session that created them, so a
@@ -183,7 +183,7 @@ class StripeAdapter:
         invoice = object_id if kind.startswith("invoice.") else _id_of(data.get("invoice"))
         # A Checkout payment is keyed on its session: the one id its thank-you page receives
         # ({CHECKOUT_SESSION_ID}), so the page's pixel can send the same event_id
-        # (producers.pixel). A PaymentIntent flow's page receives the PaymentIntent id.
+        # (capi_stream.pixel). A PaymentIntent flow's page receives the PaymentIntent id.
         if kind.startswith("checkout.session.") and object_id is not None:
             key: str | None = object_id
         else:

@@ -4,7 +4,7 @@
  *
  * No secret is involved: event_id = UUIDv5(NAMESPACE, tenantId + ":" + source + ":" +
  * sourceEventId), the same formula as capi_stream.event.build_event_id, with each source's
- * page key turned into its sourceEventId by the table below (producers/pixel.py holds the
+ * page key turned into its sourceEventId by the table below (capi_stream/pixel.py holds the
  * same table; a test runs this file with node and compares every source).
  *
  *   const id = await capiPixel.eventId(TENANT_ID, "stripe", sessionId);

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 from capi_stream.event import ConversionEvent
-from producers.adapters import ADAPTERS
-from producers.pixel import (
+from capi_stream.pixel import (
     PIXEL_SCHEMES,
     PixelKeyError,
     build_pixel_event_id,
     build_source_event_id,
     perspective_email_person,
 )
+from producers.adapters import ADAPTERS
 from tests.fixtures.webhooks import TENANT_ID, fixture_bytes, make_request
 
 SCRIPT = Path(__file__).resolve().parents[2] / "producers" / "static" / "capi-pixel.js"
@@ -54,7 +54,7 @@ def _page_key(source: str, event: ConversionEvent, held: Any) -> Any:
     return event.source_event_id.removesuffix(suffix) if suffix else event.source_event_id
 
 
-def _run_node(cases: list[dict[str, Any]]) -> list[str]:
+def _run_node(cases: list[dict[str, Any]]) -> list[dict[str, str]]:
     node = shutil.which("node")
     assert node is not None, "node (v20+) is required to test the pixel helper"
     driver = (

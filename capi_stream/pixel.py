@@ -32,14 +32,16 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from capi_stream.event import EVENT_ID_NAMESPACE, Source, build_event_id
 
 __all__ = [
+    "PIXEL_PROVIDER",
     "PIXEL_SCHEMES",
     "PixelKeyError",
     "PixelScheme",
+    "allowed_origins",
     "build_pixel_event_id",
     "build_source_event_id",
     "perspective_email_person",
@@ -124,3 +126,13 @@ def perspective_email_person(email: str) -> str:
 
 
 NAMESPACE: Final = str(EVENT_ID_NAMESPACE)
+# tenant_integrations provider holding {"allowed_origins": [...]} (``capi pixel-origins``).
+PIXEL_PROVIDER: Final = "pixel"
+
+
+def allowed_origins(credentials: Any) -> frozenset[str]:
+    """The tenant's allowed page origins, normalised (lower-case, no trailing slash)."""
+    raw = credentials.get("allowed_origins") if isinstance(credentials, dict) else None
+    if not isinstance(raw, list):
+        return frozenset()
+    return frozenset(o.strip().rstrip("/").lower() for o in raw if isinstance(o, str) and o)
