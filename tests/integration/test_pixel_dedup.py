@@ -153,12 +153,14 @@ def test_the_page_sends_the_event_id_and_external_id_meta_got_from_the_server(
         return next((p for p in found if p["event_id"] == server_id), None)
 
     sent = wait_for(at_meta, timeout=60, what="the purchase at Meta")
+    assert sent is not None
 
     def answered() -> dict[str, Any] | None:
         answer: dict[str, Any] = ask(harness, tenant, "stripe", session_id).json()
         return answer if not answer["pending"] else None
 
     final = wait_for(answered, timeout=30, what="the stored purchase")
+    assert final is not None
     assert final["event_id"] == server_id and final["event_name"] == "Purchase"
 
     result = CliRunner().invoke(
