@@ -43,7 +43,6 @@ from capi_stream.pixel import (
     PixelKeyError,
     allowed_origins,
     build_source_event_id,
-    scheme_for,
 )
 from meta_capi.hashing import hash_field
 from producers.adapters.base import WebhookRejectedError
@@ -149,9 +148,9 @@ class PixelEndpoints:
                 raise RateLimitedError("too many requests")
             tenant_id = parse_tenant_id(str(request.path_params["tenant_id"]))
             source = str(request.path_params["source"])
-            if source not in PIXEL_SCHEMES:
+            scheme = PIXEL_SCHEMES.get(source)
+            if scheme is None:
                 raise NotFoundError(f"source {source!r} has no page-reproducible event id")
-            scheme = scheme_for(source)
             try:
                 source_event_id = build_source_event_id(source, request.query_params.get("key", ""))
             except PixelKeyError as exc:
@@ -176,7 +175,7 @@ class PixelEndpoints:
                 payload["pending"] = not stored or contact_id is None
         except Exception as exc:
             response = error_response(exc)
-            response.headers.update(cors if "Access-Control-Allow-Origin" in cors else {})
+            response.headers.update(cors)  # an allowed page may read why it was refused
             if isinstance(exc, RateLimitedError):
                 response.headers["Retry-After"] = "1"
             return response

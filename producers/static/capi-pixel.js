@@ -113,7 +113,10 @@
       var fallback = { event_id: localId, event_name: scheme(source).eventName, external_id: null };
       function attempt(delay) {
         return fetcher(url, { credentials: "omit" }).then(function (response) {
-          return response.ok ? response.json() : null;
+          if (response.ok) return response.json();
+          // A refusal (origin, key, tenant) will not change: fire with the local id now.
+          var final = response.status >= 400 && response.status < 500 && response.status !== 429;
+          return final ? fallback : null;
         }).catch(function () { return null; }).then(function (answer) {
           if (answer && (answer.external_id || !answer.pending)) return answer;
           if (Date.now() + delay > deadline) return answer || fallback;

@@ -106,3 +106,23 @@ def test_the_helper_accepts_an_upper_case_tenant_id() -> None:
 def test_unusable_keys_are_refused(source: str, key: str) -> None:
     with pytest.raises(PixelKeyError):
         build_source_event_id(source, key)
+
+
+def test_a_refused_lookup_falls_back_to_the_local_id_at_once() -> None:
+    node = shutil.which("node")
+    assert node is not None
+    driver = (
+        "const p = require(process.argv[1]); let calls = 0;"
+        "const refuse = async () => { calls++; return {ok: false, status: 403}; };"
+        "p.lookup('https://capi.example', process.argv[2], 'stripe', 'cs_x', {fetch: refuse})"
+        ".then(r => process.stdout.write(JSON.stringify({...r, calls})));"
+    )
+    done = subprocess.run(  # noqa: S603 -- fixed arguments, our own script
+        [node, "-e", driver, str(SCRIPT), str(TENANT_ID)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    answer = json.loads(done.stdout)
+    assert answer == {
+        "event_id": build_pixel_event_id(TENANT_ID, "stripe", "cs_x"),
+        "event_name": "Purchase", "external_id": None, "calls": 1,
+    }  # fmt: skip
