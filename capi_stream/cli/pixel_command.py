@@ -13,6 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -118,7 +119,9 @@ def pixel_origins(tenant_id: str, added: tuple[str, ...], removed: tuple[str, ..
     """List, add or remove the page origins allowed to call GET /pixel/... (CORS)."""
     tenant = _tenant(tenant_id)
     for origin in added:
-        if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
+        parts = urlsplit(origin.strip())
+        plain = parts.path in ("", "/") and not (parts.query or parts.fragment)
+        if parts.scheme not in ("https", "http") or not parts.netloc or not plain:
             raise click.BadParameter(f"{origin!r} is not an origin", param_hint="--add")
     engine = build_engine(CapiSettings().database_url)
     try:

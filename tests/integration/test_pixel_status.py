@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from capi_stream.cli import cli
 from capi_stream.event import build_event_id
 from storage.events import upsert_events
+from storage.tenants import upsert_tenant
 from tests.integration.test_cli_status import row
 
 H = "b" * 64
@@ -62,3 +63,28 @@ def test_shares_per_tenant_and_event_name(
     )
     assert table.exit_code == 0, table.output
     assert "reproducible event_id" in table.output
+
+
+def test_pixel_origins_add_list_remove(db_url: str, session_factory: sessionmaker[Session]) -> None:
+    tenant = uuid.uuid4()
+    with session_factory.begin() as session:
+        upsert_tenant(session, tenant, "Shop", "US")
+    runner = CliRunner()
+    env = {"DATABASE_URL": db_url}
+
+    def run(*args: str) -> Any:
+        return runner.invoke(cli, ["pixel-origins", "--tenant", str(tenant), *args], env=env)
+
+    added = run("--add", "https://Shop.example/", "--add", "http://localhost:3000")
+    assert added.exit_code == 0, added.output
+    assert added.output.split() == ["http://localhost:3000", "https://shop.example"]
+    assert run("--remove", "http://localhost:3000").output.split() == ["https://shop.example"]
+    assert run().output.split() == ["https://shop.example"]
+    refused = run("--add", "https://shop.example/thanks")
+    assert refused.exit_code != 0 and "not an origin" in refused.output
+    unknown = runner.invoke(cli, ["pixel-origins", "--tenant", str(uuid.uuid4())], env=env)
+    assert unknown.exit_code != 0 and "unknown tenant" in unknown.output
+    no_meta = runner.invoke(
+        cli, ["pixel-snippet", "--tenant", str(tenant), "--source", "ghl"], env=env
+    )
+    assert no_meta.exit_code != 0 and "set-meta" in no_meta.output
