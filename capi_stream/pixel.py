@@ -116,8 +116,14 @@ def build_source_event_id(source: str, key: str) -> str:
 
 
 def build_pixel_event_id(tenant_id: uuid.UUID | str, source: str, key: str) -> str:
-    """The ``event_id`` the server sends for this tenant, source and page key."""
-    return build_event_id(tenant_id, source, build_source_event_id(source, key))
+    """The ``event_id`` the server sends for this tenant, source and page key.
+
+    Raises:
+        PixelKeyError: see :func:`build_source_event_id`.
+        ValueError: ``tenant_id`` is not a UUID.
+    """
+    tenant = tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(tenant_id)
+    return build_event_id(tenant, source, build_source_event_id(source, key))
 
 
 def perspective_email_person(email: str) -> str:
