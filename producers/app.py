@@ -24,6 +24,7 @@ from producers.health import ReadinessProbe
 from producers.ingest import WebhookIngestor
 from producers.metrics import WebhookMetrics
 from producers.openapi import build_openapi
+from producers.pixel_endpoint import PixelEndpoints
 from producers.publisher import DEFAULT_TIMEOUT_SECONDS, AsyncEventPublisher
 from producers.responses import error_response
 from producers.routes import WebhookEndpoints
@@ -81,6 +82,8 @@ def build_app(
         runtime.settings.webhook_max_body_bytes,
     )  # fmt: skip
 
+    pixel = PixelEndpoints(ingestor, runtime.sessions)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         try:
@@ -97,6 +100,8 @@ def build_app(
             Route("/readyz", endpoints.readyz, methods=["GET"]),
             Route("/metrics", endpoints.metrics, methods=["GET"]),
             Route("/openapi.json", endpoints.openapi, methods=["GET"]),
+            Route("/pixel/capi-pixel.js", pixel.script, methods=["GET"]),
+            Route("/pixel/{tenant_id}/{source}/event-id", pixel.event_id, methods=["GET"]),
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,

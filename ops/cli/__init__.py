@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "meta-emulator": "devstack.emulator_command:meta_emulator",
     "serve": "producers.cli:serve",
     "publish": "producers.cli:publish",
+    "pixel-snippet": "ops.cli.pixel_command:pixel_snippet",
+    "pixel-origins": "ops.cli.pixel_command:pixel_origins",
 }
 
 

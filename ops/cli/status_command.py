@@ -13,7 +13,9 @@ from rich.table import Table
 
 from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
+from ops.cli.pixel_command import print_pixel_readiness
 from ops.dlq.reader import summarize_dead_letters
+from ops.pixel_status import query_pixel_readiness
 from ops.status import (
     MATCH_KEYS,
     measure_lag,
@@ -43,9 +45,10 @@ def collect_status(
         with build_session_factory(engine)() as session:
             events = [c.to_dict() for c in query_event_counts(session, tenant)]
             quality = [q.to_dict() for q in query_match_quality(session, tenant)]
+            pixel = [p.to_dict() for p in query_pixel_readiness(session, tenant)]
     finally:
         engine.dispose()
-    report: dict[str, Any] = {"events": events, "match_quality": quality}
+    report: dict[str, Any] = {"events": events, "match_quality": quality, "pixel": pixel}
     if runtime is None:
         return report
     topics = runtime.topics
@@ -98,6 +101,7 @@ def _print(report: dict[str, Any]) -> None:
         shares = [f"{row['share'][k]:.0%}" for k in MATCH_KEYS]
         quality.add_row(row["tenant_id"], str(row["total"]), *shares)
     console.print(quality)
+    print_pixel_readiness(console, report["pixel"])
 
     if "lag" not in report:
         return

@@ -10,9 +10,15 @@ header is verified over the raw body with a 300 s tolerance against ``received_a
 Conversions: ``checkout.session.completed`` (only with ``payment_status == "paid"``),
 ``checkout.session.async_payment_succeeded``, ``payment_intent.succeeded``, ``invoice.paid``,
 ``invoice.payment_succeeded`` and ``charge.succeeded``; every other type is ignored. The
-several events of one payment collapse onto one ``source_event_id``: the PaymentIntent id,
-else the invoice id, else the checkout session id (also ``custom_data.order_id``). The
-``evt_...`` id is the delivery id. ``event_time`` is ``event.created``.
+events of one payment collapse onto one ``source_event_id`` (also ``custom_data.order_id``),
+the id its thank-you page receives (``capi_stream.pixel``): a Checkout Session's events use
+the session id (``cs_...``, the success URL's ``{CHECKOUT_SESSION_ID}``); PaymentIntent,
+charge and invoice events use the PaymentIntent id, else the invoice id. Stripe's
+PaymentIntent and charge objects do not name the Checkout Session that created them, so a
+Checkout integration subscribes its endpoint to ``checkout.session.*`` only (Stripe's own
+fulfilment advice) and a Payment Element integration to ``payment_intent.succeeded``; an
+endpoint subscribed to both families counts a Checkout payment twice. The ``evt_...`` id
+is the delivery id. ``event_time`` is ``event.created``.
 
 Amounts are minor units, converted exactly by the currency's exponent (``money``).
 ``action_source`` is ``system_generated`` for subscription renewals, ``website`` when
@@ -175,7 +181,13 @@ class StripeAdapter:
         else:
             payment_intent = _id_of(data.get("payment_intent"))
         invoice = object_id if kind.startswith("invoice.") else _id_of(data.get("invoice"))
-        key = payment_intent or invoice or object_id
+        # A Checkout payment is keyed on its session: the one id its thank-you page receives
+        # ({CHECKOUT_SESSION_ID}), so the page's pixel can send the same event_id
+        # (capi_stream.pixel). A PaymentIntent flow's page receives the PaymentIntent id.
+        if kind.startswith("checkout.session.") and object_id is not None:
+            key: str | None = object_id
+        else:
+            key = payment_intent or invoice or object_id
         if key is None:
             raise PayloadError("missing payment id", status_code=MALFORMED)
         created = parse_time(event.get("created"))

@@ -249,8 +249,8 @@ class AppHarness:
         """POST ``body`` correctly signed."""
         return self.post(tenant_id, source, body, signed_headers(source, body))
 
-    def get(self, path: str) -> httpx.Response:
-        return self._runner.run(self.client.get(path))
+    def get(self, path: str, headers: Mapping[str, str] | None = None) -> httpx.Response:
+        return self._runner.run(self.client.get(path, headers=dict(headers or {})))
 
 
 @dataclass(frozen=True, slots=True)

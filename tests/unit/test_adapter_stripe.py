@@ -37,12 +37,12 @@ def parse_event(name: str) -> ConversionEvent:
 @pytest.mark.parametrize(
     ("name", "key", "value", "currency", "action_source", "created"),
     [
-        ("checkout_session_completed", "pi_TEST0001", "150.00", "USD", "website", 1769611990),
+        ("checkout_session_completed", "cs_test_0001", "150.00", "USD", "website", 1769611990),
         ("payment_intent_succeeded", "pi_TEST0001", "150.00", "USD", "other", 1769611987),
         ("charge_succeeded", "pi_TEST0001", "150.00", "USD", "other", 1769611988),
         (
             "checkout_session_async_payment_succeeded",
-            "pi_TEST0002",
+            "cs_test_0002",
             "150.00",
             "USD",
             "other",
@@ -100,9 +100,19 @@ def test_invoice_identity() -> None:
 
 
 def test_one_payment_collapses_onto_one_event_id() -> None:
-    names = ["checkout_session_completed", "payment_intent_succeeded", "charge_succeeded"]
+    names = ["payment_intent_succeeded", "charge_succeeded"]
     ids = {parse_event(name).event_id for name in names}
     assert ids == {build_event_id(TENANT_ID, "stripe", "pi_TEST0001")}
+
+
+def test_one_checkout_session_collapses_onto_its_session_id() -> None:
+    # The thank-you page receives only the session id: both session events carry it.
+    completed = fixture_json("stripe", "checkout_session_completed")
+    completed["type"], completed["id"] = "checkout.session.async_payment_succeeded", "evt_T9"
+    alias = STRIPE.parse(make_request(encode(completed)))
+    assert isinstance(alias, ConversionEvent)
+    assert alias.event_id == parse_event("checkout_session_completed").event_id
+    assert alias.event_id == build_event_id(TENANT_ID, "stripe", "cs_test_0001")
 
 
 def test_redelivery_yields_the_same_event() -> None:
@@ -117,12 +127,9 @@ def test_invoice_payment_succeeded_alias_collapses_with_invoice_paid() -> None:
     assert alias.event_id == parse_event("invoice_paid").event_id
 
 
-def test_session_without_payment_intent_falls_back_to_invoice_then_session() -> None:
+def test_subscription_session_is_keyed_on_the_session_too() -> None:
     payload = fixture_json("stripe", "checkout_session_completed")
     payload["data"]["object"].update(payment_intent=None, invoice="in_TEST0042")
-    result = STRIPE.parse(make_request(encode(payload)))
-    assert isinstance(result, ConversionEvent) and result.source_event_id == "in_TEST0042"
-    payload["data"]["object"]["invoice"] = None
     result = STRIPE.parse(make_request(encode(payload)))
     assert isinstance(result, ConversionEvent) and result.source_event_id == "cs_test_0001"
 
