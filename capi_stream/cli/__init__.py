@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "meta-emulator": "capi_stream.cli.emulator_command:meta_emulator",
     "serve": "producers.cli:serve",
     "publish": "producers.cli:publish",
+    "topics": "capi_stream.cli.topics_command:topics",
 }
 
 
