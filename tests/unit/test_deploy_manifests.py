@@ -7,6 +7,7 @@ the Deployments) is enforced by init containers, KEDA alone owns the worker's re
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,3 +202,16 @@ def test_keda_scales_on_the_worker_group_lag(manifests: dict[tuple[str, str], An
     assert metadata["topic"] == config["TOPIC_MAIN"] == "capi.events"
     assert metadata["bootstrapServers"] == config["KAFKA_BOOTSTRAP_SERVERS"]
     assert int(metadata["lagThreshold"]) > 0
+
+
+def test_make_image_builds_the_image_kustomize_names() -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    dry = subprocess.run(
+        ["make", "-n", "image"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout  # fmt: skip
+    assert f"docker build -t {IMAGE}:{version} ." in dry
+    custom = subprocess.run(
+        ["make", "-n", "image", "IMAGE=registry.example/capi:9"], cwd=ROOT,
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "docker build -t registry.example/capi:9 ." in custom
