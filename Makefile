@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit bench clean docs image
 
 install: $(STAMP)
 
@@ -31,6 +31,19 @@ test: lint typecheck
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/worker.py
+
+# The environment-variable table of docs/operations.md, generated from capi_stream/settings.py.
+docs: install
+	$(BIN)/python -m capi_stream.settings_doc docs/operations.md
+
+# The one image of every `capi` process; deploy/kustomization.yaml's `images:` names it.
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= capi-stream:$(VERSION)
+DOCKER ?= docker
+
+image:
+	$(DOCKER) build -t $(IMAGE) .
+	@echo "built $(IMAGE); deploy it: (cd deploy && kustomize edit set image capi-stream=$(IMAGE))"
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache

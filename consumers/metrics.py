@@ -1,12 +1,25 @@
 """Prometheus metrics of one worker, in a registry of its own (several workers can share a
-process in tests). Names are ``capi_worker_*``."""
+process in tests). Names are ``capi_worker_*``.
+
+The dashboard (``deploy/grafana``) and the alert rules (``deploy/prometheus``) use only what
+is defined here and in ``producers.metrics``; a test checks names and label names.
+"""
 
 from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from capi_stream.avro.codec import AVRO_FALLBACKS
+from consumers.dead_letter_stats import DeadLetterStats
+from consumers.dlq_limit import DeadLetterLimit
 from consumers.pipeline.processor import BatchReport
+
+# Outcomes of ``capi_worker_tenant_events``; tenants are bounded by the tenants table.
+TENANT_OUTCOMES = ("sent", "retried", "dead_lettered", "expired")
 
 
 class WorkerMetrics:
@@ -58,6 +71,70 @@ class WorkerMetrics:
         self.assigned = Gauge(
             "capi_worker_assigned_partitions", "Partitions assigned to this worker", registry=r
         )
+        self.tenant_events = Counter(
+            "capi_worker_tenant_events", "Events by tenant and outcome (sent, retried, "
+            "dead_lettered, expired)", ["tenant", "outcome"], registry=r,
+        )  # fmt: skip
+        self.ready = Gauge("capi_worker_ready", "1 while /readyz answers 200", registry=r)
+        self.dlq_limit = Gauge(
+            "capi_worker_dead_letter_limit", "DLQ_LIMIT_COUNT: more in the window stops the worker",
+            registry=r,
+        )  # fmt: skip
+        self.dlq_window = Gauge(
+            "capi_worker_dead_letters_in_window",
+            "Dead letters of this worker within DLQ_LIMIT_WINDOW_SECONDS", registry=r,
+        )  # fmt: skip
+        self.dead_events = Gauge(
+            "capi_worker_dead_letter_events", "Events dead in the database (awaiting a redrive)",
+            registry=r,
+        )  # fmt: skip
+        self.dead_oldest = Gauge(
+            "capi_worker_dead_letter_oldest_age_seconds",
+            "Time since the oldest still-dead event was dead-lettered", registry=r,
+        )  # fmt: skip
+        self.dead_oldest_event = Gauge(
+            "capi_worker_dead_letter_oldest_event_age_seconds",
+            "Age of the oldest still-dead event (Meta refuses events older than 7 days)",
+            registry=r,
+        )  # fmt: skip
+        self.started = Gauge(
+            "capi_worker_started_timestamp_seconds", "When this worker process started (Unix time)",
+            registry=r,
+        )  # fmt: skip
+        self.started.set(time.time())  # `changes()` of it counts restarts (e.g. DLQ-limit exits)
+        self._window: DeadLetterLimit | None = None
+        self._window_lock = threading.Lock()
+
+    def watch(
+        self,
+        ready: Callable[[], tuple[bool, str]],
+        limit: DeadLetterLimit,
+        dead_letters: Callable[[], DeadLetterStats | None],
+    ) -> None:
+        """Gauges read at scrape time: readiness, the dead-letter limit, the dead events.
+
+        The window is a copy of ``limit`` fed by ``observe_batch`` under a lock: the worker's
+        own limit is not thread-safe and the scrape runs on the health thread.
+        """
+        self.ready.set_function(lambda: 1.0 if ready()[0] else 0.0)
+        self.dlq_limit.set(limit.max_count)
+        self._window = DeadLetterLimit(limit.max_count, limit.window_seconds)
+        self.dlq_window.set_function(self._recent_dead_letters)
+
+        def stat(pick: Callable[[DeadLetterStats], float]) -> Callable[[], float]:
+            def read() -> float:
+                stats = dead_letters()
+                return float("nan") if stats is None else pick(stats)
+
+            return read
+
+        self.dead_events.set_function(stat(lambda s: float(s.count)))
+        self.dead_oldest.set_function(stat(lambda s: s.oldest_age_seconds))
+        self.dead_oldest_event.set_function(stat(lambda s: s.oldest_event_age_seconds))
+
+    def _recent_dead_letters(self) -> float:
+        with self._window_lock:
+            return float(self._window.recent) if self._window is not None else 0.0
 
     def observe_batch(self, report: BatchReport) -> None:
         self.sent.inc(report.sent)
@@ -71,6 +148,11 @@ class WorkerMetrics:
             self.retried.labels(topic).inc(count)
         for seconds in report.send_seconds:
             self.meta_seconds.observe(seconds)
+        for (tenant, outcome), count in report.by_tenant.items():
+            self.tenant_events.labels(tenant, outcome).inc(count)
+        if report.dead_lettered and self._window is not None:
+            with self._window_lock:
+                self._window.add(report.dead_lettered)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

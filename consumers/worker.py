@@ -31,6 +31,7 @@ from capi_stream.kafka.producer import ConfirmedProducer
 from capi_stream.kafka.topics import TopicNames
 from consumers.batch import collect_batch
 from consumers.config import WorkerConfig
+from consumers.dead_letter_stats import DeadLetterStatsReader
 from consumers.delays import Backoff, is_due
 from consumers.dlq_limit import DeadLetterLimit
 from consumers.headers import parse_hop
@@ -92,6 +93,7 @@ class Worker:
                 config.retry_delays_seconds, config.rate_limit_default_seconds),
         )  # fmt: skip
         self.dlq_limit = DeadLetterLimit(config.dlq_limit_count, config.dlq_limit_window_seconds)
+        self.metrics.watch(self._ready, self.dlq_limit, DeadLetterStatsReader(sessions).read)
         self.backoff = Backoff(
             config.outage_backoff_base_seconds, config.outage_backoff_cap_seconds
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from capi_stream.avro.codec import AVRO_FALLBACKS
@@ -47,6 +47,17 @@ class WebhookMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.ready = Gauge(
+            "capi_webhook_ready",
+            "1 when the last /readyz found the broker and the database up, else 0.",
+            registry=self.registry,
+        )
+        self.dependency_up = Gauge(
+            "capi_webhook_dependency_up",
+            "1 when the last /readyz reached the dependency (broker, database), else 0.",
+            ["dependency"],
+            registry=self.registry,
+        )
 
         labels = sorted(known_sources | {"unknown"})
         self._requests: dict[str, Any] = {s: self.requests.labels(s) for s in labels}
@@ -69,6 +80,12 @@ class WebhookMetrics:
         if child is None:  # bounded: known sources x outcomes x the statuses we answer
             child = self._outcomes[key] = self.outcomes.labels(key[0], outcome, str(status))
         child.inc()
+
+    def record_readiness(self, broker_ok: bool, database_ok: bool) -> None:
+        """What the last readiness check found (probes run every few seconds)."""
+        self.dependency_up.labels("broker").set(1 if broker_ok else 0)
+        self.dependency_up.labels("database").set(1 if database_ok else 0)
+        self.ready.set(1 if broker_ok and database_ok else 0)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this app's metrics."""

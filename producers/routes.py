@@ -139,6 +139,7 @@ class WebhookEndpoints:
     async def readyz(self, _request: Request) -> Response:
         """Readiness: the broker and the database answer (cached for a second or two)."""
         state = await self._probe.check()
+        self._metrics.record_readiness(state.broker == "ok", state.database == "ok")
         payload = {
             "status": "ready" if state.ready else "unavailable",
             "broker": state.broker,

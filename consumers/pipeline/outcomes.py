@@ -44,6 +44,12 @@ def _bump(counter: dict[str, int], key: str) -> None:
     counter[key] = counter.get(key, 0) + 1
 
 
+def _tally(report: BatchReport, item: Item, outcome: str) -> None:
+    """Per-tenant outcome counts (metrics); an event without a known tenant is 'unknown'."""
+    key = (str(item.tenant.tenant_id) if item.tenant else "unknown", outcome)
+    report.by_tenant[key] = report.by_tenant.get(key, 0) + 1
+
+
 class OutcomeBook:
     """Collects a batch's row outcomes and forwarded records."""
 
@@ -57,6 +63,7 @@ class OutcomeBook:
     def expire(self, item: Item) -> None:
         item.done = True
         self.report.expired += 1
+        _tally(self.report, item, "expired")
         assert item.row_id is not None
         self.outcomes.append(
             AttemptOutcome(item.row_id, 0, EventStatus.EXPIRED, error="older than 7 days")
@@ -70,6 +77,7 @@ class OutcomeBook:
         item.done = True
         failure = describe_failure(error)
         self.report.dead_lettered += 1
+        _tally(self.report, item, "dead_lettered")
         _bump(self.report.failed_by_class, failure.error_class)
         if item.row_id is not None:
             self.outcomes.append(
@@ -128,6 +136,7 @@ class OutcomeBook:
     def _sent(self, item: Item, fbtrace_id: str | None) -> None:
         item.done = True
         self.report.sent += 1
+        _tally(self.report, item, "sent")
         assert item.row_id is not None
         attempt = item.incoming.context.attempt
         self.outcomes.append(
@@ -159,6 +168,7 @@ class OutcomeBook:
             due = max(due, blocked_until)
         topic = topic_for(route, processor.topics)
         _bump(self.report.retried_by_topic, topic)
+        _tally(self.report, item, "retried")
         self.outcomes.append(
             AttemptOutcome(item.row_id, attempt, EventStatus.RETRYING, error=failure.message[:1000])
         )

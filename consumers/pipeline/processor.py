@@ -95,6 +95,7 @@ class BatchReport:
     retried_by_topic: dict[str, int] = field(default_factory=dict)
     failed_by_class: dict[str, int] = field(default_factory=dict)
     send_seconds: list[float] = field(default_factory=list)
+    by_tenant: dict[tuple[str, str], int] = field(default_factory=dict)  # (tenant, outcome)
 
 
 @dataclass(slots=True)

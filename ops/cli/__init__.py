@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "publish": "producers.cli:publish",
     "pixel-snippet": "ops.cli.pixel_command:pixel_snippet",
     "pixel-origins": "ops.cli.pixel_command:pixel_origins",
+    "topics": "ops.cli.topics_command:topics",
 }
 
 

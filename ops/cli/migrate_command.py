@@ -6,15 +6,19 @@ import click
 
 from capi_stream.database import build_engine
 from capi_stream.settings import CapiSettings
+from ops.cli.migrate_check import check_at_head
 from storage.migrate import migrate as apply_migrations
 
 
 @click.command()
 @click.option("--revision", default="head", show_default=True)
-def migrate(revision: str) -> None:
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 unless at head.")
+def migrate(revision: str, check: bool) -> None:
     """Apply the database migrations (idempotent)."""
     settings = CapiSettings()
     engine = build_engine(settings.database_url)
+    if check:  # init containers: the rollout waits for the setup Job's migration
+        check_at_head(engine)
     try:
         apply_migrations(engine, revision)
     finally:

@@ -63,6 +63,9 @@ def test_every_event_kind_is_sent_hashed_and_committed(
         metrics = httpx.get(f"{base}/metrics").text
     assert "capi_worker_sent_total 4.0" in metrics
     assert "capi_worker_consumer_lag" in metrics
+    assert f'capi_worker_tenant_events_total{{outcome="sent",tenant="{tenant_id}"}} 4.0' in metrics
+    assert "capi_worker_ready 1.0" in metrics
+    assert "capi_worker_dead_letter_events 0.0" in metrics  # read from the database
 
     received = {e.payload["event_id"]: e.payload for e in emulator.state.events(pixel)}
     assert set(received) == {e.event_id for e in events}

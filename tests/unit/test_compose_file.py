@@ -1,20 +1,30 @@
-"""docker-compose.kafka.yml: the stack's structure (it cannot be started here: no Docker)."""
+"""docker-compose.kafka.yml: the stack's structure (it cannot be started here: no Docker).
+
+The file is validated against the Compose Specification's JSON schema, vendored as
+``tests/fixtures/compose-spec.json`` from github.com/compose-spec/compose-spec
+(``schema/compose-spec.json`` at commit 170098ba07d9f53c383a41bfd4c5166b0a4529a6, Apache-2.0),
+the schema `docker compose config` itself validates with.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from jsonschema import Draft7Validator
 
+from capi_stream.kafka.topic_specs import TopicSpec, build_topic_specs
 from capi_stream.kafka.topics import TopicNames
 from capi_stream.settings import CapiSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.kafka.yml"
-APP_SERVICES = ("migrate", "app", "worker")
+COMPOSE_SCHEMA = ROOT / "tests" / "fixtures" / "compose-spec.json"
+APP_SERVICES = ("migrate", "topic-init", "app", "worker")
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +37,24 @@ def compose() -> dict[str, Any]:
 def services(compose: dict[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = compose["services"]
     return found
+
+
+def test_the_file_is_valid_under_the_compose_spec_schema(compose: dict[str, Any]) -> None:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    Draft7Validator.check_schema(schema)
+    errors = [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in Draft7Validator(schema).iter_errors(compose)
+    ]
+    assert errors == []
+
+
+def test_the_schema_check_catches_a_broken_file(compose: dict[str, Any]) -> None:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    broken = {**compose, "services": {**compose["services"], "app": {
+        **compose["services"]["app"], "depends_on": {"kafka": {"condition": "started"}},
+        "restart": 3}}}  # fmt: skip
+    assert len(list(Draft7Validator(schema).iter_errors(broken))) >= 2
 
 
 def test_every_service_is_there(services: dict[str, Any]) -> None:
@@ -83,14 +111,23 @@ def test_capi_services_get_their_settings(services: dict[str, Any], name: str) -
     assert services[name]["build"] == "."
 
 
-def test_topic_init_creates_the_pipeline_topics(services: dict[str, Any]) -> None:
-    script = "\n".join(services["topic-init"]["command"])
-    created = dict(re.findall(r"^\s*create (\S+) (\d+)", script, flags=re.MULTILINE))
-    names = TopicNames(main=CapiSettings.model_fields["topic_main"].default)
-    assert set(created) == set(names.all)
-    assert all(int(created[t]) == 12 for t in (names.main, *names.retries))
-    assert int(created[names.dlq]) == 3
-    assert "--if-not-exists" in script
+def test_topic_init_runs_capi_topics_with_the_partitions_and_retention(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    init = services["topic-init"]
+    assert init["command"] == ["topics"]
+    assert init["build"] == "."
+    for key, value in init["environment"].items():  # read as the container would
+        monkeypatch.setenv(key, str(value))
+    settings = CapiSettings()
+    names = TopicNames(main=settings.topic_main)
+    day = 86_400_000
+    assert build_topic_specs(settings) == (
+        TopicSpec(names.main, "main", 12, 14 * day),
+        *(TopicSpec(name, "retry", 12, 14 * day) for name in names.retries),
+        TopicSpec(names.dlq, "dlq", 3, 30 * day),
+    )
+    assert settings.topic_replication_factor == 1  # one broker
     for name in APP_SERVICES:
         assert services[name]["environment"]["TOPIC_MAIN"] == names.main
 
