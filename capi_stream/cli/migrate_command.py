@@ -10,7 +10,12 @@ from storage.migrate import migrate as apply_migrations
 
 
 @click.command()
-@click.option("--revision", default="head", show_default=True)
+@click.option(
+    "--revision",
+    default="head",
+    show_default=True,
+    help="Alembic revision to upgrade to, e.g. 0002; head = the newest.",
+)
 def migrate(revision: str) -> None:
     """Apply the database migrations (idempotent)."""
     settings = CapiSettings()

@@ -6,7 +6,12 @@ timestamps in ``[--from, --to)``, the end excluded, so consecutive ranges never 
 
 from __future__ import annotations
 
+import io
+import os
+import stat
+import sys
 from datetime import UTC, datetime
+from typing import IO
 
 import click
 
@@ -16,6 +21,7 @@ __all__ = [
     "TO_HELP",
     "check_range",
     "parse_instant",
+    "read_secret",
 ]
 
 INSTANT_METAVAR = "ISO-8601"
@@ -56,3 +62,39 @@ def check_range(start: datetime, end: datetime, now: datetime | None = None) -> 
             "no record can be in the range yet",
             param_hint="--from",
         )
+
+
+def _is_piped(stream: IO[str]) -> bool:
+    """Input redirected on purpose (a pipe or a file), as opposed to /dev/null or nothing."""
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, io.UnsupportedOperation):
+        return True  # an in-memory stream (Click's test runner): input given on purpose
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
+
+
+def read_secret(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """Click callback for a secret option: the value given, else typed at a terminal
+    (hidden), else read from piped stdin (``... --pixel-id 1 < token.txt``).
+
+    Without a terminal and without piped input there is nobody to ask: rather than
+    ``getpass`` warning and aborting (exit 130), one line says what to pass.
+
+    Raises:
+        click.ClickException: no value, no terminal, nothing piped.
+    """
+    if value is not None or ctx.resilient_parsing:
+        return value or ""
+    flags: list[str] = list(param.opts) or [f"--{param.name}"]
+    flag = max(flags, key=len)
+    what = flag.lstrip("-").replace("-", " ")
+    stdin = sys.stdin
+    if stdin.isatty():
+        return str(click.prompt(what.capitalize(), hide_input=True))
+    piped = stdin.read().strip() if _is_piped(stdin) else ""
+    if not piped:
+        raise click.ClickException(
+            f"no {what} given: pass {flag} VALUE, or pipe it on "
+            f"stdin (e.g. `printenv META_TOKEN | capi {ctx.command_path.partition(' ')[2]} ...`)"
+        )
+    return piped

@@ -181,7 +181,7 @@ def replay(
     Examples:
       capi replay --from 2026-11-28T08:00 --to 2026-11-28T12:00 --dry-run
       capi replay --from 2026-11-28T08:00+01:00 --to 2026-11-28T12:00+01:00 \\
-          --tenant 6f1c...e2 --event-name Purchase --event-name Lead \\
+          --tenant 6f1c2c8e-8a0b-4d4e-9c61-3f1d2b7a90e2 --event-name Purchase \\
           --group capi-replay-20261128
       capi replay --from 2026-11-27T00:00Z --to 2026-11-28T00:00Z --no-send
     """
