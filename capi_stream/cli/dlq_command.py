@@ -224,7 +224,8 @@ def redrive_command(
     for column in ("ref", "outcome", "event id", "reason"):
         table.add_column(column, overflow="fold")
     for item in report.items:
-        table.add_row(str(item.ref), item.outcome, item.event_id or "-", item.reason or "")
+        outcome = "would redrive" if item.outcome == "dry-run" else item.outcome
+        table.add_row(str(item.ref), outcome, item.event_id or "-", item.reason or "")
     Console(width=160).print(table)
     click.echo(describe_redrive(report, dry_run=dry_run, actor=who))
 

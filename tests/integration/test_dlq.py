@@ -205,6 +205,7 @@ def test_dry_run_changes_nothing(
 
     out = run(env, "dlq", "redrive", "--all", "--dry-run", "--actor", "bob").output
     assert "dry run, nothing sent: would-redrive=2 would-refuse=0" in out
+    assert out.count("would redrive") == 2  # the table says it per dead letter too
     assert " redriven=" not in out and "dry-run=" not in out
     assert read_topic(kafka_config, topic_names.main) == []
     assert [r.outcome for r in audit_rows(session_factory)] == ["dry-run", "dry-run"]
