@@ -23,7 +23,16 @@ from storage.models import EventStatus
 from storage.tenants import META_PROVIDER, upsert_integration
 from tests.integration.emulator_fixture import Emulator
 from tests.integration.test_replay import HOUR, four_events, iso, place, replay
-from tests.integration.worker_fixtures import TOKEN, event_rows, read_topic, seed_tenant
+from tests.integration.worker_fixtures import (
+    TOKEN,
+    committed,
+    event_rows,
+    make_worker_config,
+    read_topic,
+    running_worker,
+    seed_tenant,
+    wait_for,
+)
 
 
 def dead_letter_ids(kafka: KafkaConfig, topics: TopicNames) -> list[str]:
@@ -110,3 +119,35 @@ def test_export_and_replay_share_one_exclusive_end_and_refuse_the_future(
     empty = CliRunner().invoke(cli, ["replay", *window[:2], "--to", window[1]], env=env)
     assert empty.exit_code == 2 and "must be after --from" in empty.output
     assert not (tmp_path / "f.avro").exists()
+
+
+def test_the_worker_dead_letters_two_and_replays_keep_them_two(
+    kafka_config: KafkaConfig, topic_names: TopicNames, db_url: str, group_id: str,
+    session_factory: sessionmaker[Session], emulator: Emulator,
+) -> None:  # fmt: skip
+    """The friction as a user met it: a revoked token, the worker dead-letters 2 events,
+    then `capi replay` over their range, twice: still 2 dead letters, no retry hop."""
+    revoked = "EAAB-revoked-for-replay"
+    tenant, _ = seed_tenant(session_factory, token=revoked)
+    emulator.state.add_invalid_token(revoked)
+    t0 = int(time.time() * 1000)
+    placed = four_events(tenant, t0)
+    place(kafka_config, topic_names.main, placed)
+    config = make_worker_config(group_id, emulator.base_url)
+    with running_worker(kafka_config, topic_names, session_factory, config):
+        wait_for(lambda: committed(kafka_config, group_id, topic_names.main) == 4, timeout=60,
+                 what="the worker handled the four events")  # fmt: skip
+    every = sorted(e.event_id for _, e in placed)
+    assert dead_letter_ids(kafka_config, topic_names) == every
+    env = {
+        "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
+        "TOPIC_MAIN": topic_names.main, "META_GRAPH_URL": emulator.base_url,
+        "CONSUMER_GROUP": group_id, "WORKER_METRICS_PORT": "0",
+    }  # fmt: skip
+    window = ["--from", iso(t0 - 2 * HOUR), "--to", iso(t0)]  # the middle two
+    for _ in range(2):
+        result = CliRunner().invoke(cli, ["replay", *window], env=env)
+        assert result.exit_code == 0, result.output
+        assert "left in the DLQ" in result.output
+    assert dead_letter_ids(kafka_config, topic_names) == every
+    assert read_topic(kafka_config, topic_names.retries[0], timeout=1) == []
