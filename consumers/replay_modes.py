@@ -119,7 +119,7 @@ class ReplayStore:
         dead_letters: DeadLetterIndex | None = None,
     ) -> None:
         self._inner = inner
-        self._dead_letters = dead_letters or DeadLetterIndex()
+        self._dead_letters = dead_letters if dead_letters is not None else DeadLetterIndex()
         self._resend = resend
         self._no_send = no_send
         self._rows: dict[uuid.UUID, tuple[EventKey, bool]] = {}
