@@ -124,6 +124,7 @@ def list_command(limit: int, as_json: bool, **filters: Any) -> None:
                 "attempts": d.attempts,
                 "origin": d.origin,
                 "age_seconds": d.age(moment).total_seconds(),
+                "dead_lettered_at": format_instant(d.timestamp_ms),
                 "tenant_id": d.tenant_id,
                 "event_name": d.event_name,
                 "event_id": d.event_id,

@@ -119,6 +119,7 @@ def test_list_shows_reason_and_filters(
     assert first["reason"].startswith("MetaAuthError ")
     assert first["attempts"] == 5
     assert first["origin"] == f"{topic_names.main}:0:7"
+    assert first["dead_lettered_at"].endswith("Z")  # ISO 8601 UTC, not epoch milliseconds
 
     def count(*args: str) -> int:
         return len(json.loads(run(env, "dlq", "list", "--json", *args).output))
