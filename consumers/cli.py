@@ -34,7 +34,11 @@ EXIT_DLQ_LIMIT = 3
 )
 @click.option("--group", default=None, help="Consumer group (default: CONSUMER_GROUP).")
 @click.option(
-    "--metrics-port", type=int, default=None, help="Health/metrics port (0 = any free port)."
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Port of /healthz, /readyz and /metrics; 0 = any free port. [default: "
+    f"WORKER_METRICS_PORT, else {CapiSettings.model_fields['worker_metrics_port'].default}]",
 )
 def worker(tiers: Tiers, group: str | None, metrics_port: int | None) -> None:
     """Deliver events from Kafka to Meta's Conversions API."""

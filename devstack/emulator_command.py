@@ -8,8 +8,8 @@ from meta_capi.emulator import run_emulator
 
 
 @click.command("meta-emulator")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port to listen on.")
 @click.option(
     "--keep-events/--no-keep-events",
     default=True,

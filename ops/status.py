@@ -6,6 +6,13 @@ group). The log end comes from a Fetch: one record (or the partition EOF) is rea
 partition with ``assign()`` and ``get_watermark_offsets(tp, cached=True)`` gives the high
 watermark of that Fetch response. ListOffsets LATEST is not used: the embedded broker
 answers it wrongly. A partition without a committed offset counts from its low watermark.
+That same Fetch returns the first record the group has not handled yet: its timestamp is
+the age of the oldest record waiting in the partition (for a retry tier: when it was
+forwarded there), at no extra cost.
+
+The last error of a (tenant, event name, status) group, for the ``retrying`` and ``dead``
+statuses, is ``send_error`` of its most recently attempted row: why events are retrying or
+dead, without reading the table.
 """
 
 from __future__ import annotations
@@ -28,16 +35,19 @@ from capi_stream.kafka.scan import (
     PartitionKey,
     build_scan_consumer,
     list_partitions,
-    probe_watermarks,
+    scan_partitions,
 )
 from storage.models import EventStatus, MetaCapiEvent
 
 __all__ = [
+    "MATCH_KEY_LABELS",
     "EventCounts",
+    "LastError",
     "MatchQuality",
     "PartitionLag",
     "measure_lag",
     "query_event_counts",
+    "query_last_errors",
     "query_match_quality",
 ]
 
@@ -63,6 +73,15 @@ class EventCounts:
 
 
 MATCH_KEYS = ("em", "ph", "fbc", "fbp", "external_id", "ip_ua")
+# Column headers for people: Meta's field names say little to an analyst.
+MATCH_KEY_LABELS = {
+    "em": "email (em)",
+    "ph": "phone (ph)",
+    "fbc": "click id (fbc)",
+    "fbp": "browser id (fbp)",
+    "external_id": "external id",
+    "ip_ua": "IP + user agent",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +103,32 @@ class MatchQuality:
 
 @dataclass(frozen=True, slots=True)
 class PartitionLag:
+    """One partition's lag; ``oldest_waiting_ms`` is the record timestamp of the first
+    record not handled yet (None when nothing waits)."""
+
     topic: str
     partition: int
     committed: int | None
     end: int
     lag: int
+    oldest_waiting_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LastError:
+    """The newest failure of a (tenant, event name, status) group: why its events retry
+    (status ``retrying``) or died (``dead``)."""
+
+    tenant_id: str
+    event_name: str
+    status: str
+    error: str
+    at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["at"] = self.at.isoformat() if self.at else None
+        return data
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -133,6 +173,49 @@ def query_event_counts(session: Session, tenant_id: uuid.UUID | None = None) -> 
         )  # fmt: skip
         for r in rows
     ]
+
+
+def query_last_errors(session: Session, tenant_id: uuid.UUID | None = None) -> list[LastError]:
+    """Per (tenant, event name, status), ``send_error`` of the newest retrying or dead row."""
+    failed = and_(
+        MetaCapiEvent.status.in_((EventStatus.RETRYING, EventStatus.DEAD)),
+        MetaCapiEvent.send_error.is_not(None),
+    )
+    if tenant_id is not None:
+        failed = and_(failed, MetaCapiEvent.tenant_id == tenant_id)
+    when = func.coalesce(MetaCapiEvent.last_send_attempt_at, MetaCapiEvent.updated_at)
+    newest = (
+        func.row_number()
+        .over(
+            partition_by=(MetaCapiEvent.tenant_id, MetaCapiEvent.event_name, MetaCapiEvent.status),
+            order_by=(when.desc(), MetaCapiEvent.id),
+        )
+        .label("newest")
+    )
+    ranked = (
+        select(
+            MetaCapiEvent.tenant_id,
+            MetaCapiEvent.event_name,
+            MetaCapiEvent.status,
+            MetaCapiEvent.send_error,
+            when.label("at"),
+            newest,
+        )  # fmt: skip
+        .where(failed)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            ranked.c.tenant_id,
+            ranked.c.event_name,
+            ranked.c.status,
+            ranked.c.send_error,
+            ranked.c.at,
+        )  # fmt: skip
+        .where(ranked.c.newest == 1)
+        .order_by(ranked.c.tenant_id, ranked.c.event_name, ranked.c.status.desc())
+    )
+    return [LastError(str(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
 
 def _present(column: Any) -> ColumnElement[bool]:
@@ -198,7 +281,12 @@ def measure_lag(
         keys = [(topic, p) for topic in topics for p in list_partitions(consumer, topic)]
         committed = _committed_offsets(kafka, group, keys, timeout)
         starts = {key: committed.get(key, OFFSET_BEGINNING) for key in keys}
-        marks = probe_watermarks(consumer, starts, idle_timeout=timeout)
+        marks: dict[PartitionKey, tuple[int, int]] = {}
+        first: dict[PartitionKey, int] = {}  # the first record waiting: its timestamp
+        for message in scan_partitions(
+            consumer, starts, idle_timeout=timeout, stop_after_first=True, watermarks=marks
+        ):
+            first[(message.topic() or "", message.partition() or 0)] = message.timestamp()[1]
     finally:
         consumer.close()
     lags = []
@@ -206,5 +294,6 @@ def measure_lag(
         low, high = marks[key]
         done = committed.get(key)
         lag = max(0, high - (done if done is not None else low))
-        lags.append(PartitionLag(key[0], key[1], done, high, lag))
+        oldest = first.get(key) if lag else None
+        lags.append(PartitionLag(key[0], key[1], done, high, lag, oldest))
     return lags

@@ -31,7 +31,12 @@ __all__ = ["publish", "serve"]
     show_default=True,
     help="Seconds a tenant and its webhook secrets are cached.",
 )
-@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="Log one line per HTTP request (uvicorn's access log).",
+)
 def serve(
     host: str | None, port: int | None, publish_timeout: float, tenant_cache_ttl: float,
     access_log: bool,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -16,8 +16,10 @@ from capi_stream.runtime import Runtime, build_runtime
 from capi_stream.settings import CapiSettings
 from ops.dlq.reader import (
     DeadLetterFilter,
+    Header,
     RecordRef,
     RedriveOptions,
+    RedriveReport,
     decode_dead_letter,
     find_dead_letters,
     list_dead_letters,
@@ -73,6 +75,22 @@ def _age(delta: timedelta) -> str:
     return f"{seconds:.0f}s"
 
 
+# Headers holding epoch milliseconds: shown as ISO 8601 UTC (the raw value in brackets).
+_INSTANT_HEADERS = frozenset({Header.FAILED_AT, Header.ORIGINAL_TIMESTAMP, Header.DUE_MS})
+
+
+def format_instant(epoch_ms: int) -> str:
+    """Epoch milliseconds as ISO 8601 UTC to the millisecond, e.g. 2026-12-07T01:02:03.456Z."""
+    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _header_text(name: str, value: str) -> str:
+    if name not in _INSTANT_HEADERS or not value.isdigit():
+        return value
+    return f"{format_instant(int(value))} ({value})"
+
+
 @click.group()
 def dlq() -> None:
     """Inspect and redrive dead letters (the capi.events.dlq topic)."""
@@ -80,7 +98,13 @@ def dlq() -> None:
 
 @dlq.command("list")
 @_filters
-@click.option("--limit", type=int, default=200, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Show at most N dead letters (oldest first); the title still counts all.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_command(limit: int, as_json: bool, **filters: Any) -> None:
     """List dead letters with their reason, attempts, origin, age, tenant and event."""
@@ -100,6 +124,7 @@ def list_command(limit: int, as_json: bool, **filters: Any) -> None:
                 "attempts": d.attempts,
                 "origin": d.origin,
                 "age_seconds": d.age(moment).total_seconds(),
+                "dead_lettered_at": format_instant(d.timestamp_ms),
                 "tenant_id": d.tenant_id,
                 "event_name": d.event_name,
                 "event_id": d.event_id,
@@ -138,8 +163,9 @@ def show_command(target: str) -> None:
         table = Table(title=f"dead letter {letter.ref}")
         table.add_column("header")
         table.add_column("value", overflow="fold")
+        table.add_row("(record timestamp)", format_instant(letter.timestamp_ms))
         for name, value in sorted(letter.headers.items()):
-            table.add_row(name, value)
+            table.add_row(name, _header_text(name, value))
         console.print(table)
         event = decode_dead_letter(runtime.codec, letter)
         if event is None:
@@ -199,11 +225,24 @@ def redrive_command(
     for column in ("ref", "outcome", "event id", "reason"):
         table.add_column(column, overflow="fold")
     for item in report.items:
-        table.add_row(str(item.ref), item.outcome, item.event_id or "-", item.reason or "")
+        outcome = "would redrive" if item.outcome == "dry-run" else item.outcome
+        table.add_row(str(item.ref), outcome, item.event_id or "-", item.reason or "")
     Console(width=160).print(table)
+    click.echo(describe_redrive(report, dry_run=dry_run, actor=who))
+
+
+def describe_redrive(report: RedriveReport, *, dry_run: bool, actor: str) -> str:
+    """The one-line summary (key=value, for scripts): what was redriven and refused, or in
+    a dry run what would be; a real run never shows a dry-run count, nor a dry run a
+    redriven one."""
     counts = report.counts()
-    click.echo(
-        f"redriven={counts['redriven']} refused={counts['refused']} dry-run={counts['dry-run']} "
+    context = (
         f"already-redriven={report.already_redriven} scanned={report.scanned} "
-        f"group={report.group_id or '-'} actor={who}"
+        f"group={report.group_id or '-'} actor={actor}"
     )
+    if dry_run:
+        return (
+            f"dry run, nothing sent: would-redrive={counts['dry-run']} "
+            f"would-refuse={counts['refused']} {context}"
+        )
+    return f"redriven={counts['redriven']} refused={counts['refused']} {context}"

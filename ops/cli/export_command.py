@@ -11,17 +11,37 @@ from sqlalchemy import select
 
 from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
-from ops.cli.options import parse_instant
+from ops.cli.options import (
+    FROM_HELP,
+    INSTANT_METAVAR,
+    TO_HELP,
+    check_range,
+    parse_instant,
+)
 from ops.export import ExportRequest, export_events
 from storage.models import Tenant
 
 
 @click.command()
-@click.option("--from", "start", required=True, callback=parse_instant, help="Range start (incl.).")
-@click.option("--to", "end", required=True, callback=parse_instant, help="Range end (excl.).")
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    callback=parse_instant,
+    metavar=INSTANT_METAVAR,
+    help=FROM_HELP,
+)
+@click.option(
+    "--to", "end", required=True, callback=parse_instant, metavar=INSTANT_METAVAR, help=TO_HELP
+)
 @click.option("--tenant", "tenant_id", help="Only this tenant (UUID).")
 @click.option("--event-name", help="Only this event name, e.g. Purchase.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Avro file to write (replaced only once complete; parent folders are created).",
+)
 @click.option("--topic", help="Topic to read (default: the main topic).")
 def export(
     start: datetime,
@@ -31,12 +51,13 @@ def export(
     out: Path,
     topic: str | None,
 ) -> None:
-    """Write the events whose record timestamp is in [--from, --to) to an Avro file.
+    """Write the events of a time range [--from, --to) to an Avro file.
 
-    Customer data is hashed as Meta receives it; the file uses the ConversionEvent schema.
+    The range is record timestamps, --to excluded (as in `capi replay`); a --from in the
+    future is refused. Customer data is hashed as Meta receives it; the file uses the
+    ConversionEvent schema.
     """
-    if end <= start:
-        raise click.BadParameter("must be after --from", param_hint="--to")
+    check_range(start, end)
     try:
         tenant = uuid.UUID(tenant_id) if tenant_id else None
     except ValueError:

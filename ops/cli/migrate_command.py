@@ -11,7 +11,12 @@ from storage.migrate import migrate as apply_migrations
 
 
 @click.command()
-@click.option("--revision", default="head", show_default=True)
+@click.option(
+    "--revision",
+    default="head",
+    show_default=True,
+    help="Alembic revision to upgrade to, e.g. 0002; head = the newest.",
+)
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 unless at head.")
 def migrate(revision: str, check: bool) -> None:
     """Apply the database migrations (idempotent)."""

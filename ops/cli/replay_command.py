@@ -26,7 +26,13 @@ from rich.text import Text
 from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
 from consumers.config import WorkerConfig
-from ops.cli.options import parse_instant
+from ops.cli.options import (
+    FROM_HELP,
+    INSTANT_METAVAR,
+    TO_HELP,
+    check_range,
+    parse_instant,
+)
 from ops.replay.run import (
     Outcome,
     ReplayRequest,
@@ -100,7 +106,8 @@ def _print_summary(console: Console, summary: ReplaySummary, dry_run: bool) -> N
         *totals.items(),
         ("failed (any class)", sum(failed.values())),
         *((f"  failed: {name}", count) for name, count in sorted(failed.items())),
-        ("dead-lettered (DLQ records)", summary.dead_lettered),
+        ("dead-lettered (new DLQ records)", summary.dead_lettered),
+        ("already in the DLQ (not copied again)", summary.not_copied_again),
         ("forwarded (retry tiers + DLQ)", summary.forwarded),
         ("seek", "timestamp lookup" if summary.lookup_used else "scan from the beginning"),
     ]
@@ -122,16 +129,11 @@ def _print_summary(console: Console, summary: ReplaySummary, dry_run: bool) -> N
     "start",
     required=True,
     callback=parse_instant,
-    metavar="ISO",
-    help="Range start, record timestamp, included. ISO 8601; UTC if no offset given.",
+    metavar=INSTANT_METAVAR,
+    help=FROM_HELP,
 )
 @click.option(
-    "--to",
-    "end",
-    required=True,
-    callback=parse_instant,
-    metavar="ISO",
-    help="Range end, record timestamp, included. ISO 8601; UTC if no offset given.",
+    "--to", "end", required=True, callback=parse_instant, metavar=INSTANT_METAVAR, help=TO_HELP
 )
 @click.option("--topic", help="Topic to read (default: the main topic).")
 @click.option("--tenant", "tenants", multiple=True, help="Only this tenant (UUID); repeatable.")
@@ -153,29 +155,37 @@ def _print_summary(console: Console, summary: ReplaySummary, dry_run: bool) -> N
     help="Rebuild rows (hashed) only, no Meta calls; unsent rows become 'skipped'.",
 )
 @click.option("--dry-run", is_flag=True, help="Report what would happen; change nothing.")
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=500,
+    show_default=True,
+    help="Records handled (and, with --group, committed) together.",
+)
 @click.option("--rate", type=click.FloatRange(min=0.1), help="At most N events per second.")
 def replay(
     start: datetime, end: datetime, topic: str | None, tenants: tuple[str, ...],
     event_names: tuple[str, ...], group_id: str | None, resend: bool, no_send: bool,
     dry_run: bool, batch_size: int, rate: float | None,
 ) -> None:  # fmt: skip
-    """Re-process the events whose record timestamp is in [--from, --to].
+    """Re-process the events of a time range [--from, --to).
 
-    Events already sent are skipped unless --resend; events older than Meta's 7-day window
-    are recorded as expired and never sent. Failures go to the retry tiers and the DLQ as in
-    the worker. The live worker group's offsets are never read or changed.
+    The range is record timestamps, --to excluded (as in `capi export`); a --from in the
+    future is refused. Events already sent are skipped unless --resend; events older than
+    Meta's 7-day window are recorded as expired and never sent. Failures go to the retry
+    tiers and the DLQ as in the worker, except that an event already in the DLQ is never
+    copied there again: if it fails again, its one dead letter stays the place to act
+    (capi dlq show / redrive). The live worker group's offsets are never read or changed.
 
     \b
     Examples:
       capi replay --from 2026-11-28T08:00 --to 2026-11-28T12:00 --dry-run
       capi replay --from 2026-11-28T08:00+01:00 --to 2026-11-28T12:00+01:00 \\
-          --tenant 6f1c...e2 --event-name Purchase --event-name Lead \\
+          --tenant 6f1c2c8e-8a0b-4d4e-9c61-3f1d2b7a90e2 --event-name Purchase \\
           --group capi-replay-20261128
       capi replay --from 2026-11-27T00:00Z --to 2026-11-28T00:00Z --no-send
     """
-    if end < start:
-        raise click.BadParameter("must not be before --from", param_hint="--to")
+    check_range(start, end)
     if resend and no_send:
         raise click.BadParameter("--resend and --no-send exclude each other")
     settings = CapiSettings()

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from capi_stream.database import build_engine, build_session_factory
 from capi_stream.settings import CapiSettings
+from ops.cli.options import read_secret
 from storage.models import Tenant, TenantIntegration
 from storage.tenants import META_PROVIDER, get_tenant, upsert_integration, upsert_tenant
 
@@ -107,7 +108,12 @@ def add(ctx: click.Context, name: str, tenant_id: str | None, default_country: s
 @tenants.command("set-meta")
 @click.argument("tenant_id")
 @click.option("--pixel-id", required=True, help="Meta pixel (dataset) id: digits only.")
-@click.option("--access-token", prompt=True, hide_input=True, help="Conversions API token.")
+@click.option(
+    "--access-token",
+    callback=read_secret,
+    help="Conversions API token; if omitted: asked at a terminal (hidden), or read from stdin "
+    "when piped.",
+)
 @click.option("--test-event-code", help="Routes events to Events Manager's Test Events tab.")
 @click.pass_context
 def set_meta(

@@ -121,6 +121,7 @@ class DeadLetterSummary:
     oldest_ms: int | None
     newest_ms: int | None
     by_error_class: dict[str, int]
+    newest_reason: str | None = None  # the newest dead letter's ``Class code: message``
 
     def to_dict(self, now: int) -> dict[str, Any]:
         oldest_age = None if self.oldest_ms is None else (now - self.oldest_ms) / 1000
@@ -130,6 +131,7 @@ class DeadLetterSummary:
             "newest_timestamp_ms": self.newest_ms,
             "oldest_age_seconds": oldest_age,
             "by_error_class": self.by_error_class,
+            "newest_reason": self.newest_reason,
         }
 
 
@@ -139,11 +141,13 @@ def summarize_dead_letters(kafka: KafkaConfig, topic: str) -> DeadLetterSummary:
     oldest: int | None = None
     newest: int | None = None
     by_class: dict[str, int] = {}
+    newest_reason: str | None = None
     for letter in iter_dead_letters(kafka, topic):
         count += 1
         stamp = letter.timestamp_ms
         oldest = stamp if oldest is None else min(oldest, stamp)
-        newest = stamp if newest is None else max(newest, stamp)
+        if newest is None or stamp >= newest:
+            newest, newest_reason = stamp, letter.reason
         error_class = letter.header(Header.ERROR_CLASS) or "unknown"
         by_class[error_class] = by_class.get(error_class, 0) + 1
-    return DeadLetterSummary(count, oldest, newest, dict(sorted(by_class.items())))
+    return DeadLetterSummary(count, oldest, newest, dict(sorted(by_class.items())), newest_reason)

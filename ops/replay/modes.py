@@ -8,7 +8,9 @@ Meta client:
   not yet sent, so the processor sends them again (same ``event_id``: Meta deduplicates
   within 48 h); the row of an event already sent is never downgraded by a failed resend.
   With ``no_send`` it records "sent" as ``skipped``: the row is rebuilt and hashed, and
-  says that nothing went to Meta.
+  says that nothing went to Meta. An event that already has a dead letter
+  (``ops.replay.dead_letters``) and fails again is recorded ``dead``, not ``retrying``: the
+  replay forwards it nowhere, its one dead letter stays where it is.
 * ``NoSendClient`` stands in for the Meta client with ``no_send``: it makes no call and
   accepts every event, so expiry, validation and the row upsert run exactly as usual.
 """
@@ -27,6 +29,7 @@ from consumers.pipeline.store import TenantRecord
 from consumers.pipeline.tenants import MetaSender, TenantCache
 from meta_capi.client import BatchOutcome, MetaCAPIClient, SendResult
 from meta_capi.server_event import ServerEvent
+from ops.replay.dead_letters import DeadLetterIndex
 from storage.events import AttemptOutcome, StoredEvent
 from storage.models import EventStatus
 
@@ -50,6 +53,7 @@ class Outcome:
     RETRYING = "failed, forwarded to a retry tier"
     DEAD = "dead-lettered"
     DEAD_TENANT = "dead-lettered (tenant unknown or without Meta)"
+    STILL_DEAD = "left in the DLQ (failed again; its dead letter is not copied again)"
     INVALID = "invalid: row dead, not forwarded (--no-send)"
     UNKNOWN_TENANT = "unknown tenant: no row, not forwarded (--no-send)"
 
@@ -107,8 +111,16 @@ def _allow_missing_meta(
 class ReplayStore:
     """An ``EventStore`` around the worker's, for one replay run (see the module doc)."""
 
-    def __init__(self, inner: EventStore, *, resend: bool, no_send: bool) -> None:
+    def __init__(
+        self,
+        inner: EventStore,
+        *,
+        resend: bool,
+        no_send: bool,
+        dead_letters: DeadLetterIndex | None = None,
+    ) -> None:
         self._inner = inner
+        self._dead_letters = dead_letters if dead_letters is not None else DeadLetterIndex()
         self._resend = resend
         self._no_send = no_send
         self._rows: dict[uuid.UUID, tuple[EventKey, bool]] = {}
@@ -136,9 +148,19 @@ class ReplayStore:
                 else o
                 for o in outcomes
             ]
+        outcomes = [self._settle(o) for o in outcomes]
         for outcome in outcomes:
             self._status[outcome.row_id] = outcome.status
         self._inner.record(outcomes)
+
+    def _settle(self, outcome: AttemptOutcome) -> AttemptOutcome:
+        """A retry of an event already dead-lettered is not forwarded: its row is dead."""
+        row = self._rows.get(outcome.row_id)
+        if outcome.status != EventStatus.RETRYING or row is None:
+            return outcome
+        return (
+            replace(outcome, status=EventStatus.DEAD) if row[0] in self._dead_letters else outcome
+        )
 
     @property
     def no_row(self) -> str:

@@ -5,9 +5,10 @@ are committed only under a dedicated ``group_id`` when one is given (``capi-repl
 the live group's name is refused). With a group, progress is committed after each batch,
 so running the same command again resumes where it stopped.
 
-Range: record timestamps in ``[start_ms, end_ms]``, both ends included; the seek and the
-stop are described in ``ops.replay.scan`` (correct on Kafka and on the embedded
-broker). Filters (tenant, event names) apply to the decoded event.
+Range: record timestamps in ``[start_ms, end_ms)``, the end excluded as in ``capi export``
+(so consecutive ranges never overlap); a range starting in the future is refused. The seek
+and the stop are described in ``ops.replay.scan`` (correct on Kafka and on the
+embedded broker). Filters (tenant, event names) apply to the decoded event.
 
 Processing is the worker's own ``BatchProcessor`` (decode, tenant, contacts, hash, upsert,
 send, outcomes), composed as ``ops.replay.modes`` describes:
@@ -20,6 +21,8 @@ send, outcomes), composed as ``ops.replay.modes`` describes:
 Events older than Meta's 7 days are recorded ``expired`` and never sent. Failures are
 handled like the worker does: retriable ones go to the retry tiers, permanent ones to the
 dead-letter topic, produced with acks before any commit; the live worker then owns them.
+An event that already has a dead letter is never copied to the DLQ again
+(``ops.replay.dead_letters``): if it fails again, its one dead letter stays the place to act.
 (A failed ``resend`` of an already-sent event is counted and forwarded, but the retry tier
 finds the row sent and drops it: run ``--resend`` again.) Undecodable records are counted
 and left alone: the worker dead-lettered them when it first read them. With ``no_send``
@@ -56,6 +59,8 @@ from consumers.pipeline.processor import BatchProcessor, Incoming, PipelineOptio
 from consumers.pipeline.sender import ConcurrentSender
 from consumers.pipeline.store import SqlEventStore
 from consumers.pipeline.tenants import MetaSender
+from ops.dlq.reader import iter_dead_letters
+from ops.replay.dead_letters import DeadLetterIndex
 from ops.replay.dry import DryRunPlanner
 from ops.replay.modes import Outcome, ReplayStore, build_tenant_cache
 from ops.replay.scan import plan_range, read_range
@@ -103,8 +108,10 @@ def replay_events(
         )
     if request.resend and request.no_send:
         raise ReplayRequestError("--resend and --no-send exclude each other")
-    if request.end_ms < request.start_ms:
-        raise ReplayRequestError("the range ends before it starts")
+    if request.end_ms <= request.start_ms:
+        raise ReplayRequestError("the range is empty: --to must be after --from")
+    if request.start_ms > _now_ms():
+        raise ReplayRequestError("the range starts in the future: nothing to replay yet")
     run = _ReplayRun(kafka, topics, sessions, codec, config, request, build_client)
     try:
         return run.execute(progress)
@@ -131,12 +138,19 @@ class _ReplayRun:
         self.dlq_limit = DeadLetterLimit(config.dlq_limit_count, config.dlq_limit_window_seconds)
         self.batch: list[tuple[Incoming, ConversionEvent]] = []
         self.positions: dict[PartitionKey, int] = {}
+        self.dlq_topic = topics.dlq
+        # --no-send forwards nothing, so it cannot duplicate a dead letter: no DLQ scan.
+        self.dead_letters = DeadLetterIndex()
+        if not request.no_send:
+            self.dead_letters = DeadLetterIndex.from_headers(
+                (d.tenant_id, d.event_id) for d in iter_dead_letters(kafka, topics.dlq)
+            )
         modes = {"resend": request.resend, "no_send": request.no_send}
         if request.dry_run:
             self.planner = DryRunPlanner(sessions, **modes)
             return
         inner = SqlEventStore(sessions)
-        self.store = ReplayStore(inner, **modes)
+        self.store = ReplayStore(inner, **modes, dead_letters=self.dead_letters)
         tenants = build_tenant_cache(
             inner.load_tenant, config, no_send=request.no_send, build_client=build_client
         )
@@ -207,7 +221,7 @@ class _ReplayRun:
         request, summary = self.request, self.summary
         summary.scanned += 1
         timestamp = message.timestamp()[1]
-        if timestamp > request.end_ms:
+        if timestamp >= request.end_ms:
             return False  # the record that ends its partition: not handled, not committed
         key = (message.topic() or "", message.partition() or 0)
         self.positions[key] = (message.offset() or 0) + 1
@@ -233,21 +247,25 @@ class _ReplayRun:
         events = [event for _, event in batch]
         if self.planner is not None:
             predicted = self.planner.predict(events, datetime.now(UTC))
-            self._tally(events, predicted, Outcome.DEAD_TENANT)
+            self._tally(events, predicted, Outcome.DEAD_TENANT, "would be ")
             return
         if batch:
             assert self.processor is not None
             report = self.processor.process([incoming for incoming, _ in batch])
-            if self.producer is not None and report.forwards:
-                self.producer.send_all(report.forwards)  # acked before any commit
-                self.summary.forwarded += len(report.forwards)
+            split = self.dead_letters.split(report.forwards, self.dlq_topic)
+            dead_lettered = sum(1 for r in split.kept if r.topic == self.dlq_topic)
+            if self.producer is not None and split.kept:
+                self.producer.send_all(split.kept)  # acked before any commit
+                self.summary.forwarded += len(split.kept)
             if self.producer is not None:
-                self.summary.dead_lettered += report.dead_lettered
+                self.summary.dead_lettered += dead_lettered
+                self.summary.not_copied_again += split.dropped
             failed = self.summary.failed_by_class
             for name, count in report.failed_by_class.items():
                 failed[name] = failed.get(name, 0) + count
             self._tally(events, self.store.take_outcomes(), self.store.no_row)
-            self.dlq_limit.add(report.dead_lettered)
+            self.dead_letters.add(split.new_dead)
+            self.dlq_limit.add(dead_lettered)
         self._commit()
         if self.dlq_limit.exceeded():
             raise DeadLetterLimitError(
@@ -261,9 +279,14 @@ class _ReplayRun:
         events: Sequence[ConversionEvent],
         labels: Mapping[tuple[uuid.UUID, str], str],
         no_row: str,
+        prefix: str = "",
     ) -> None:
+        failed = {Outcome.DEAD, Outcome.DEAD_TENANT, Outcome.RETRYING}
         for event in events:  # a duplicate inside a batch shares its first copy's outcome
-            outcome = labels.get((event.tenant_id, event.event_id), no_row)
+            key = (event.tenant_id, event.event_id)
+            outcome = labels.get(key, prefix + no_row)
+            if outcome.removeprefix(prefix) in failed and key in self.dead_letters:
+                outcome = prefix + Outcome.STILL_DEAD
             self.summary.outcomes[(str(event.tenant_id), event.event_name, outcome)] += 1
 
     def _commit(self) -> None:
@@ -282,6 +305,10 @@ class _ReplayRun:
             self.tenants.close()
         if self.producer is not None:
             self.producer.close()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _incoming(message: Message) -> Incoming:

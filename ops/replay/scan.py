@@ -4,9 +4,10 @@ Start: ``ops.export.find_start_offsets`` (Kafka's timestamp lookup, kept only wh
 record just before the answer is older than the range start; otherwise, as on the embedded
 broker whose lookup always answers 0, the partition is read from the beginning).
 
-Stop: each partition ends at its first record stamped after the range end, or at partition
-EOF. This assumes record timestamps grow with offsets within a partition, which holds for
-CreateTime stamped at publish time (our publisher) and for LogAppendTime.
+Stop: each partition ends at its first record stamped at or after the range end (the end is
+excluded: ``[start_ms, end_ms)``), or at partition EOF. This assumes record timestamps
+grow with offsets within a partition, which holds for CreateTime stamped at publish time
+(our publisher) and for LogAppendTime.
 
 Size: the number of records in range is known only when the broker's timestamp lookup
 answers (and passes the same check) for the range end too; otherwise it stays unknown and
@@ -40,7 +41,7 @@ class RangePlan:
 def plan_range(
     consumer: Consumer, topic: str, partitions: list[int], start_ms: int, end_ms: int
 ) -> RangePlan:
-    """Start offsets for ``[start_ms, end_ms]`` and, where knowable, the range's size."""
+    """Start offsets for ``[start_ms, end_ms)`` and, where knowable, the range's size."""
     offsets, trusted = find_start_offsets(consumer, topic, partitions, start_ms)
     starts = {(topic, p): offset for p, offset in offsets.items()}
     expected = _count_in_range(consumer, topic, starts, end_ms) if trusted else None
@@ -53,7 +54,7 @@ def _count_in_range(
     """Sum of (end - start) per partition, or None as soon as one end is not verifiable."""
     try:
         found = consumer.offsets_for_times(
-            [KafkaTopicPartition(t, p, end_ms + 1) for t, p in starts], timeout=10.0
+            [KafkaTopicPartition(t, p, end_ms) for t, p in starts], timeout=10.0
         )
     except KafkaException:
         return None
@@ -71,7 +72,7 @@ def _count_in_range(
         low, high = marks.get(key, (0, 0))
         if end < 0:  # no record after the range end: read to the log end
             end = high
-        elif not 0 <= before.get(key, end_ms + 1) <= end_ms:
+        elif not 0 <= before.get(key, end_ms) < end_ms:
             return None
         start = starts[key] if starts[key] != OFFSET_BEGINNING else low
         total += max(0, end - start)
@@ -82,7 +83,7 @@ def read_range(
     consumer: Consumer, starts: Mapping[PartitionKey, int], end_ms: int, idle_timeout: float = 20.0
 ) -> Generator[Message, None, None]:
     """Yield records from each partition's start up to and including its first record
-    stamped after ``end_ms`` (the caller sees it and filters it out), or to partition EOF.
+    stamped at or after ``end_ms`` (the caller sees it and filters it out), or to EOF.
 
     The consumer must have ``enable.partition.eof`` set (``build_scan_consumer`` does).
 
@@ -93,5 +94,5 @@ def read_range(
         consumer,
         starts,
         idle_timeout=idle_timeout,
-        done_after=lambda message: message.timestamp()[1] > end_ms,
+        done_after=lambda message: message.timestamp()[1] >= end_ms,
     )

@@ -18,11 +18,14 @@ class ReplayRequestError(CapiError):
 
 @dataclass(frozen=True, slots=True)
 class ReplayRequest:
-    """What to replay and how; empty filter sets mean "everything"."""
+    """What to replay and how; empty filter sets mean "everything".
+
+    The range is ``[start_ms, end_ms)``: record timestamps, the end excluded.
+    """
 
     topic: str
     start_ms: int
-    end_ms: int
+    end_ms: int  # excluded
     tenant_ids: frozenset[uuid.UUID] = frozenset()
     event_names: frozenset[str] = frozenset()
     group_id: str | None = None
@@ -43,6 +46,7 @@ class ReplaySummary:
     undecodable: int = 0
     forwarded: int = 0
     dead_lettered: int = 0
+    not_copied_again: int = 0  # failed again, but the DLQ already holds their dead letter
     failed_by_class: dict[str, int] = field(default_factory=dict)
     outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     lookup_used: bool = False

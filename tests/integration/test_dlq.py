@@ -31,6 +31,7 @@ from capi_stream.kafka.scan import (
 )
 from capi_stream.kafka.topics import TopicNames
 from ops.cli import cli
+from ops.cli.dlq_command import format_instant
 from ops.dlq.reader import DeadLetterFilter, build_dead_letter_headers
 from ops.dlq.redrive import TOO_OLD_REASON, redrive_group_id
 from storage.models import RedriveAudit
@@ -118,6 +119,7 @@ def test_list_shows_reason_and_filters(
     assert first["reason"].startswith("MetaAuthError ")
     assert first["attempts"] == 5
     assert first["origin"] == f"{topic_names.main}:0:7"
+    assert first["dead_lettered_at"].endswith("Z")  # ISO 8601 UTC, not epoch milliseconds
 
     def count(*args: str) -> int:
         return len(json.loads(run(env, "dlq", "list", "--json", *args).output))
@@ -143,6 +145,11 @@ def test_show_prints_headers_and_hashed_event_only(
 
     shown = run(env, "dlq", "show", decodable["ref"]).output
     assert "capi-error-code" in shown and EMAIL_HASH in shown
+    # Epoch-millisecond headers read as ISO 8601 UTC, the raw value kept beside them.
+    failed_at = int(decodable["headers"]["capi-failed-at"])
+    stamp = datetime.fromtimestamp(failed_at / 1000, UTC).isoformat(timespec="milliseconds")
+    assert f"{stamp.replace('+00:00', 'Z')} ({failed_at})" in shown
+    assert format_instant(failed_at) == stamp.replace("+00:00", "Z")
     assert RAW_EMAIL not in shown and RAW_EMAIL.lower() not in shown
     assert EMAIL_HASH in run(env, "dlq", "show", event.event_id).output
     assert "undecodable" in run(env, "dlq", "show", broken["ref"]).output
@@ -198,7 +205,9 @@ def test_dry_run_changes_nothing(
     env = env_for(kafka_config, topic_names, db_url)
 
     out = run(env, "dlq", "redrive", "--all", "--dry-run", "--actor", "bob").output
-    assert "redriven=0 refused=0 dry-run=2" in out
+    assert "dry run, nothing sent: would-redrive=2 would-refuse=0" in out
+    assert out.count("would redrive") == 2  # the table says it per dead letter too
+    assert " redriven=" not in out and "dry-run=" not in out
     assert read_topic(kafka_config, topic_names.main) == []
     assert [r.outcome for r in audit_rows(session_factory)] == ["dry-run", "dry-run"]
     group = redrive_group_id(topic_names.dlq, DeadLetterFilter(), topic_names.main)
