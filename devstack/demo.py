@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devstack.payloads import BUILDERS
 from devstack.seed import DemoTenant
-from producers.signatures import SECRET_HEADER, sign_stripe
+from producers.adapters.signatures import SECRET_HEADER, sign_stripe
 from storage.models import EventStatus, MetaCapiEvent
 
 FINAL_STATUSES = frozenset({EventStatus.SENT, EventStatus.DEAD, EventStatus.EXPIRED})

@@ -116,7 +116,7 @@ def pixel_snippet(tenant_id: str, source: str, server_url: str) -> None:
 @click.option("--add", "added", multiple=True, help="Allow this origin (https://host[:port]).")
 @click.option("--remove", "removed", multiple=True, help="Stop allowing this origin.")
 def pixel_origins(tenant_id: str, added: tuple[str, ...], removed: tuple[str, ...]) -> None:
-    """List, add or remove the page origins allowed to call GET /pixel/... (CORS)."""
+    """List, add or remove the page origins allowed to call the pixel endpoints (CORS)."""
     tenant = _tenant(tenant_id)
     for origin in added:
         parts = urlsplit(origin.strip())

@@ -1,7 +1,7 @@
 """Per-source webhook adapters: verify a request, name its delivery, map it to an event.
 
 ``ADAPTERS`` maps each source name (the route) to its adapter; see ``base`` for the
-contract and ``producers.signatures`` for the checks and the ``sign_*`` test helpers.
+contract and ``producers.adapters.signatures`` for the checks and the ``sign_*`` test helpers.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from capi_stream.event import ConversionEvent, Source
-from producers import signatures
+from producers.adapters import signatures
 from producers.adapters.base import (
     UNPROCESSABLE,
     Ignored,

@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from capi_stream.event import ConversionEvent, Source
-from producers import signatures
+from producers.adapters import signatures
 from producers.adapters.base import (
     MALFORMED,
     UNPROCESSABLE,

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from capi_stream.event import ConversionEvent, Source
-from producers import signatures
+from producers.adapters import signatures
 from producers.adapters.base import (
     UNPROCESSABLE,
     Ignored,

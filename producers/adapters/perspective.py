@@ -24,7 +24,7 @@ import hashlib
 from typing import Any
 
 from capi_stream.event import ConversionEvent, Source
-from producers import signatures
+from producers.adapters import signatures
 from producers.adapters.base import (
     UNPROCESSABLE,
     Ignored,

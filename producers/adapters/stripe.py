@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from capi_stream.event import ConversionEvent, Source
-from producers import signatures
+from producers.adapters import signatures
 from producers.adapters.base import (
     MALFORMED,
     Ignored,

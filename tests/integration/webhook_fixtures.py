@@ -29,8 +29,8 @@ from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames
 from capi_stream.runtime import Runtime
 from capi_stream.settings import CapiSettings
+from producers.adapters.signatures import public_key_pem, sign_ghl_ed25519, sign_stripe
 from producers.app import AppOptions, build_app
-from producers.signatures import public_key_pem, sign_ghl_ed25519, sign_stripe
 from storage.tenants import upsert_integration, upsert_tenant
 
 GHL_KEY = Ed25519PrivateKey.generate()

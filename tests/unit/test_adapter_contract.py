@@ -202,7 +202,11 @@ def test_error_tree() -> None:
 
 def test_signatures_imports_first_without_a_cycle() -> None:
     root = Path(__file__).parents[2]
-    for module in ("producers.signatures", "producers.adapters.stripe", "producers.adapters"):
+    for module in (
+        "producers.adapters.signatures",
+        "producers.adapters.stripe",
+        "producers.adapters",
+    ):
         subprocess.run([sys.executable, "-c", f"import {module}"], cwd=root, check=True)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from capi_stream.event import ConversionEvent, build_event_id
 from producers.adapters import ADAPTERS, Ignored, PayloadError, SignatureError
-from producers.signatures import sign_stripe
+from producers.adapters.signatures import sign_stripe
 from tests.fixtures.webhooks import (
     RECEIVED_AT,
     TENANT_ID,

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 import meta_capi.errors
+from capi_stream.avro.codec import AVRO_FALLBACKS
 from consumers.dead_letter_stats import DeadLetterStats
 from consumers.dlq_limit import DeadLetterLimit
 from consumers.metrics import TENANT_OUTCOMES, WorkerMetrics
@@ -55,6 +56,7 @@ def exported() -> dict[str, frozenset[str]]:
     webhook.record_outcome("stripe", "accepted", 202)
     webhook.observe_publish("stripe", 0.01)
     webhook.record_readiness(broker_ok=True, database_ok=False)
+    AVRO_FALLBACKS.labels(direction="decode")  # registered in both registries
 
     names: dict[str, set[str]] = {}
     for registry in (worker.registry, webhook.registry):

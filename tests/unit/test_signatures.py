@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from producers.adapters import ADAPTERS, SignatureError
-from producers.signatures import (
+from producers.adapters.signatures import (
     presented_secret,
     public_key_pem,
     sign_ghl_ed25519,
