@@ -188,7 +188,7 @@ def test_registry_is_keyed_by_source() -> None:
 
 def test_all_matches_the_public_names() -> None:
     public = {n for n in vars(adapters_package) if not n.startswith("_")}
-    modules = {"base", "chatbot", "denefits", "ghl", "money", "perspective", "stripe"}
+    modules = {"base", "chatbot", "denefits", "ghl", "money", "perspective", "signatures", "stripe"}
     assert set(adapters_package.__all__) == public - modules - {"annotations"}
 
 
