@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///data/capi.db"
+
+
+def _default_state_dir() -> str:
+    # The XDG base directory spec's place for state that outlives a process.
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "capi-stream" / "stacks")
 
 
 class CapiSettings(BaseSettings):
@@ -25,6 +34,16 @@ class CapiSettings(BaseSettings):
     )
     database_url: str = DEFAULT_SQLITE_URL
     data_dir: str = "data"
+    capi_stack: str | None = Field(
+        default=None,
+        description="The running `make run` stack to use (the state file it prints); "
+        "unset = the one of this data dir, else the only one running.",
+    )
+    capi_state_dir: str = Field(
+        default_factory=_default_state_dir,
+        description="Where running `make run` stacks announce themselves "
+        "(default $XDG_STATE_HOME/capi-stream/stacks, else ~/.local/state/capi-stream/stacks).",
+    )
 
     meta_graph_url: str = "https://graph.facebook.com"
     meta_api_version: str = "v26.0"
@@ -42,6 +61,13 @@ class CapiSettings(BaseSettings):
     kafka_fetch_wait_max_ms: int = 100
     kafka_max_poll_interval_ms: int = 300_000
     kafka_extra: dict[str, str] = Field(default_factory=dict)
+    kafka_log_level: int = Field(
+        default=2,
+        ge=0,
+        le=7,
+        description="librdkafka's own log (syslog levels: 3 errors, 6 info, 7 debug); "
+        "2 keeps its per-connection FAIL lines off the screen.",
+    )
 
     batch_max_events: int = 1000
     batch_max_wait_seconds: float = 0.5

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -19,10 +18,13 @@ from capi_stream.dev.demo import (
     send_demo_burst,
     wait_for_outcomes,
 )
+from capi_stream.dev.example import EXAMPLE_EVENT_FILE
 from capi_stream.dev.seed import DemoTenant
 from capi_stream.dev.stack import DevStack, run_dev_stack
-from capi_stream.runtime import build_runtime, dev_state_path
+from capi_stream.dev.terminal import install_dev_terminal
+from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
+from capi_stream.stacks import find_stack
 
 console = Console(highlight=False)
 
@@ -38,6 +40,7 @@ def dev(demo: bool, per_source: int) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
+    install_dev_terminal(console)
     with run_dev_stack(settings, use_emulator=use_emulator) as stack:
         _print_banner(stack)
         if demo:
@@ -53,12 +56,13 @@ def dev(demo: bool, per_source: int) -> None:
 def demo(per_source: int) -> None:
     """Send a realistic burst from all five sources to a running `capi dev`; show the outcome."""
     settings = CapiSettings()
-    path = dev_state_path(settings)
-    if not path.exists():
+    stack = find_stack(settings)
+    if stack is None:
         raise click.ClickException("no running `capi dev` found (start it with `make run`)")
-    state = json.loads(path.read_text())
-    runtime = build_runtime(settings.model_copy(update={"database_url": state["database_url"]}))
-    deliveries = send_demo_burst(state["webhook_url"], DemoTenant(), per_source)
+    update = {"kafka_bootstrap_servers": stack.kafka_bootstrap_servers,
+              "database_url": stack.database_url}  # fmt: skip
+    runtime = build_runtime(settings.model_copy(update=update))
+    deliveries = send_demo_burst(stack.webhook_url, DemoTenant(), per_source)
     event_ids = [d.event_id for d in deliveries if d.event_id]
     _print_outcome(deliveries, wait_for_outcomes(runtime.sessions, event_ids))
 
@@ -98,6 +102,11 @@ def _print_banner(stack: DevStack) -> None:
         table.add_row("Worker", f"{stack.worker_health_url}  (/healthz /readyz /metrics)")
     table.add_row("Demo tenant", str(stack.tenant.tenant_id))
     table.add_row("Topics", ", ".join(stack.runtime.topics.all))
+    if stack.state_file is not None:
+        table.add_row("This stack", f"export CAPI_STACK={stack.state_file}  (found from any "
+                      "directory; needed only when several stacks run)")  # fmt: skip
+    table.add_row("Example event", f"capi publish {settings.data_dir}/{EXAMPLE_EVENT_FILE}")
+    table.add_row("capi on PATH", "source .venv/bin/activate  (or: make shell)")
     console.print(table)
     console.print("[bold]Send a webhook yourself (copy-paste):[/bold]")
     for source, command in curl_examples(stack.webhook_url, stack.tenant).items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from capi_stream.runtime import resolve_settings
 from capi_stream.settings import CapiSettings
 from storage.engine import build_engine
 from storage.migrate import migrate as apply_migrations
@@ -13,7 +14,7 @@ from storage.migrate import migrate as apply_migrations
 @click.option("--revision", default="head", show_default=True)
 def migrate(revision: str) -> None:
     """Apply the database migrations (idempotent)."""
-    settings = CapiSettings()
+    settings = resolve_settings(CapiSettings())  # a running stack's database, if any
     engine = build_engine(settings.database_url)
     try:
         apply_migrations(engine, revision)

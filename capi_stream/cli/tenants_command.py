@@ -18,8 +18,9 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from capi_stream.runtime import open_database, resolve_settings
 from capi_stream.settings import CapiSettings
-from storage.engine import build_engine, build_session_factory
+from storage.engine import build_session_factory
 from storage.models import Tenant, TenantIntegration
 from storage.tenants import META_PROVIDER, get_tenant, upsert_integration, upsert_tenant
 
@@ -64,7 +65,7 @@ def _tenant_id(value: str) -> uuid.UUID:
 @contextmanager
 def _session(ctx: click.Context) -> Iterator[Session]:
     settings: CapiSettings = ctx.obj
-    engine = build_engine(settings.database_url)
+    engine = open_database(resolve_settings(settings))
     try:
         with build_session_factory(engine).begin() as session:
             yield session
