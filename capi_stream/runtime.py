@@ -40,7 +40,7 @@ class Runtime:
 
 
 def resolve_settings(settings: CapiSettings) -> CapiSettings:
-    """``settings`` with a running stack's broker and database where none is configured.
+    """``settings`` with a running stack's broker, database and Graph URL where unset.
 
     Only when ``KAFKA_BOOTSTRAP_SERVERS`` is unset (the user means the dev stack): a
     configured cluster is never paired with the dev stack's database.
@@ -56,6 +56,8 @@ def resolve_settings(settings: CapiSettings) -> CapiSettings:
     update: dict[str, object] = {"kafka_bootstrap_servers": stack.kafka_bootstrap_servers}
     if "database_url" not in settings.model_fields_set:
         update["database_url"] = stack.database_url
+    if "meta_graph_url" not in settings.model_fields_set and stack.meta_graph_url:
+        update["meta_graph_url"] = stack.meta_graph_url  # the stack's emulator, as its worker
     return settings.model_copy(update=update)
 
 

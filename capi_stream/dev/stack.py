@@ -120,6 +120,10 @@ def _running(settings: CapiSettings, data_dir: Path, *, use_emulator: bool) -> I
         _emulator(settings, use_emulator) as emulator_url,
     ):
         overrides: dict[str, object] = {"data_dir": str(data_dir)}
+        if emulator_url:
+            # Tenants added while it runs go to the emulator too, not to Meta, unless they
+            # name a graph URL of their own (`capi tenants set-meta --graph-url`).
+            overrides["meta_graph_url"] = emulator_url
         if "database_url" not in settings.model_fields_set:
             # An absolute path: commands run from any directory reach the same file.
             overrides["database_url"] = f"sqlite:///{data_dir / 'capi.db'}"
