@@ -102,12 +102,12 @@ def _print_banner(stack: DevStack) -> None:
         table.add_row("Worker", f"{stack.worker_health_url}  (/healthz /readyz /metrics)")
     table.add_row("Demo tenant", str(stack.tenant.tenant_id))
     table.add_row("Topics", ", ".join(stack.runtime.topics.all))
-    if stack.state_file is not None:
-        table.add_row("This stack", f"export CAPI_STACK={stack.state_file}  (found from any "
-                      "directory; needed only when several stacks run)")  # fmt: skip
-    table.add_row("Example event", f"capi publish {settings.data_dir}/{EXAMPLE_EVENT_FILE}")
-    table.add_row("capi on PATH", "source .venv/bin/activate  (or: make shell)")
     console.print(table)
+    console.print("[bold]In another terminal:[/bold] source .venv/bin/activate  (or: make shell)")
+    console.print(f"capi publish {settings.data_dir}/{EXAMPLE_EVENT_FILE}", soft_wrap=True)
+    if stack.state_file is not None:
+        console.print("Commands find this stack from any directory; with several running, pick it:")
+        console.print(f"export CAPI_STACK={stack.state_file}", soft_wrap=True)
     console.print("[bold]Send a webhook yourself (copy-paste):[/bold]")
     for source, command in curl_examples(stack.webhook_url, stack.tenant).items():
         console.print(f"[cyan]# {source}[/cyan]")

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from capi_stream.settings import CapiSettings
 
-__all__ = ["explain"]
+__all__ = ["describe_kafka_address", "explain"]
 
 # Kafka error codes that mean "nothing usable answers at that address".
 _UNREACHABLE = frozenset({"_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE"})
@@ -89,6 +89,15 @@ def _explain_kafka(exc: BaseException, settings: CapiSettings | None) -> str | N
             "is the broker running there? (`make run` starts an embedded one)"
         )
     return f"Kafka refused: {error.str()} ({setting})"
+
+
+def describe_kafka_address() -> str:
+    """Which broker this process uses and the setting that names it, for a failure message."""
+    settings = _settings()
+    address = settings.kafka_bootstrap_servers if settings else None
+    if not address:
+        return "no broker configured: set KAFKA_BOOTSTRAP_SERVERS, or start `make run`"
+    return f"is the broker at {address} (KAFKA_BOOTSTRAP_SERVERS) running?"
 
 
 def _explain_settings(exc: ValidationError) -> str:
