@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -63,9 +65,17 @@ def stop(process: subprocess.Popen[bytes]) -> int:
     return process.wait(30)
 
 
+@dataclass(frozen=True)
+class Stack:
+    env: dict[str, str]
+    home: Path
+    state: dict[str, object]
+    log_path: Path
+
+
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, dict[str, object]]]:
-    """A running `make run` whose data folder is ``<home>/data``; yields (env, home, state)."""
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """A running `make run` whose data folder is ``<home>/data``."""
     home = tmp_path / "home"
     home.mkdir()
     env = {
@@ -87,7 +97,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, dict[str, obje
         wait_for(lambda: "Running." in log_path.read_text(), 120, "make run to be ready")
         assert "export CAPI_STACK=" in log_path.read_text()
         (state_file,) = (tmp_path / "stacks").glob("*.json")
-        yield env, home, json.loads(state_file.read_text())
+        yield Stack(env, home, json.loads(state_file.read_text()), log_path)
     finally:
         exit_code = stop(process)
     assert exit_code == 0, log_path.read_text()
@@ -111,10 +121,8 @@ def delivered(state: dict[str, object], event_id: str) -> bool:
     return str(status) == "sent"
 
 
-def test_readme_journeys_work_as_written_from_another_directory(
-    stack: tuple[dict[str, str], Path, dict[str, object]],
-) -> None:
-    env, home, state = stack
+def test_readme_journeys_work_as_written_from_another_directory(stack: Stack) -> None:
+    env, home, state = stack.env, stack.home, stack.state
     # The README: `source .venv/bin/activate` puts capi on PATH.
     user_env = {**env, "PATH": f"{VENV_BIN}{os.pathsep}{env['PATH']}"}
     python_blocks, bash_blocks = readme_blocks("python"), readme_blocks("bash")
@@ -143,10 +151,8 @@ def test_readme_journeys_work_as_written_from_another_directory(
     assert any("Meta accepted the test event: events_received=1" in o for o in outputs)
 
 
-def test_a_second_stack_on_the_same_data_folder_is_refused(
-    stack: tuple[dict[str, str], Path, dict[str, object]],
-) -> None:
-    env, home, state = stack
+def test_a_second_stack_on_the_same_data_folder_is_refused(stack: Stack) -> None:
+    env, home = stack.env, stack.home
     second = subprocess.run(
         [str(VENV_BIN / "capi"), "dev", "--no-demo"], cwd=home, env=env, capture_output=True,
         text=True, timeout=60, check=False,
@@ -161,3 +167,38 @@ def test_a_second_stack_on_the_same_data_folder_is_refused(
     )  # fmt: skip
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["events"], "the demo burst's rows, read from elsewhere"
+
+
+def test_the_dev_terminal_shows_dead_letters_and_rejected_webhooks_with_reasons(
+    stack: Stack,
+) -> None:
+    unknown = "0f0f0f0f-0000-4000-8000-000000000001"
+    event = {
+        "tenant_id": unknown, "source": "api", "source_event_id": "nobody-1",
+        "event_name": "Lead", "event_time": datetime.now(UTC).isoformat(),
+        "action_source": "other", "user": {"emails": ["jane@example.com"]},
+    }  # fmt: skip
+    path = stack.home / "unknown-tenant.json"
+    path.write_text(json.dumps(event))
+    published = subprocess.run(
+        [str(VENV_BIN / "capi"), "publish", str(path)], cwd=stack.home, env=stack.env,
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert published.returncode == 0, published.stderr
+    event_id = published.stdout.split()[-1]
+    tenant = DemoTenant()
+    answer = httpx.post(
+        tenant.webhook_url(str(stack.state["webhook_url"]), "chatbot"),
+        content=b'{"subscriber_id": "1"}',
+        headers={"content-type": "application/json", "x-capi-secret": "wrong"},
+    )
+    assert answer.status_code == 401, answer.text
+
+    def shown(text: str) -> Callable[[], bool]:
+        return lambda: text in stack.log_path.read_text()
+
+    wait_for(shown(f"dead-lettered event {event_id} (api)"), 60, "the dead-letter line")
+    wait_for(shown("webhook rejected chatbot answered 401"), 30, "the rejection line")
+    log = stack.log_path.read_text()
+    line = next(x for x in log.splitlines() if f"dead-lettered event {event_id}" in x)
+    assert "UnknownTenantError" in line and f"unknown tenant {unknown}" in line, line
