@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import make_url
@@ -22,6 +23,7 @@ from capi_stream.settings import CapiSettings
 from capi_stream.stacks import find_stack
 from storage.engine import build_engine, build_session_factory
 
+DatabaseUse = Literal["check", "create", "lazy"]
 NO_CLUSTER = (
     "no Kafka cluster: set KAFKA_BOOTSTRAP_SERVERS, or start the embedded stack with `make run`"
 )
@@ -129,13 +131,17 @@ def open_database(settings: CapiSettings, *, create: bool = False) -> Engine:
 
 
 def build_runtime(
-    settings: CapiSettings, bootstrap_servers: str | None = None, *, create_database: bool = False
+    settings: CapiSettings,
+    bootstrap_servers: str | None = None,
+    *,
+    database: DatabaseUse = "check",
 ) -> Runtime:
-    """Everything a command needs; ``create_database`` lets a new SQLite file be made.
+    """Everything a command needs. ``database``: ``check`` it at start (it must exist and be
+    migrated), ``create`` a new SQLite file if needed (``capi dev``), or ``lazy`` for
+    commands that may not touch it at all (``capi dlq list``).
 
     Raises:
-        ConfigurationError: no cluster, or (unless ``create_database``) no database file or
-            no schema in it.
+        ConfigurationError: no cluster; when checking, no database file or no schema in it.
     """
     if bootstrap_servers is None:
         settings = resolve_settings(settings)
@@ -143,7 +149,8 @@ def build_runtime(
             raise ConfigurationError(NO_CLUSTER)
     bootstrap = bootstrap_servers or settings.kafka_bootstrap_servers or ""
     topics = TopicNames(main=settings.topic_main, retry_tiers=len(settings.retry_delays_seconds))
-    engine = open_database(settings, create=create_database)
+    checked = database == "check"
+    engine = open_database(settings) if checked else build_engine(settings.database_url)
     return Runtime(
         settings=settings,
         kafka=KafkaConfig.from_settings(settings, bootstrap),

@@ -131,7 +131,7 @@ def _running(settings: CapiSettings, data_dir: Path, *, use_emulator: bool) -> I
             overrides["kafka_session_timeout_ms"] = 2000  # Tansu allows it; joins take 1 s
             overrides["kafka_heartbeat_interval_ms"] = 200
         resolved = settings.model_copy(update=overrides)
-        runtime = build_runtime(resolved, bootstrap, create_database=True)
+        runtime = build_runtime(resolved, bootstrap, database="create")
         migrate(runtime.engine)
         ensure_topics(runtime.kafka.admin_config(), runtime.topics.all, resolved.topic_partitions)
         tenant = seed_demo_tenant(runtime.sessions, emulator_url)
