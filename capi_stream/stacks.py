@@ -123,8 +123,10 @@ def find_stack(settings: CapiSettings) -> StackState | None:
     if len(stacks) == 1:
         return stacks[0][1]
     if stacks:
-        listed = "; ".join(f"CAPI_STACK={path} ({state.data_dir})" for path, state in stacks)
-        raise ConfigurationError(f"{len(stacks)} stacks run; choose one: export {listed}")
+        listed = " or ".join(
+            f"export CAPI_STACK={path} ({state.data_dir})" for path, state in stacks
+        )
+        raise ConfigurationError(f"{len(stacks)} stacks run; pick one: {listed}")
     return None
 
 
