@@ -85,12 +85,16 @@ def live_stacks(settings: CapiSettings) -> list[tuple[Path, StackState]]:
     folder = Path(settings.capi_state_dir)
     if not folder.is_dir():
         return []
-    found: list[tuple[Path, StackState]] = []
-    for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime):
+    found: list[tuple[float, Path, StackState]] = []
+    for path in folder.glob("*.json"):
         state = _read(path)
+        try:
+            started = path.stat().st_mtime
+        except FileNotFoundError:
+            continue  # its stack stopped while we looked
         if state is not None and _alive(state.pid):
-            found.append((path, state))
-    return found
+            found.append((started, path, state))
+    return [(path, state) for _, path, state in sorted(found, key=lambda x: x[0])]
 
 
 def _named(settings: CapiSettings, name: str) -> StackState:
