@@ -11,12 +11,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SQLITE_URL = "sqlite:///data/capi.db"
 
 
-def _default_state_dir() -> str:
-    # The XDG base directory spec's place for state that outlives a process.
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return str(Path(base) / "capi-stream" / "stacks")
-
-
 class CapiSettings(BaseSettings):
     """Everything a `capi` process can be told from its environment.
 
@@ -39,10 +33,10 @@ class CapiSettings(BaseSettings):
         description="The running `make run` stack to use (the state file it prints); "
         "unset = the one of this data dir, else the only one running.",
     )
-    capi_state_dir: str = Field(
-        default_factory=_default_state_dir,
-        description="Where running `make run` stacks announce themselves "
-        "(default $XDG_STATE_HOME/capi-stream/stacks, else ~/.local/state/capi-stream/stacks).",
+    capi_state_dir: str | None = Field(
+        default=None,
+        description="Where running `make run` stacks announce themselves; unset = "
+        "$XDG_STATE_HOME/capi-stream/stacks, else ~/.local/state/capi-stream/stacks.",
     )
 
     meta_graph_url: str = "https://graph.facebook.com"
@@ -80,3 +74,10 @@ class CapiSettings(BaseSettings):
     worker_metrics_port: int = 9108
 
     admin_token: SecretStr | None = None
+
+    def stack_state_dir(self) -> Path:
+        """``CAPI_STATE_DIR``, else the XDG base directory spec's place for lasting state."""
+        if self.capi_state_dir:
+            return Path(self.capi_state_dir)
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(base) / "capi-stream" / "stacks"

@@ -77,12 +77,12 @@ def stack_file(settings: CapiSettings) -> Path:
     """The state file of the stack whose data folder is ``settings.data_dir``."""
     data_dir = str(Path(settings.data_dir).resolve())
     digest = hashlib.sha256(data_dir.encode()).hexdigest()[:12]
-    return Path(settings.capi_state_dir) / f"{digest}.json"
+    return settings.stack_state_dir() / f"{digest}.json"
 
 
 def live_stacks(settings: CapiSettings) -> list[tuple[Path, StackState]]:
     """Every announced stack whose process still runs, oldest file first."""
-    folder = Path(settings.capi_state_dir)
+    folder = settings.stack_state_dir()
     if not folder.is_dir():
         return []
     found: list[tuple[float, Path, StackState]] = []
@@ -100,7 +100,7 @@ def live_stacks(settings: CapiSettings) -> list[tuple[Path, StackState]]:
 def _named(settings: CapiSettings, name: str) -> StackState:
     path = Path(name)
     if not path.is_file():
-        path = Path(settings.capi_state_dir) / f"{name.removesuffix('.json')}.json"
+        path = settings.stack_state_dir() / f"{name.removesuffix('.json')}.json"
     state = _read(path) if path.is_file() else None
     if state is None or not _alive(state.pid) or not state.ready:
         raise ConfigurationError(

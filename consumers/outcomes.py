@@ -170,11 +170,12 @@ class OutcomeBook:
         _bump(self.report.retried_by_topic, topic)
         # DEBUG: one line per event would flood a production log in a Meta outage; the dev
         # terminal shows them.
-        logger.debug(
-            "retrying",
-            extra={**_where(item), "error_class": failure.error_class,
-                   "reason": failure.message[:300], "next_topic": topic},
-        )  # fmt: skip
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "retrying",
+                extra={**_where(item), "error_class": failure.error_class,
+                       "reason": failure.message[:300], "next_topic": topic},
+            )  # fmt: skip
         self.outcomes.append(
             AttemptOutcome(item.row_id, attempt, EventStatus.RETRYING, error=failure.message[:1000])
         )

@@ -126,8 +126,8 @@ class WebhookEndpoints:
             self._metrics.record_outcome(label, outcome, status)
             if status >= 500:
                 logger.warning("webhook %s answered %d (%s)", label, status, type(exc).__name__)
-            else:  # a sender's mistake: the dev terminal shows it, a production log may
-                logger.debug(
+            elif logger.isEnabledFor(logging.DEBUG):  # a sender's mistake: the dev terminal
+                logger.debug(  # shows it, production logs stay quiet
                     "webhook rejected",
                     extra={"source": label, "status": status, "reason": _reason(answer)},
                 )

@@ -42,7 +42,7 @@ def _database_url(settings: CapiSettings | None) -> str:
 
 
 def _explain_database(exc: BaseException, setting: str) -> str | None:
-    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
     if isinstance(exc, (ArgumentError, NoSuchModuleError)):
         return f"{setting} is not a usable database URL ({exc}); e.g. sqlite:///data/capi.db"
@@ -69,6 +69,8 @@ def _explain_database(exc: BaseException, setting: str) -> str | None:
             f"cannot connect to the database ({setting}): is the server running, "
             "and is DATABASE_URL's host and port right?"
         )
+    if not isinstance(exc, OperationalError):
+        return None  # an integrity or programming error is a bug: keep its traceback
     first_line = text.strip().splitlines()[0] if text.strip() else type(exc.orig).__name__
     return f"database error: {first_line} ({setting})"
 
