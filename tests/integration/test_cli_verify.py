@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
@@ -17,7 +18,7 @@ from capi_stream.cli import cli
 from capi_stream.cli.verify_report import VERIFY_EVENT_NAME
 from storage.engine import build_engine
 from storage.migrate import migrate
-from tests.integration.emulator_fixture import Emulator
+from tests.integration.emulator_fixture import Emulator, make_event
 
 PIXEL = "5550001112223334"
 TOKEN = "EAAB-verify-test-token-not-a-secret-42"
@@ -123,3 +124,25 @@ def test_set_meta_graph_url_is_validated_and_can_be_reset(database: str) -> None
     assert bad.exit_code == 2 and "http(s) URL" in bad.output, bad.output
     reset = tenants(database, *base, "--graph-url", "")
     assert reset.exit_code == 0 and "META_GRAPH_URL (the default)" in reset.output
+
+
+def test_the_emulator_answers_meta_s_unknown_object_error_for_a_pixel_it_was_told_of(
+    emulator: Emulator,
+) -> None:
+    added = httpx.post(f"{emulator.base_url}/_emulator/unknown-pixels", json={"pixel_id": PIXEL})
+    assert added.status_code == 201, added.text
+    answer = httpx.post(
+        emulator.events_url(PIXEL),
+        json={"data": [make_event()], "access_token": TOKEN},
+    )
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert (error["code"], error["error_subcode"], error["type"]) == (
+        100, 33, "GraphMethodException",
+    )  # fmt: skip
+    assert f"Object with ID '{PIXEL}' does not exist" in error["message"]
+    assert error["fbtrace_id"]
+    other = httpx.post(
+        emulator.events_url("999"), json={"data": [make_event()], "access_token": TOKEN}
+    )
+    assert other.status_code == 200, other.text
