@@ -1,4 +1,5 @@
-"""``/_emulator/*`` control endpoints: faults, invalid tokens, recorded events and requests."""
+"""``/_emulator/*`` control endpoints: faults, invalid tokens, unknown pixels, recorded events
+and requests."""
 
 from __future__ import annotations
 
