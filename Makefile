@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint typecheck unit bench clean docs image
+.PHONY: install run shell test lint typecheck unit bench clean docs image
 
 install: $(STAMP)
 
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: install
 	$(BIN)/capi dev
+
+# A shell with `capi` on PATH (the venv activated); `exit` leaves it.
+shell: install
+	@echo "capi is on PATH in this shell; exit to leave"
+	@. $(BIN)/activate && exec $${SHELL:-/bin/sh}
 
 lint: install
 	$(BIN)/ruff check .

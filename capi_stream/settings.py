@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +33,16 @@ class CapiSettings(BaseSettings):
     """SQLAlchemy URL of the database (`postgresql+psycopg://user:pass@host/db` in production)."""
     data_dir: str = "data"
     """Local state of the dev stack (`dev.json`, the embedded broker's files)."""
+    capi_stack: str | None = Field(
+        default=None,
+        description="The running `make run` stack to use (the state file it prints); "
+        "unset = the one of this data dir, else the only one running.",
+    )
+    capi_state_dir: str | None = Field(
+        default=None,
+        description="Where running `make run` stacks announce themselves; unset = "
+        "$XDG_STATE_HOME/capi-stream/stacks, else ~/.local/state/capi-stream/stacks.",
+    )
 
     meta_graph_url: str = "https://graph.facebook.com"
     """Graph API base URL; a tenant's own `graph_url` (e.g. the emulator) overrides it."""
@@ -68,6 +81,13 @@ class CapiSettings(BaseSettings):
     """`max.poll.interval.ms`: the longest a batch may take before the member is evicted."""
     kafka_extra: dict[str, str] = Field(default_factory=dict)
     """More librdkafka options as a JSON object (e.g. `security.protocol`, SASL settings)."""
+    kafka_log_level: int = Field(
+        default=2,
+        ge=0,
+        le=7,
+        description="librdkafka's own log (syslog levels: 3 errors, 6 info, 7 debug); "
+        "2 keeps its per-connection FAIL lines off the screen.",
+    )
 
     batch_max_events: int = 1000
     """Most records a worker takes per batch."""
@@ -89,3 +109,10 @@ class CapiSettings(BaseSettings):
 
     admin_token: SecretStr | None = None
     """Reserved for admin routes of the webhook app; no command reads it yet."""
+
+    def stack_state_dir(self) -> Path:
+        """``CAPI_STATE_DIR``, else the XDG base directory spec's place for lasting state."""
+        if self.capi_state_dir:
+            return Path(self.capi_state_dir)
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(base) / "capi-stream" / "stacks"

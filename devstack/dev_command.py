@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -13,16 +12,19 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from capi_stream.runtime import build_runtime, dev_state_path
+from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
+from capi_stream.stacks import find_stack
 from devstack.demo import (
     DemoDelivery,
     curl_examples,
     send_demo_burst,
     wait_for_outcomes,
 )
+from devstack.example import EXAMPLE_EVENT_FILE
 from devstack.seed import DemoTenant
 from devstack.stack import DevStack, run_dev_stack
+from devstack.terminal import install_dev_terminal
 
 console = Console(highlight=False)
 
@@ -38,6 +40,7 @@ def dev(demo: bool, per_source: int) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
+    install_dev_terminal(console)
     with run_dev_stack(settings, use_emulator=use_emulator) as stack:
         _print_banner(stack)
         if demo:
@@ -53,12 +56,13 @@ def dev(demo: bool, per_source: int) -> None:
 def demo(per_source: int) -> None:
     """Send a realistic burst from all five sources to a running `capi dev`; show the outcome."""
     settings = CapiSettings()
-    path = dev_state_path(settings)
-    if not path.exists():
+    stack = find_stack(settings)
+    if stack is None:
         raise click.ClickException("no running `capi dev` found (start it with `make run`)")
-    state = json.loads(path.read_text())
-    runtime = build_runtime(settings.model_copy(update={"database_url": state["database_url"]}))
-    deliveries = send_demo_burst(state["webhook_url"], DemoTenant(), per_source)
+    update = {"kafka_bootstrap_servers": stack.kafka_bootstrap_servers,
+              "database_url": stack.database_url}  # fmt: skip
+    runtime = build_runtime(settings.model_copy(update=update))
+    deliveries = send_demo_burst(stack.webhook_url, DemoTenant(), per_source)
     event_ids = [d.event_id for d in deliveries if d.event_id]
     _print_outcome(deliveries, wait_for_outcomes(runtime.sessions, event_ids))
 
@@ -99,6 +103,11 @@ def _print_banner(stack: DevStack) -> None:
     table.add_row("Demo tenant", str(stack.tenant.tenant_id))
     table.add_row("Topics", ", ".join(stack.runtime.topics.all))
     console.print(table)
+    console.print("[bold]In another terminal:[/bold] source .venv/bin/activate  (or: make shell)")
+    console.print(f"capi publish {settings.data_dir}/{EXAMPLE_EVENT_FILE}", soft_wrap=True)
+    if stack.state_file is not None:
+        console.print("Commands find this stack from any directory; with several running, pick it:")
+        console.print(f"export CAPI_STACK={stack.state_file}", soft_wrap=True)
     console.print("[bold]Send a webhook yourself (copy-paste):[/bold]")
     for source, command in curl_examples(stack.webhook_url, stack.tenant).items():
         console.print(f"[cyan]# {source}[/cyan]")

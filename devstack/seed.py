@@ -34,8 +34,9 @@ def seed_demo_tenant(
 ) -> DemoTenant:
     """Create or refresh the demo tenant; idempotent.
 
-    ``graph_url`` pins the demo tenant to the emulator, so tenants with real credentials
-    still go to ``META_GRAPH_URL`` (real Meta unless overridden).
+    ``graph_url`` pins the demo tenant to the emulator (the dev stack's default Graph URL
+    is the emulator too, so tenants added while it runs go there unless they name their
+    own with ``capi tenants set-meta --graph-url``).
     """
     tenant = tenant or DemoTenant()
     meta: dict[str, str] = {

@@ -8,7 +8,9 @@ each started in order and stopped in reverse.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,8 +21,10 @@ import uvicorn
 from capi_stream.kafka.backends import kafka_cluster
 from capi_stream.kafka.broker import find_free_port, wait_for_port
 from capi_stream.kafka.topics import ensure_topics
-from capi_stream.runtime import Runtime, build_runtime, dev_state_path, write_dev_state
+from capi_stream.runtime import Runtime, build_runtime
 from capi_stream.settings import CapiSettings
+from capi_stream.stacks import StackState, announce_stack, claim_stack, release_stack
+from devstack.example import write_example_event
 from devstack.seed import DemoTenant, seed_demo_tenant
 from storage.migrate import migrate
 
@@ -36,6 +40,7 @@ class DevStack:
     emulator_url: str | None
     worker_health_url: str | None
     tenant: DemoTenant
+    state_file: Path | None = None  # where other shells find this stack (CAPI_STACK)
 
 
 @contextlib.contextmanager
@@ -85,9 +90,28 @@ def _worker(runtime: Runtime) -> Iterator[str | None]:
 
 @contextlib.contextmanager
 def run_dev_stack(settings: CapiSettings, *, use_emulator: bool) -> Iterator[DevStack]:
-    """Start everything; yields once it all accepts traffic; stops it all on exit."""
-    data_dir = Path(settings.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """Start everything; yields once it all accepts traffic; stops it all on exit.
+
+    The stack claims its data folder's state file first (a second stack on the same folder
+    is refused before it starts anything) and announces its addresses there once ready, so
+    commands in any directory find it.
+
+    Raises:
+        StackAlreadyRunningError: a stack already runs on this data folder.
+    """
+    data_dir = Path(settings.data_dir).resolve()
+    claimed = claim_stack(settings)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with _running(settings, data_dir, use_emulator=use_emulator) as stack:
+            announce_stack(claimed, _state(stack, data_dir))
+            yield dataclasses.replace(stack, state_file=claimed)
+    finally:
+        release_stack(claimed)
+
+
+@contextlib.contextmanager
+def _running(settings: CapiSettings, data_dir: Path, *, use_emulator: bool) -> Iterator[DevStack]:
     with (
         kafka_cluster(settings.kafka_bootstrap_servers, None, log_path=data_dir / "tansu.log") as (
             bootstrap,
@@ -95,27 +119,28 @@ def run_dev_stack(settings: CapiSettings, *, use_emulator: bool) -> Iterator[Dev
         ),
         _emulator(settings, use_emulator) as emulator_url,
     ):
-        overrides: dict[str, object] = {}
+        overrides: dict[str, object] = {"data_dir": str(data_dir)}
+        if emulator_url:
+            # Tenants added while it runs go to the emulator too, not to Meta, unless they
+            # name a graph URL of their own (`capi tenants set-meta --graph-url`).
+            overrides["meta_graph_url"] = emulator_url
+        if "database_url" not in settings.model_fields_set:
+            # An absolute path: commands run from any directory reach the same file.
+            overrides["database_url"] = f"sqlite:///{data_dir / 'capi.db'}"
         if kind == "embedded":
             overrides["kafka_session_timeout_ms"] = 2000  # Tansu allows it; joins take 1 s
             overrides["kafka_heartbeat_interval_ms"] = 200
         resolved = settings.model_copy(update=overrides)
-        runtime = build_runtime(resolved, bootstrap)
+        runtime = build_runtime(resolved, bootstrap, database="create")
         migrate(runtime.engine)
         ensure_topics(runtime.kafka.admin_config(), runtime.topics.all, resolved.topic_partitions)
         tenant = seed_demo_tenant(runtime.sessions, emulator_url)
+        write_example_event(data_dir, tenant)
         graph_url = emulator_url or resolved.meta_graph_url
         port = resolved.http_port if _port_free(resolved.http_host, resolved.http_port) else 0
         with _webhook_app(runtime, port or find_free_port(resolved.http_host)) as webhook_url, \
                 _worker(runtime) as health_url:  # fmt: skip
-            stack = DevStack(
-                runtime, kind, webhook_url, graph_url, emulator_url, health_url, tenant
-            )
-            write_dev_state(resolved, _state(stack))
-            try:
-                yield stack
-            finally:
-                dev_state_path(resolved).unlink(missing_ok=True)
+            yield DevStack(runtime, kind, webhook_url, graph_url, emulator_url, health_url, tenant)
         # Free the Kafka clients before the broker goes, so they do not log its absence.
         gc.collect()
         runtime.engine.dispose()
@@ -128,14 +153,17 @@ def _port_free(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) != 0
 
 
-def _state(stack: DevStack) -> dict[str, object]:
-    return {
-        "kafka_bootstrap_servers": stack.runtime.kafka.bootstrap_servers,
-        "kafka_kind": stack.kafka_kind,
-        "database_url": stack.runtime.settings.database_url,
-        "webhook_url": stack.webhook_url,
-        "meta_graph_url": stack.graph_url,
-        "emulator_url": stack.emulator_url,
-        "worker_health_url": stack.worker_health_url,
-        "tenant_id": str(stack.tenant.tenant_id),
-    }
+def _state(stack: DevStack, data_dir: Path) -> StackState:
+    return StackState(
+        pid=os.getpid(),
+        data_dir=str(data_dir),
+        ready=True,
+        kafka_bootstrap_servers=stack.runtime.kafka.bootstrap_servers,
+        kafka_kind=stack.kafka_kind,
+        database_url=stack.runtime.settings.database_url,
+        webhook_url=stack.webhook_url,
+        meta_graph_url=stack.graph_url,
+        emulator_url=stack.emulator_url,
+        worker_health_url=stack.worker_health_url,
+        tenant_id=str(stack.tenant.tenant_id),
+    )

@@ -99,5 +99,7 @@ def publish(path: str, timeout: float) -> None:
     except EventValidationError as exc:
         raise click.ClickException(str(exc)) from exc
     except DependencyUnavailableError as exc:
-        raise click.ClickException(f"not published: {exc}") from exc
+        from capi_stream.diagnose import describe_kafka_address
+
+        raise click.ClickException(f"not published: {exc}; {describe_kafka_address()}") from exc
     click.echo(published.event_id)

@@ -9,6 +9,7 @@ an oversized upload costs at most ``limit`` bytes of memory.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -125,6 +126,11 @@ class WebhookEndpoints:
             self._metrics.record_outcome(label, outcome, status)
             if status >= 500:
                 logger.warning("webhook %s answered %d (%s)", label, status, type(exc).__name__)
+            elif logger.isEnabledFor(logging.DEBUG):  # a sender's mistake: the dev terminal
+                logger.debug(  # shows it, production logs stay quiet
+                    "webhook rejected",
+                    extra={"source": label, "status": status, "reason": _reason(answer)},
+                )
             return answer
         if isinstance(result, Ignored):
             self._metrics.record_outcome(label, "ignored", 200)
@@ -152,3 +158,11 @@ class WebhookEndpoints:
 
     async def openapi(self, _request: Request) -> Response:
         return json_response(200, self._openapi)
+
+
+def _reason(answer: Answer) -> str:
+    """The message of an error answer's ``{"error": {"type", "message"}}`` body."""
+    try:
+        return str(json.loads(answer.body)["error"]["message"])[:300]
+    except (ValueError, KeyError, TypeError):
+        return ""

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,10 @@ from tests.integration.emulator_fixture import emulator, emulator_server
 __all__ = ["emulator", "emulator_server"]  # shared fixtures, re-exported by name
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+# Running `make run` stacks announce themselves in the user's state folder; the suite must
+# never find one (a developer's, or a parallel test's), so it gets a folder of its own.
+os.environ["CAPI_STATE_DIR"] = tempfile.mkdtemp(prefix="capi-test-stacks-")
 
 
 def unique_name(prefix: str) -> str:

@@ -17,6 +17,8 @@ class KafkaConfig:
     heartbeat_interval_ms: int = 1_000
     fetch_wait_max_ms: int = 100
     max_poll_interval_ms: int = 300_000
+    # librdkafka logs every failed connection (FAIL) at level 3; errors reach us anyway.
+    log_level: int = 2
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -27,6 +29,7 @@ class KafkaConfig:
             heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
             fetch_wait_max_ms=settings.kafka_fetch_wait_max_ms,
             max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+            log_level=settings.kafka_log_level,
             extra=dict(settings.kafka_extra),
         )
 
@@ -66,4 +69,10 @@ class KafkaConfig:
         return self._finish({}, {})
 
     def _finish(self, base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-        return {"bootstrap.servers": self.bootstrap_servers, **base, **self.extra, **overrides}
+        return {
+            "bootstrap.servers": self.bootstrap_servers,
+            "log_level": self.log_level,
+            **base,
+            **self.extra,
+            **overrides,
+        }

@@ -40,6 +40,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def _where(item: Item) -> dict[str, object]:
+    """A record's location, plus its event id and source once decoded (no customer data)."""
+    where: dict[str, object] = {"record": item.incoming.location}
+    if item.event is not None:
+        where["event_id"] = str(item.event.event_id)
+        where["source"] = str(item.event.source)
+    return where
+
+
 def _bump(counter: dict[str, int], key: str) -> None:
     counter[key] = counter.get(key, 0) + 1
 
@@ -98,7 +107,7 @@ class OutcomeBook:
                 now_ms=self.now_ms,
             )  # fmt: skip
         )
-        extra = {"record": item.incoming.location, "error_class": failure.error_class}
+        extra = {**_where(item), "error_class": failure.error_class}
         if not isinstance(error, DecodeError):  # its text may quote raw field values
             extra["reason"] = failure.message[:300]
         logger.warning("dead-lettered", extra=extra)
@@ -169,6 +178,14 @@ class OutcomeBook:
         topic = topic_for(route, processor.topics)
         _bump(self.report.retried_by_topic, topic)
         _tally(self.report, item, "retried")
+        # DEBUG: one line per event would flood a production log in a Meta outage; the dev
+        # terminal shows them.
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "retrying",
+                extra={**_where(item), "error_class": failure.error_class,
+                       "reason": failure.message[:300], "next_topic": topic},
+            )  # fmt: skip
         self.outcomes.append(
             AttemptOutcome(item.row_id, attempt, EventStatus.RETRYING, error=failure.message[:1000])
         )

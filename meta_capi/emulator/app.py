@@ -1,7 +1,8 @@
 """The Graph API emulator: ``POST /{version}/{pixel_id}/events`` plus ``/_emulator`` controls.
 
 Checks run in Meta's order: version, pixel id, injected faults, body parsing, access
-token, top-level parameters, then every event; the first bad event rejects the request.
+token, the pixel's existence (``/_emulator/unknown-pixels``), top-level parameters, then
+every event; the first bad event rejects the request.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ async def _handle_events(request: Request, state: EmulatorState) -> Response:
         params = parse_params(content_type, raw, list(request.query_params.multi_items()))
         body_keys = tuple(sorted(params))
         _check_token(params, state)
+        if state.is_unknown_pixel(pixel_id):
+            raise _unknown_object(pixel_id)
         for key in params:
             if key not in TOP_LEVEL_KEYS:
                 raise param_error(f"The parameter $['{key}'] is not a valid parameter")
@@ -132,14 +135,19 @@ def _check_path(version: str, pixel_id: str) -> None:
             f"v{LATEST_VERSION[0]}.0.",
         )
     if not pixel_id.isdigit():
-        raise GraphError(
-            code=100,
-            subcode=33,
-            message=f"Unsupported post request. Object with ID '{pixel_id[:64]}' does not "
-            "exist, cannot be loaded due to missing permissions, or does not support this "
-            "operation.",
-            error_type="GraphMethodException",
-        )
+        raise _unknown_object(pixel_id)
+
+
+def _unknown_object(pixel_id: str) -> GraphError:
+    """Meta's answer for a pixel that does not exist or that the token may not use."""
+    return GraphError(
+        code=100,
+        subcode=33,
+        message=f"Unsupported post request. Object with ID '{pixel_id[:64]}' does not "
+        "exist, cannot be loaded due to missing permissions, or does not support this "
+        "operation.",
+        error_type="GraphMethodException",
+    )
 
 
 def _check_token(params: dict[str, object], state: EmulatorState) -> None:

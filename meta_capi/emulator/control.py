@@ -1,4 +1,5 @@
-"""``/_emulator/*`` control endpoints: faults, invalid tokens, recorded events and requests."""
+"""``/_emulator/*`` control endpoints: faults, invalid tokens, unknown pixels, recorded events
+and requests."""
 
 from __future__ import annotations
 
@@ -74,6 +75,14 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         state.add_invalid_token(token)
         return JSONResponse({"added": True}, status_code=201)
 
+    async def add_unknown_pixel(request: Request) -> Response:
+        body = await _json_object(request)
+        pixel = body.get("pixel_id") if body else None
+        if not isinstance(pixel, str) or not pixel.isdigit():
+            return _bad_request("pixel_id must be a string of digits")
+        state.add_unknown_pixel(pixel)
+        return JSONResponse({"added": True}, status_code=201)
+
     async def list_events(request: Request) -> Response:
         pixel = request.query_params.get("pixel_id")
         return JSONResponse(
@@ -102,6 +111,7 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         Route("/_emulator/faults", list_faults, methods=["GET"]),
         Route("/_emulator/faults", clear_faults, methods=["DELETE"]),
         Route("/_emulator/invalid-tokens", add_invalid_token, methods=["POST"]),
+        Route("/_emulator/unknown-pixels", add_unknown_pixel, methods=["POST"]),
         Route("/_emulator/events", list_events, methods=["GET"]),
         Route("/_emulator/events", clear_events, methods=["DELETE"]),
         Route("/_emulator/requests", list_requests, methods=["GET"]),

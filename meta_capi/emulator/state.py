@@ -107,6 +107,7 @@ class EmulatorState:
         self._rng = random.Random(seed)  # noqa: S311  # fault sampling, not security
         self._faults: list[FaultSpec] = []
         self._invalid_tokens: set[str] = set()
+        self._unknown_pixels: set[str] = set()
         self._events: list[RecordedEvent] = []
         self._requests: list[RecordedRequest] = []
         self._event_counts: Counter[str] = Counter()
@@ -167,6 +168,15 @@ class EmulatorState:
         with self._lock:
             return token in self._invalid_tokens
 
+    def add_unknown_pixel(self, pixel_id: str) -> None:
+        """Answer 100/33 (no such object, or the token may not use it) for ``pixel_id``."""
+        with self._lock:
+            self._unknown_pixels.add(pixel_id)
+
+    def is_unknown_pixel(self, pixel_id: str) -> bool:
+        with self._lock:
+            return pixel_id in self._unknown_pixels
+
     def record(self, request: RecordedRequest, events: list[RecordedEvent]) -> None:
         with self._lock:
             self._event_counts[request.pixel_id] += len(events)
@@ -211,3 +221,4 @@ class EmulatorState:
             self._request_counts.clear()
             self._faults.clear()
             self._invalid_tokens.clear()
+            self._unknown_pixels.clear()

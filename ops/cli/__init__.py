@@ -115,6 +115,15 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except CapiError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except Exception as exc:
+        # Configuration failures (database, broker, settings) become one or two lines
+        # naming the setting and the fix; anything else keeps its traceback.
+        from capi_stream.diagnose import explain
+
+        message = explain(exc)
+        if message is None and isinstance(exc, CapiError):
+            message = f"error: {exc}"
+        if message is None:
+            raise
+        click.echo(message, err=True)
         sys.exit(2)

@@ -64,7 +64,7 @@ def _selection(
 
 
 def _runtime() -> Runtime:
-    return build_runtime(CapiSettings())
+    return build_runtime(CapiSettings(), database="lazy")  # `dlq list` reads Kafka only
 
 
 def _age(delta: timedelta) -> str:

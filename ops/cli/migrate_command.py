@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from capi_stream.database import build_engine
+from capi_stream.runtime import resolve_settings
 from capi_stream.settings import CapiSettings
 from ops.cli.migrate_check import check_at_head
 from storage.migrate import migrate as apply_migrations
@@ -20,7 +21,7 @@ from storage.migrate import migrate as apply_migrations
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 unless at head.")
 def migrate(revision: str, check: bool) -> None:
     """Apply the database migrations (idempotent)."""
-    settings = CapiSettings()
+    settings = resolve_settings(CapiSettings())  # a running stack's database, if any
     engine = build_engine(settings.database_url)
     if check:  # init containers: the rollout waits for the setup Job's migration
         check_at_head(engine)

@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from capi_stream.runtime import build_runtime
+from capi_stream.runtime import build_runtime, open_database, resolve_settings
 from capi_stream.settings import CapiSettings
 from ops.cli.pixel_command import print_pixel_readiness
 from ops.dlq.reader import summarize_dead_letters
@@ -72,9 +72,9 @@ def collect_status(
 ) -> dict[str, Any]:
     """Everything ``capi status`` shows, as JSON-ready data."""
     runtime = build_runtime(settings) if with_kafka else None
-    from capi_stream.database import build_engine, build_session_factory
+    from capi_stream.database import build_session_factory
 
-    engine = runtime.engine if runtime else build_engine(settings.database_url)
+    engine = runtime.engine if runtime else open_database(resolve_settings(settings))
     try:
         with build_session_factory(engine)() as session:
             events = [c.to_dict() for c in query_event_counts(session, tenant)]

@@ -5,11 +5,13 @@ Secrets are validated on the way in and never printed whole: ``show`` masks them
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import pycountry
@@ -18,11 +20,18 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from capi_stream.database import build_engine, build_session_factory
+from capi_stream.database import build_session_factory
+from capi_stream.runtime import open_database, resolve_settings
 from capi_stream.settings import CapiSettings
 from ops.cli.options import read_secret
 from storage.models import Tenant, TenantIntegration
-from storage.tenants import META_PROVIDER, get_tenant, upsert_integration, upsert_tenant
+from storage.tenants import (
+    META_PROVIDER,
+    get_credentials,
+    get_tenant,
+    upsert_integration,
+    upsert_tenant,
+)
 
 # Which credential keys each webhook source takes; the first list is required (any one of
 # the second list is required when the first is empty).
@@ -34,7 +43,7 @@ SOURCE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "denefits": (("secret",), ()),
 }
 PUBLIC_KEYS = ("public_key_ed25519", "public_key_rsa")
-CLEAR_KEYS = frozenset({"pixel_id", "test_event_code"})
+CLEAR_KEYS = frozenset({"pixel_id", "test_event_code", "graph_url", "verify_test_event_code"})
 
 
 def mask(value: object) -> str:
@@ -65,7 +74,7 @@ def _tenant_id(value: str) -> uuid.UUID:
 @contextmanager
 def _session(ctx: click.Context) -> Iterator[Session]:
     settings: CapiSettings = ctx.obj
-    engine = build_engine(settings.database_url)
+    engine = open_database(resolve_settings(settings))
     try:
         with build_session_factory(engine).begin() as session:
             yield session
@@ -115,6 +124,11 @@ def add(ctx: click.Context, name: str, tenant_id: str | None, default_country: s
     "when piped.",
 )
 @click.option("--test-event-code", help="Routes events to Events Manager's Test Events tab.")
+@click.option(
+    "--graph-url",
+    help="Send this tenant's events to another Graph API endpoint (an emulator, a test "
+    "proxy); '' = back to META_GRAPH_URL.",
+)
 @click.pass_context
 def set_meta(
     ctx: click.Context,
@@ -122,6 +136,7 @@ def set_meta(
     pixel_id: str,
     access_token: str,
     test_event_code: str | None,
+    graph_url: str | None = None,
 ) -> None:
     """Set the tenant's Meta pixel id and Conversions API access token."""
     pixel = pixel_id.strip()
@@ -133,10 +148,26 @@ def set_meta(
     credentials: dict[str, Any] = {"pixel_id": pixel, "capi_access_token": token}
     if test_event_code is not None:
         credentials["test_event_code"] = test_event_code.strip() or None
+    if graph_url is not None:
+        credentials["graph_url"] = _graph_url(graph_url)
     with _session(ctx) as session:
         tenant = _existing(session, _tenant_id(tenant_id))
         upsert_integration(session, tenant.tenant_id, META_PROVIDER, credentials)
     click.echo(f"meta credentials set for {tenant_id}: pixel {pixel}, token {mask(token)}")
+    if graph_url is not None:
+        click.echo(f"graph url: {credentials['graph_url'] or 'META_GRAPH_URL (the default)'}")
+
+
+def _graph_url(value: str) -> str | None:
+    url = value.strip().rstrip("/")
+    if not url:
+        return None
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query:
+        raise click.BadParameter(
+            "must be an http(s) URL such as http://127.0.0.1:8081", param_hint="--graph-url"
+        )
+    return url
 
 
 def _read_value(value: str) -> str:
@@ -248,3 +279,65 @@ def list_tenants(ctx: click.Context) -> None:
             names = ", ".join(sorted(providers.get(tenant.tenant_id, []))) or "-"
             table.add_row(str(tenant.tenant_id), tenant.name, tenant.default_country or "-", names)
     Console(width=140).print(table)
+
+
+@tenants.command()
+@click.argument("tenant_id")
+@click.option(
+    "--test-event-code",
+    help="Events Manager > your pixel > Test events shows it [default: the stored one].",
+)
+@click.option("--save", is_flag=True, help="Store --test-event-code for later verifications.")
+@click.pass_context
+def verify(ctx: click.Context, tenant_id: str, test_event_code: str | None, save: bool) -> None:
+    """Send one test event with the tenant's credentials and report Meta's answer.
+
+    Exits 0 when Meta accepted it, 1 when Meta refused it (the message says the fix).
+    """
+    from datetime import UTC, datetime
+
+    from capi_stream.errors import CapiError
+    from meta_capi.client import MetaCAPIClient, SendResult
+    from ops.cli.verify_report import build_verify_event, judge_answer
+
+    settings: CapiSettings = resolve_settings(ctx.obj)
+    with _session(ctx) as session:
+        tenant = _existing(session, _tenant_id(tenant_id))
+        credentials = get_credentials(session, tenant.tenant_id, META_PROVIDER)
+        if credentials is None:
+            raise click.ClickException(
+                f"tenant {tenant_id} has no Meta credentials: set them with "
+                f"`capi tenants set-meta {tenant_id} --pixel-id ... --access-token ...`"
+            )
+        stored = credentials.get("verify_test_event_code") or credentials.get("test_event_code")
+        code = (test_event_code or "").strip() or (stored if isinstance(stored, str) else "")
+        if not code:
+            raise click.UsageError(
+                "give --test-event-code (Events Manager > your pixel > Test events shows it); "
+                "--save stores it for next time"
+            )
+        if save and test_event_code:
+            upsert_integration(
+                session, tenant.tenant_id, META_PROVIDER, {"verify_test_event_code": code}
+            )
+    graph_url = credentials.get("graph_url")
+    try:
+        client = MetaCAPIClient.from_tenant(
+            credentials, test_event_code=code,
+            graph_url=graph_url if isinstance(graph_url, str) else settings.meta_graph_url,
+            api_version=settings.meta_api_version, timeout_seconds=settings.meta_timeout_seconds,
+            partner_agent=settings.meta_partner_agent,
+        )  # fmt: skip
+    except CapiError as exc:
+        raise click.ClickException(f"{exc}: `capi tenants set-meta {tenant_id} ...`") from exc
+    answer: SendResult | CapiError
+    with client:
+        click.echo(f"sending one test event to pixel {client.pixel_id} at {client.graph_url} ...")
+        try:
+            answer = client.send_event(build_verify_event(datetime.now(UTC)))
+        except CapiError as exc:
+            answer = exc
+    verdict = judge_answer(tenant_id, client.pixel_id, code, answer)
+    click.echo(verdict.message, err=not verdict.ok)
+    if not verdict.ok:
+        sys.exit(1)

@@ -35,6 +35,7 @@ def test_make_run_carries_webhooks_to_the_emulator_and_stops_cleanly(tmp_path: P
         "DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'capi.db'}",
         "HTTP_PORT": str(find_free_port()),
         "WORKER_METRICS_PORT": "0",
+        "CAPI_STATE_DIR": str(tmp_path / "stacks"),
     }
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "META_GRAPH_URL", "TOPIC_MAIN"):
         env.pop(name, None)
@@ -49,7 +50,8 @@ def test_make_run_carries_webhooks_to_the_emulator_and_stops_cleanly(tmp_path: P
         output = log_path.read_text()
         assert "demo: 10/10 events accepted by Meta" in output, output
 
-        state = json.loads((tmp_path / "data" / "dev.json").read_text())
+        (state_file,) = (tmp_path / "stacks").glob("*.json")
+        state = json.loads(state_file.read_text())
         tenant = DemoTenant()
         events_url = f"{state['emulator_url']}/_emulator/events"
         accepted = httpx.get(events_url, params={"pixel_id": tenant.pixel_id}).json()
@@ -70,9 +72,9 @@ def test_make_run_carries_webhooks_to_the_emulator_and_stops_cleanly(tmp_path: P
 
         _wait_for(delivered, 30, "the curl-style webhook to reach the emulator")
 
-        demo = subprocess.run(  # `capi demo` finds the running stack through dev.json
+        demo = subprocess.run(  # `capi demo` finds the running stack from any directory
             [str(REPO / ".venv" / "bin" / "capi"), "demo", "--per-source", "1"],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "demo: 5/5 events accepted by Meta" in demo.stdout, demo.stdout
@@ -86,4 +88,4 @@ def test_make_run_carries_webhooks_to_the_emulator_and_stops_cleanly(tmp_path: P
         exit_code = process.wait(30)
     assert exit_code == 0, log_path.read_text()
     assert "stopped cleanly" in log_path.read_text()
-    assert not (tmp_path / "data" / "dev.json").exists()
+    assert not list((tmp_path / "stacks").glob("*.json")), "the state file outlived the stack"
