@@ -9,6 +9,8 @@
         ├── EventValidationError       the event breaks a rule (ours or Meta's)
         ├── UnknownTenantError         the tenant does not exist
         └── ConfigurationError         a tenant's integration is missing or incomplete
+            ├── UnknownSettingError    a setting (env var, .env key) that does not exist
+            └── SecretsKeyError        CAPI_SECRETS_KEY missing, malformed or wrong
 
 Meta's own errors (``meta_capi.errors``) subclass these two branches, so routing needs
 only ``isinstance`` checks. Errors carry fields, not strings to parse.
@@ -55,3 +57,18 @@ class UnknownTenantError(PermanentError):
 
 class ConfigurationError(PermanentError):
     """An integration is missing or incomplete; the message says what to fix."""
+
+
+class UnknownSettingError(ConfigurationError):
+    """A setting that does not exist, most likely a typo; ``suggestion`` is the closest one."""
+
+    def __init__(self, name: str, where: str, suggestion: str | None) -> None:
+        hint = f"; did you mean {suggestion}?" if suggestion else ""
+        super().__init__(f"unknown setting {name} in {where}{hint}")
+        self.name = name
+        self.where = where
+        self.suggestion = suggestion
+
+
+class SecretsKeyError(ConfigurationError):
+    """Stored secrets cannot be sealed or opened: the key is missing, malformed or wrong."""
