@@ -19,6 +19,7 @@ from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames
 from capi_stream.settings import CapiSettings
 from storage.engine import build_engine, build_session_factory
+from storage.secrets import KEY_FILE_NAME, SecretBox, build_secret_box, read_key_file
 
 DEV_STATE_FILE = "dev.json"
 
@@ -64,6 +65,43 @@ def resolve_bootstrap(settings: CapiSettings) -> str:
     )
 
 
+def secrets_key_path(settings: CapiSettings) -> Path:
+    """Where `make run` keeps its generated key (``<data_dir>/secrets.key``)."""
+    return Path(settings.data_dir) / KEY_FILE_NAME
+
+
+def build_secrets(settings: CapiSettings) -> SecretBox | None:
+    """The box of ``CAPI_SECRETS_KEY``, else of the key `make run` keeps under the data folder.
+
+    Raises:
+        SecretsKeyError: a key is malformed.
+    """
+    configured = settings.capi_secrets_key
+    if configured is not None:
+        return build_secret_box(configured.get_secret_value())
+    return build_secret_box(read_key_file(secrets_key_path(settings)))
+
+
+def verify_secrets_key(sessions: sessionmaker[Session]) -> None:
+    """At the start of a process: stored credentials exist that its key cannot open?
+
+    An unreachable or unmigrated database is left to the process's own handling (it waits
+    or fails on first use); this check only turns a key mistake into an error at once.
+
+    Raises:
+        SecretsKeyError: credentials are stored and the key is missing or wrong.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from storage.tenants import check_secrets_key
+
+    try:
+        with sessions() as session:
+            check_secrets_key(session)
+    except SQLAlchemyError:
+        return
+
+
 def build_runtime(settings: CapiSettings, bootstrap_servers: str | None = None) -> Runtime:
     bootstrap = bootstrap_servers or resolve_bootstrap(settings)
     topics = TopicNames(main=settings.topic_main, retry_tiers=len(settings.retry_delays_seconds))
@@ -73,6 +111,6 @@ def build_runtime(settings: CapiSettings, bootstrap_servers: str | None = None) 
         kafka=KafkaConfig.from_settings(settings, bootstrap),
         topics=topics,
         engine=engine,
-        sessions=build_session_factory(engine),
+        sessions=build_session_factory(engine, build_secrets(settings)),
         codec=build_codec(settings.schema_registry_url, topics.main),
     )

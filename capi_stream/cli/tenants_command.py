@@ -18,10 +18,19 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from capi_stream.runtime import build_secrets, verify_secrets_key
 from capi_stream.settings import CapiSettings
 from storage.engine import build_engine, build_session_factory
 from storage.models import Tenant, TenantIntegration
-from storage.tenants import META_PROVIDER, get_tenant, upsert_integration, upsert_tenant
+from storage.secrets import generate_key
+from storage.tenants import (
+    META_PROVIDER,
+    get_integrations,
+    get_tenant,
+    reseal_integrations,
+    upsert_integration,
+    upsert_tenant,
+)
 
 # Which credential keys each webhook source takes; the first list is required (any one of
 # the second list is required when the first is empty).
@@ -66,7 +75,9 @@ def _session(ctx: click.Context) -> Iterator[Session]:
     settings: CapiSettings = ctx.obj
     engine = build_engine(settings.database_url)
     try:
-        with build_session_factory(engine).begin() as session:
+        sessions = build_session_factory(engine, build_secrets(settings))
+        verify_secrets_key(sessions)
+        with sessions.begin() as session:
             yield session
     finally:
         engine.dispose()
@@ -207,20 +218,16 @@ def show(ctx: click.Context, tenant_id: str) -> None:
     """Show a tenant and its integrations, secrets masked."""
     with _session(ctx) as session:
         tenant = _existing(session, _tenant_id(tenant_id))
-        integrations = session.scalars(
-            select(TenantIntegration)
-            .where(TenantIntegration.tenant_id == tenant.tenant_id)
-            .order_by(TenantIntegration.provider)
-        ).all()
+        integrations = get_integrations(session, tenant.tenant_id)
         table = Table(title=f"tenant {tenant.tenant_id}")
         table.add_column("field")
         table.add_column("value")
         table.add_row("name", tenant.name)
         table.add_row("default country", tenant.default_country or "-")
-        for integration in integrations:
-            for key, value in sorted(integration.credentials.items()):
+        for provider, credentials in sorted(integrations.items()):
+            for key, value in sorted(credentials.items()):
                 shown = "-" if value is None else str(value) if key in CLEAR_KEYS else mask(value)
-                table.add_row(f"{integration.provider}.{key}", shown)
+                table.add_row(f"{provider}.{key}", shown)
     Console(width=120).print(table)
 
 
@@ -242,3 +249,22 @@ def list_tenants(ctx: click.Context) -> None:
             names = ", ".join(sorted(providers.get(tenant.tenant_id, []))) or "-"
             table.add_row(str(tenant.tenant_id), tenant.name, tenant.default_country or "-", names)
     Console(width=140).print(table)
+
+
+@tenants.command("rotate-key")
+@click.pass_context
+def rotate_key(ctx: click.Context) -> None:
+    """Re-encrypt every stored credential with the first key of CAPI_SECRETS_KEY.
+
+    Rotation: set CAPI_SECRETS_KEY=new,old everywhere, run this, then drop the old key.
+    All rows are re-encrypted in one transaction: a row no key opens changes nothing.
+    """
+    with _session(ctx) as session:
+        count = reseal_integrations(session)
+    click.echo(f"re-encrypted {count} integration(s) with the first key of CAPI_SECRETS_KEY")
+
+
+@tenants.command("generate-key")
+def generate_key_command() -> None:
+    """Print a new Fernet key for CAPI_SECRETS_KEY (put it first, keep the old ones after)."""
+    click.echo(generate_key())

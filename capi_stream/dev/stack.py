@@ -20,9 +20,17 @@ from capi_stream.dev.seed import DemoTenant, seed_demo_tenant
 from capi_stream.kafka.backends import kafka_cluster
 from capi_stream.kafka.broker import find_free_port, wait_for_port
 from capi_stream.kafka.topics import ensure_topics
-from capi_stream.runtime import Runtime, build_runtime, dev_state_path, write_dev_state
+from capi_stream.runtime import (
+    Runtime,
+    build_runtime,
+    build_secrets,
+    dev_state_path,
+    secrets_key_path,
+    write_dev_state,
+)
 from capi_stream.settings import CapiSettings
 from storage.migrate import migrate
+from storage.secrets import keep_key_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +96,9 @@ def run_dev_stack(settings: CapiSettings, *, use_emulator: bool) -> Iterator[Dev
     """Start everything; yields once it all accepts traffic; stops it all on exit."""
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.capi_secrets_key is None:
+        # Credentials are sealed at rest; the dev stack keeps its own key beside its data.
+        keep_key_file(secrets_key_path(settings))
     with (
         kafka_cluster(settings.kafka_bootstrap_servers, None, log_path=data_dir / "tansu.log") as (
             bootstrap,
@@ -101,7 +112,7 @@ def run_dev_stack(settings: CapiSettings, *, use_emulator: bool) -> Iterator[Dev
             overrides["kafka_heartbeat_interval_ms"] = 200
         resolved = settings.model_copy(update=overrides)
         runtime = build_runtime(resolved, bootstrap)
-        migrate(runtime.engine)
+        migrate(runtime.engine, secrets=build_secrets(resolved))
         ensure_topics(runtime.kafka.admin_config(), runtime.topics.all, resolved.topic_partitions)
         tenant = seed_demo_tenant(runtime.sessions, emulator_url)
         graph_url = emulator_url or resolved.meta_graph_url
