@@ -86,9 +86,9 @@ def build_secret_box(keys: str | None) -> SecretBox | None:
     Raises:
         SecretsKeyError: a key is not a Fernet key (32 url-safe base64-encoded bytes).
     """
-    if keys is None or not keys.strip():
+    parts = [part.strip() for part in (keys or "").split(",") if part.strip()]
+    if not parts:
         return None
-    parts = [part.strip() for part in keys.split(",") if part.strip()]
     fernets: list[Fernet] = []
     for position, part in enumerate(parts, start=1):
         try:
