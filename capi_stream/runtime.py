@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.avro_codec import EventCodec, build_codec
-from capi_stream.errors import ConfigurationError
+from capi_stream.errors import ConfigurationError, SecretsKeyError
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames
 from capi_stream.settings import CapiSettings
@@ -114,3 +114,17 @@ def build_runtime(settings: CapiSettings, bootstrap_servers: str | None = None) 
         sessions=build_session_factory(engine, build_secrets(settings)),
         codec=build_codec(settings.schema_registry_url, topics.main),
     )
+
+
+def require_secrets_key(runtime: Runtime) -> None:
+    """``verify_secrets_key`` at the start of ``serve`` and ``worker``; frees the engine first
+    when it fails, since the process ends there.
+
+    Raises:
+        SecretsKeyError: credentials are stored and the key is missing or wrong.
+    """
+    try:
+        verify_secrets_key(runtime.sessions)
+    except SecretsKeyError:
+        runtime.engine.dispose()
+        raise

@@ -14,7 +14,7 @@ from types import FrameType
 import click
 
 from capi_stream.kafka.topics import ensure_topics
-from capi_stream.runtime import build_runtime, verify_secrets_key
+from capi_stream.runtime import build_runtime, require_secrets_key
 from capi_stream.settings import CapiSettings
 from consumers.config import Tiers
 from consumers.dlq_limit import DeadLetterLimitError
@@ -41,7 +41,7 @@ def worker(tiers: Tiers, group: str | None, metrics_port: int | None) -> None:
     configure_json_logging()
     settings = CapiSettings()
     runtime = build_runtime(settings)
-    verify_secrets_key(runtime.sessions)  # a missing or wrong CAPI_SECRETS_KEY fails now
+    require_secrets_key(runtime)  # a missing or wrong CAPI_SECRETS_KEY fails now
     ensure_topics(runtime.kafka.admin_config(), runtime.topics.all, settings.topic_partitions)
     overrides: dict[str, object] = {"tiers": tiers}
     if group:

@@ -40,12 +40,12 @@ def serve(
     import uvicorn
 
     from capi_stream.kafka.topics import ensure_topics
-    from capi_stream.runtime import build_runtime, verify_secrets_key
+    from capi_stream.runtime import build_runtime, require_secrets_key
     from producers.app import AppOptions, build_app
 
     settings = CapiSettings()
     runtime = build_runtime(settings)
-    verify_secrets_key(runtime.sessions)  # a missing or wrong CAPI_SECRETS_KEY fails now
+    require_secrets_key(runtime)  # a missing or wrong CAPI_SECRETS_KEY fails now
     ensure_topics(runtime.kafka.admin_config(), (runtime.topics.main,), settings.topic_partitions)
     options = AppOptions(
         publish_timeout_seconds=publish_timeout, tenant_cache_ttl_seconds=tenant_cache_ttl

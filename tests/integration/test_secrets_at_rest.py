@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.cli import cli
 from capi_stream.errors import SecretsKeyError
+from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.topics import TopicNames
 from capi_stream.runtime import verify_secrets_key
 from consumers.store import SqlEventStore
 from producers.tenant_cache import TenantCache
@@ -26,6 +28,12 @@ from storage.tenants import (
     get_integrations,
     upsert_integration,
     upsert_tenant,
+)
+from tests.integration.webhook_fixtures import (
+    AppHarness,
+    chatbot_lead,
+    signed_headers,
+    test_runtime,
 )
 
 TOKEN = "EAABplaintextTOKENmustNEVERbeSTORED0001"
@@ -225,3 +233,33 @@ def test_migration_seals_existing_rows_and_needs_the_key(db_url: str, db_engine:
     restored = row[0] if isinstance(row[0], dict) else json.loads(row[0])
     assert restored == clear
     migrate(db_engine, secrets=box)
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_refuse_to_start_without_the_key(
+    db_url: str, session_factory: sessionmaker[Session], tmp_path: Path, command: str
+) -> None:
+    _seed(session_factory)
+    env = {
+        "DATABASE_URL": db_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "CAPI_SECRETS_KEY": None,
+        # Never reached: the key is checked before the broker is contacted.
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+    }
+    result = CliRunner().invoke(cli, [command], env=env)
+    assert isinstance(result.exception, SecretsKeyError), result.output
+    assert "3 tenant integration(s) stored: CAPI_SECRETS_KEY is not set" in str(result.exception)
+
+
+def test_a_webhook_meets_503_not_a_rejection_when_the_key_is_wrong(
+    kafka_config: KafkaConfig, topic_names: TopicNames, db_engine: Engine,
+    session_factory: sessionmaker[Session],
+) -> None:  # fmt: skip
+    tenant = _seed(session_factory)
+    wrong = build_session_factory(db_engine, build_secret_box(generate_key()))
+    body = chatbot_lead("sub-key-1")
+    with AppHarness(test_runtime(kafka_config, topic_names, db_engine, wrong)) as app:
+        response = app.post(tenant, "chatbot", body, signed_headers("chatbot", body))
+    assert response.status_code == 503  # the sender retries once the key is fixed
+    assert response.headers["retry-after"]
