@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from capi_stream.errors import ConfigurationError, UnknownSettingError
 from capi_stream.kafka.config import KafkaConfig
@@ -135,3 +136,22 @@ def test_dotenv_settings_are_read(clean_env: Path) -> None:
 def test_an_unknown_keyword_fails(clean_env: Path) -> None:
     with pytest.raises(ValueError, match="topic_mian"):
         CapiSettings(topic_mian="x")  # type: ignore[call-arg]
+
+
+def _deploy_env_names() -> set[str]:
+    repo = Path(__file__).resolve().parents[2]
+    names = set(yaml.safe_load((repo / "deploy" / "config.yaml").read_text())["data"])
+    for manifest in ("webhook.yaml", "worker.yaml", "migrate-job.yaml"):
+        for document in yaml.safe_load_all((repo / "deploy" / manifest).read_text()):
+            template = document.get("spec", {}).get("template", {})
+            for container in template.get("spec", {}).get("containers", []):
+                names.update(entry["name"] for entry in container.get("env", []))
+    compose = yaml.safe_load((repo / "docker-compose.kafka.yml").read_text())
+    for service in ("migrate", "app", "worker"):
+        names.update(compose["services"][service]["environment"])
+    return names
+
+
+def test_every_variable_the_deploy_files_set_is_a_setting() -> None:
+    fields = {name.upper() for name in CapiSettings.model_fields}
+    assert _deploy_env_names() - fields == set()
