@@ -124,9 +124,10 @@ class WebhookEndpoints:
         label = self._metrics.label(source)
         self._metrics.count_request(label)
         try:
-            check_media_type(headers.get("content-type"))
             tenant_id = parse_tenant_id(raw_tenant)
             self._ingestor.adapter(source)
+            # After the path: an unknown source or tenant id is a 404 whatever the body.
+            check_media_type(headers.get("content-type"))
             body = await read(self._limit)
             result = await self._ingestor.handle(tenant_id, source, body, headers)
         except Exception as exc:  # every failure becomes its mapped answer, never a crash
