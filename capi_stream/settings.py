@@ -94,6 +94,9 @@ class CapiSettings(BaseSettings):
     admin_token: SecretStr | None = None
     # Fernet keys, comma-separated: the first encrypts, all decrypt (rotation).
     capi_secrets_key: SecretStr | None = None
+    # Other programs' variables that carry one of our prefixes (DATABASE_HOST of a sidecar...),
+    # comma-separated: the unknown-setting check lets them pass.
+    capi_foreign_env: str = ""
 
     @field_validator("kafka_extra", mode="before")
     @classmethod
@@ -145,9 +148,11 @@ def check_environment(environ: Mapping[str, str], fields: Iterable[str]) -> None
         UnknownSettingError: names the variable and the closest setting.
     """
     known = frozenset(fields)
+    declared = environ.get("CAPI_FOREIGN_ENV", "").upper().split(",")
+    foreign = FOREIGN_NAMES | {name.strip() for name in declared if name.strip()}
     for name in sorted(environ):
         upper = name.upper()
-        if upper in known or upper in FOREIGN_NAMES or upper.startswith(FOREIGN_PREFIXES):
+        if upper in known or upper in foreign or upper.startswith(FOREIGN_PREFIXES):
             continue
         if upper.startswith(OUR_PREFIXES):
             raise UnknownSettingError(name, "the environment", suggest_setting(upper, known))

@@ -110,6 +110,17 @@ def test_other_programs_variables_pass(
     assert CapiSettings().database_url == "sqlite:///data/capi.db"
 
 
+def test_foreign_variables_with_our_prefixes_can_be_declared(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_HOST", "sidecar")
+    monkeypatch.setenv("META_SIDECAR_TOKEN", "x")
+    with pytest.raises(UnknownSettingError, match="DATABASE_HOST"):
+        CapiSettings()
+    monkeypatch.setenv("CAPI_FOREIGN_ENV", "database_host, META_SIDECAR_TOKEN")
+    assert CapiSettings().capi_foreign_env == "database_host, META_SIDECAR_TOKEN"
+
+
 @pytest.mark.parametrize(
     ("line", "name", "suggestion"),
     [
