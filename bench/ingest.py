@@ -210,13 +210,16 @@ def _topic_event_ids(bootstrap: str, topic: str) -> set[str]:
 
 def _seed(database_url: str) -> uuid.UUID:
     from capi_stream.database import build_engine, build_session_factory
+    from capi_stream.secrets import build_secret_box, generate_key
     from storage.migrate import migrate
     from storage.tenants import upsert_integration, upsert_tenant
 
+    # Credentials are sealed at rest; `capi serve` inherits this key through the environment.
+    box = build_secret_box(os.environ.setdefault("CAPI_SECRETS_KEY", generate_key()))
     engine = build_engine(database_url)
-    migrate(engine)
+    migrate(engine, secrets=box)
     tenant_id = uuid.uuid4()
-    with build_session_factory(engine)() as session:
+    with build_session_factory(engine, box)() as session:
         upsert_tenant(session, tenant_id, "bench", "US")
         upsert_integration(session, tenant_id, "stripe", {"webhook_secret": SECRET})
         session.commit()

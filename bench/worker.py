@@ -186,6 +186,7 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
     from capi_stream.kafka.broker import EmbeddedBroker, find_free_port
     from capi_stream.kafka.config import KafkaConfig
     from capi_stream.kafka.topics import TopicNames, ensure_topics
+    from capi_stream.secrets import build_secret_box, generate_key
 
     workdir = Path(tempfile.mkdtemp(prefix="capi-bench-worker-"))
     run = uuid.uuid4().hex[:8]
@@ -203,7 +204,9 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
         codec = build_codec()
         tenants = data.build_tenants(args.tenants)
         engine = build_engine(worker_url)
-        data.seed_tenants(build_session_factory(engine), tenants)
+        # Credentials are sealed at rest; `capi worker` inherits this key through the env.
+        box = build_secret_box(os.environ.setdefault("CAPI_SECRETS_KEY", generate_key()))
+        data.seed_tenants(build_session_factory(engine, box), tenants)
         engine.dispose()
 
         emulator_port = find_free_port()

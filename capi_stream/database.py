@@ -13,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from capi_stream.secrets import SECRETS_INFO_KEY, SecretBox
+
 
 def build_engine(url: str, **kwargs: Any) -> Engine:
     """An engine tuned per backend: SQLite in WAL mode with a busy timeout; pooled PostgreSQL."""
@@ -35,5 +37,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def build_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def build_session_factory(
+    engine: Engine, secrets: SecretBox | None = None
+) -> sessionmaker[Session]:
+    """Sessions that carry ``secrets``, the box ``storage.tenants`` seals credentials with."""
+    return sessionmaker(engine, expire_on_commit=False, info={SECRETS_INFO_KEY: secrets})

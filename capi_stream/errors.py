@@ -3,12 +3,14 @@
     CapiError
     ├── RetriableError                 try the same attempt again later (retry tier)
     │   └── DependencyUnavailableError  not the event's fault (database, broker down):
-    │                                   back off and pause, never burn an attempt
+    │       │                           back off and pause, never burn an attempt
+    │       └── SecretsKeyError        CAPI_SECRETS_KEY missing, malformed or wrong
     └── PermanentError                 retrying cannot help: dead-letter at once
         ├── DecodeError                undecodable bytes or unknown schema fingerprint
         ├── EventValidationError       the event breaks a rule (ours or Meta's)
         ├── UnknownTenantError         the tenant does not exist
         └── ConfigurationError         a tenant's integration is missing or incomplete
+            └── UnknownSettingError    a setting (env var, .env key) that does not exist
 
 Meta's own errors (``meta_capi.errors``) subclass these two branches, so routing needs
 only ``isinstance`` checks. Errors carry fields, not strings to parse.
@@ -55,3 +57,22 @@ class UnknownTenantError(PermanentError):
 
 class ConfigurationError(PermanentError):
     """An integration is missing or incomplete; the message says what to fix."""
+
+
+class UnknownSettingError(ConfigurationError):
+    """A setting that does not exist, most likely a typo; ``suggestion`` is the closest one."""
+
+    def __init__(self, name: str, where: str, suggestion: str | None) -> None:
+        hint = f"; did you mean {suggestion}?" if suggestion else ""
+        super().__init__(f"unknown setting {name} in {where}{hint}")
+        self.name = name
+        self.where = where
+        self.suggestion = suggestion
+
+
+class SecretsKeyError(DependencyUnavailableError):
+    """Stored secrets cannot be sealed or opened: the key is missing, malformed or wrong.
+
+    The operator's to fix, never the event's fault: events wait (503, paused worker), none is
+    dead-lettered for it.
+    """

@@ -20,6 +20,7 @@ from capi_stream.database import build_engine, build_session_factory
 from capi_stream.errors import ConfigurationError
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames
+from capi_stream.secrets import KEY_FILE_NAME, SecretBox, build_secret_box, read_key_file
 from capi_stream.settings import CapiSettings
 from capi_stream.stacks import find_stack
 
@@ -156,6 +157,23 @@ def build_runtime(
         kafka=KafkaConfig.from_settings(settings, bootstrap),
         topics=topics,
         engine=engine,
-        sessions=build_session_factory(engine),
+        sessions=build_session_factory(engine, build_secrets(settings)),
         codec=build_codec(settings.schema_registry_url, topics.main),
     )
+
+
+def secrets_key_path(settings: CapiSettings) -> Path:
+    """Where `make run` keeps its generated key (``<data_dir>/secrets.key``)."""
+    return Path(settings.data_dir) / KEY_FILE_NAME
+
+
+def build_secrets(settings: CapiSettings) -> SecretBox | None:
+    """The box of ``CAPI_SECRETS_KEY``, else of the key `make run` keeps under the data folder.
+
+    Raises:
+        SecretsKeyError: a key is malformed.
+    """
+    configured = settings.capi_secrets_key
+    if configured is not None:
+        return build_secret_box(configured.get_secret_value())
+    return build_secret_box(read_key_file(secrets_key_path(settings)))

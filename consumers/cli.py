@@ -20,6 +20,7 @@ from capi_stream.settings import CapiSettings
 from consumers.config import Tiers
 from consumers.dlq_limit import DeadLetterLimitError
 from consumers.service import build_worker
+from storage.tenants import require_secrets_key
 
 EXIT_DLQ_LIMIT = 3
 
@@ -45,6 +46,7 @@ def worker(tiers: Tiers, group: str | None, metrics_port: int | None) -> None:
     configure_json_logging()
     settings = CapiSettings()
     runtime = build_runtime(settings)
+    require_secrets_key(runtime)  # a missing or wrong CAPI_SECRETS_KEY fails now
     ensure_topics(runtime.kafka.admin_config(), runtime.topics.all, settings.topic_partitions)
     overrides: dict[str, object] = {"tiers": tiers}
     if group:

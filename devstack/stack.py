@@ -21,7 +21,8 @@ import uvicorn
 from capi_stream.kafka.backends import kafka_cluster
 from capi_stream.kafka.broker import find_free_port, wait_for_port
 from capi_stream.kafka.topics import ensure_topics
-from capi_stream.runtime import Runtime, build_runtime
+from capi_stream.runtime import Runtime, build_runtime, build_secrets, secrets_key_path
+from capi_stream.secrets import keep_key_file
 from capi_stream.settings import CapiSettings
 from capi_stream.stacks import StackState, announce_stack, claim_stack, release_stack
 from devstack.example import write_example_event
@@ -103,6 +104,9 @@ def run_dev_stack(settings: CapiSettings, *, use_emulator: bool) -> Iterator[Dev
     claimed = claim_stack(settings)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.capi_secrets_key is None:
+            # Credentials are sealed at rest; the dev stack keeps its own key beside its data.
+            keep_key_file(secrets_key_path(settings))
         with _running(settings, data_dir, use_emulator=use_emulator) as stack:
             announce_stack(claimed, _state(stack, data_dir))
             yield dataclasses.replace(stack, state_file=claimed)
@@ -132,7 +136,7 @@ def _running(settings: CapiSettings, data_dir: Path, *, use_emulator: bool) -> I
             overrides["kafka_heartbeat_interval_ms"] = 200
         resolved = settings.model_copy(update=overrides)
         runtime = build_runtime(resolved, bootstrap, database="create")
-        migrate(runtime.engine)
+        migrate(runtime.engine, secrets=build_secrets(resolved))
         ensure_topics(runtime.kafka.admin_config(), runtime.topics.all, resolved.topic_partitions)
         tenant = seed_demo_tenant(runtime.sessions, emulator_url)
         write_example_event(data_dir, tenant)

@@ -47,9 +47,11 @@ def serve(
     from capi_stream.kafka.topics import ensure_topics
     from capi_stream.runtime import build_runtime
     from producers.app import AppOptions, build_app
+    from storage.tenants import require_secrets_key
 
     settings = CapiSettings()
     runtime = build_runtime(settings)
+    require_secrets_key(runtime)  # a missing or wrong CAPI_SECRETS_KEY fails now
     ensure_topics(runtime.kafka.admin_config(), (runtime.topics.main,), settings.topic_partitions)
     options = AppOptions(
         publish_timeout_seconds=publish_timeout, tenant_cache_ttl_seconds=tenant_cache_ttl

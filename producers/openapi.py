@@ -29,8 +29,8 @@ def _webhook_operation(sources: list[str]) -> dict[str, Any]:
         "description": (
             "Authenticates the delivery with the tenant's secret for the source, maps it to a "
             "ConversionEvent and answers only after the broker acknowledged it (acks=all). "
-            "Redeliveries publish the same deterministic event_id. Bodies are JSON; a missing "
-            "Content-Type is accepted."
+            "Redeliveries publish the same deterministic event_id. Bodies are JSON: "
+            "Content-Type application/json (or +json), UTF-8; anything else is 415."
         ),
         "parameters": [
             {

@@ -41,22 +41,33 @@ BodyReader = Callable[[int], Awaitable[bytes]]
 
 logger = logging.getLogger(__name__)
 
-# Media types that may carry a JSON body; some senders label JSON as text/plain or send none.
-_JSON_TYPES = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
+# Every source's real sender declares JSON (reference/webhook-sources.md): Stripe sends
+# "application/json; charset=utf-8", GHL, Perspective and ManyChat's External Request send
+# JSON POSTs, Make.com forwards Denefits with "application/json". None is known to send
+# text/plain or no type, so those are refused like forms and XML, for every source.
+_JSON_TYPE = "application/json"
+# RFC 8259 section 8.1: JSON exchanged between systems is UTF-8; any other charset lies.
+_JSON_CHARSETS = frozenset({"utf-8", "utf8"})
 
 
 def check_media_type(content_type: str | None) -> None:
-    """Accept JSON, ``+json``, text/plain or no declared type at all.
+    """Accept ``application/json`` or a ``+json`` type, with no charset or UTF-8.
 
     Raises:
-        UnsupportedMediaTypeError: a form, XML or any other declared type.
+        UnsupportedMediaTypeError: no declared type, text/plain, a form, XML, another charset.
     """
-    if not content_type:
-        return
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media in _JSON_TYPES or media.endswith("+json"):
-        return
-    raise UnsupportedMediaTypeError("body must be JSON")
+    if not content_type or not content_type.strip():
+        raise UnsupportedMediaTypeError("body must be JSON: send Content-Type: application/json")
+    media, _, parameters = content_type.partition(";")
+    media = media.strip().lower()
+    if media != _JSON_TYPE and not media.endswith("+json"):
+        raise UnsupportedMediaTypeError(f"body must be JSON, not {media or 'an empty type'}")
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+            if charset not in _JSON_CHARSETS:
+                raise UnsupportedMediaTypeError(f"JSON must be UTF-8, not charset={charset}")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -114,9 +125,10 @@ class WebhookEndpoints:
         label = self._metrics.label(source)
         self._metrics.count_request(label)
         try:
-            check_media_type(headers.get("content-type"))
             tenant_id = parse_tenant_id(raw_tenant)
             self._ingestor.adapter(source)
+            # After the path: an unknown source or tenant id is a 404 whatever the body.
+            check_media_type(headers.get("content-type"))
             body = await read(self._limit)
             result = await self._ingestor.handle(tenant_id, source, body, headers)
         except Exception as exc:  # every failure becomes its mapped answer, never a crash

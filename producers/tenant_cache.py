@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.errors import DependencyUnavailableError
-from storage.models import Tenant, TenantIntegration
+from storage.models import Tenant
+from storage.tenants import get_integrations
 
 __all__ = ["DEFAULT_TTL_SECONDS", "CacheEntry", "TenantCache", "TenantInfo"]
 
@@ -78,16 +78,9 @@ class TenantCache:
                 tenant = session.get(Tenant, tenant_id)
                 info = None
                 if tenant is not None:
-                    rows = session.execute(
-                        select(TenantIntegration.provider, TenantIntegration.credentials).where(
-                            TenantIntegration.tenant_id == tenant_id
-                        )
-                    )
-                    info = TenantInfo(
-                        tenant_id,
-                        tenant.default_country,
-                        {row.provider: dict(row.credentials or {}) for row in rows},
-                    )
+                    # Sealed at rest: storage opens them with the key of our sessions.
+                    integrations = get_integrations(session, tenant_id)
+                    info = TenantInfo(tenant_id, tenant.default_country, integrations)
         except SQLAlchemyError as exc:
             raise DependencyUnavailableError(f"tenant lookup failed: {type(exc).__name__}") from exc
         with self._lock:

@@ -72,7 +72,12 @@ class Tenant(Base):
 
 
 class TenantIntegration(Base):
-    """Credentials of one provider for one tenant: ``meta`` (pixel and token) or a source."""
+    """Credentials of one provider for one tenant: ``meta`` (pixel and token) or a source.
+
+    ``sealed_credentials`` is a Fernet token of the credentials' JSON (``capi_stream.secrets``):
+    no token or webhook secret is stored in clear. Read and write them through
+    ``storage.tenants``, which holds the key.
+    """
 
     __tablename__ = "tenant_integrations"
     __table_args__ = (UniqueConstraint("tenant_id", "provider"),)
@@ -80,7 +85,7 @@ class TenantIntegration(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     provider: Mapped[str] = mapped_column(String(32))
-    credentials: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sealed_credentials: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 

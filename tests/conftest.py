@@ -6,6 +6,8 @@
 - Databases: every ``db_url`` test runs on SQLite and on PostgreSQL
   (``CAPI_TEST_POSTGRES_URL``, default the local server). PostgreSQL being unreachable is a
   failure, never a skip: the suite must prove both backends.
+- Secrets: tenant credentials are sealed at rest; the suite uses one generated key
+  (``CAPI_SECRETS_KEY``, exported so the ``capi`` processes tests start read it too).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from capi_stream.database import build_engine, build_session_factory
 from capi_stream.kafka.backends import kafka_cluster
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames, ensure_topics
+from capi_stream.secrets import SecretBox, build_secret_box, generate_key
 from storage.migrate import migrate
 from tests.integration.emulator_fixture import emulator, emulator_server
 
@@ -34,6 +37,18 @@ DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # Running `make run` stacks announce themselves in the user's state folder; the suite must
 # never find one (a developer's, or a parallel test's), so it gets a folder of its own.
 os.environ["CAPI_STATE_DIR"] = tempfile.mkdtemp(prefix="capi-test-stacks-")
+
+TEST_SECRETS_KEY = os.environ.setdefault("CAPI_SECRETS_KEY", generate_key())
+
+
+def test_secret_box() -> SecretBox:
+    """The box of the suite's key, for session factories a test builds itself."""
+    box = build_secret_box(TEST_SECRETS_KEY)
+    assert box is not None
+    return box
+
+
+test_secret_box.__test__ = False  # type: ignore[attr-defined]  # not a test, despite its name
 
 
 def unique_name(prefix: str) -> str:
@@ -139,4 +154,4 @@ def db_engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def session_factory(db_engine: Engine) -> sessionmaker[Session]:
-    return build_session_factory(db_engine)
+    return build_session_factory(db_engine, test_secret_box())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from capi_stream.database import build_engine
-from capi_stream.runtime import resolve_settings
+from capi_stream.runtime import build_secrets, resolve_settings
 from capi_stream.settings import CapiSettings
 from ops.cli.migrate_check import check_at_head
 from storage.migrate import migrate as apply_migrations
@@ -26,7 +26,8 @@ def migrate(revision: str, check: bool) -> None:
     if check:  # init containers: the rollout waits for the setup Job's migration
         check_at_head(engine)
     try:
-        apply_migrations(engine, revision)
+        # Revision 0004 seals stored credentials: it needs the key when there are some.
+        apply_migrations(engine, revision, secrets=build_secrets(settings))
     finally:
         engine.dispose()
     click.echo(f"database at {engine.url.render_as_string(hide_password=True)} is at {revision}")

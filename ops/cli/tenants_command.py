@@ -21,16 +21,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from capi_stream.database import build_session_factory
-from capi_stream.runtime import open_database, resolve_settings
+from capi_stream.runtime import build_secrets, open_database, resolve_settings
+from capi_stream.secrets import generate_key
 from capi_stream.settings import CapiSettings
 from ops.cli.options import read_secret
 from storage.models import Tenant, TenantIntegration
 from storage.tenants import (
     META_PROVIDER,
     get_credentials,
+    get_integrations,
     get_tenant,
+    reseal_integrations,
     upsert_integration,
     upsert_tenant,
+    verify_secrets_key,
 )
 
 # Which credential keys each webhook source takes; the first list is required (any one of
@@ -76,7 +80,9 @@ def _session(ctx: click.Context) -> Iterator[Session]:
     settings: CapiSettings = ctx.obj
     engine = open_database(resolve_settings(settings))
     try:
-        with build_session_factory(engine).begin() as session:
+        sessions = build_session_factory(engine, build_secrets(settings))
+        verify_secrets_key(sessions)
+        with sessions.begin() as session:
             yield session
     finally:
         engine.dispose()
@@ -244,20 +250,16 @@ def show(ctx: click.Context, tenant_id: str) -> None:
     """Show a tenant and its integrations, secrets masked."""
     with _session(ctx) as session:
         tenant = _existing(session, _tenant_id(tenant_id))
-        integrations = session.scalars(
-            select(TenantIntegration)
-            .where(TenantIntegration.tenant_id == tenant.tenant_id)
-            .order_by(TenantIntegration.provider)
-        ).all()
+        integrations = get_integrations(session, tenant.tenant_id)
         table = Table(title=f"tenant {tenant.tenant_id}")
         table.add_column("field")
         table.add_column("value")
         table.add_row("name", tenant.name)
         table.add_row("default country", tenant.default_country or "-")
-        for integration in integrations:
-            for key, value in sorted(integration.credentials.items()):
+        for provider, credentials in sorted(integrations.items()):
+            for key, value in sorted(credentials.items()):
                 shown = "-" if value is None else str(value) if key in CLEAR_KEYS else mask(value)
-                table.add_row(f"{integration.provider}.{key}", shown)
+                table.add_row(f"{provider}.{key}", shown)
     Console(width=120).print(table)
 
 
@@ -341,3 +343,22 @@ def verify(ctx: click.Context, tenant_id: str, test_event_code: str | None, save
     click.echo(verdict.message, err=not verdict.ok)
     if not verdict.ok:
         sys.exit(1)
+
+
+@tenants.command("rotate-key")
+@click.pass_context
+def rotate_key(ctx: click.Context) -> None:
+    """Re-encrypt every stored credential with the first key of CAPI_SECRETS_KEY.
+
+    Rotation: set CAPI_SECRETS_KEY=new,old everywhere, run this, then drop the old key.
+    All rows are re-encrypted in one transaction: a row no key opens changes nothing.
+    """
+    with _session(ctx) as session:
+        count = reseal_integrations(session)
+    click.echo(f"re-encrypted {count} integration(s) with the first key of CAPI_SECRETS_KEY")
+
+
+@tenants.command("generate-key")
+def generate_key_command() -> None:
+    """Print a new Fernet key for CAPI_SECRETS_KEY (put it first, keep the old ones after)."""
+    click.echo(generate_key())

@@ -91,6 +91,6 @@ def test_capi_serve_is_healthy_and_ready(
     assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
     assert "/webhooks/{tenant_id}/{source}" in httpx.get(f"{base}/openapi.json").json()["paths"]
     unknown = httpx.post(f"{base}/webhooks/00000000-0000-4000-8000-000000000000/stripe",
-                         content=b"{}")  # fmt: skip
+                         content=b"{}", headers={"content-type": "application/json"})  # fmt: skip
     assert unknown.status_code == 404
     assert unknown.json()["error"]["message"]

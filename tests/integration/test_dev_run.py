@@ -37,7 +37,8 @@ def test_make_run_carries_webhooks_to_the_emulator_and_stops_cleanly(tmp_path: P
         "WORKER_METRICS_PORT": "0",
         "CAPI_STATE_DIR": str(tmp_path / "stacks"),
     }
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "META_GRAPH_URL", "TOPIC_MAIN"):
+    # Without CAPI_SECRETS_KEY the dev stack makes and keeps its own key under data/.
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "META_GRAPH_URL", "TOPIC_MAIN", "CAPI_SECRETS_KEY"):
         env.pop(name, None)
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
@@ -89,3 +90,8 @@ def test_make_run_carries_webhooks_to_the_emulator_and_stops_cleanly(tmp_path: P
     assert exit_code == 0, log_path.read_text()
     assert "stopped cleanly" in log_path.read_text()
     assert not list((tmp_path / "stacks").glob("*.json")), "the state file outlived the stack"
+    key_file = tmp_path / "data" / "secrets.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    database = b"".join(p.read_bytes() for p in (tmp_path / "data").glob("capi.db*"))
+    for secret in (DemoTenant().access_token, DemoTenant().shared_secret):
+        assert secret.encode() not in database  # sealed at rest, key kept beside the data

@@ -192,7 +192,8 @@ def test_a_ghl_webhook_id_no_column_can_hold_is_a_4xx(
 ) -> None:
     # A lone surrogate (JSON's "\ud800" escape) has no UTF-8 form; PostgreSQL refuses NUL.
     body = ghl_appointment("appt_ODD", webhook_id=webhook_id)
-    headers = signed_headers("ghl", body) if signed else {"x-ghl-signature": "AAAA"}
+    forged = {"content-type": "application/json", "x-ghl-signature": "AAAA"}
+    headers = signed_headers("ghl", body) if signed else forged
     answers = [harness.post(tenant, "ghl", body, headers).status_code for _ in range(2)]
 
     assert answers == ([400, 400] if signed else [401, 401])

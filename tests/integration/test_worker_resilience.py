@@ -23,6 +23,7 @@ from capi_stream.kafka.topics import TopicNames, ensure_topics
 from consumers.headers import Failure, HopContext, Origin, build_headers
 from consumers.pipeline.redact import hash_identity
 from storage.models import EventStatus
+from tests.conftest import test_secret_box
 from tests.integration.emulator_fixture import Emulator
 from tests.integration.worker_fixtures import (
     TcpProxy,
@@ -200,7 +201,7 @@ def test_a_database_outage_pauses_then_resumes_without_loss_or_burnt_attempts(
 ) -> None:
     proxy, proxied_url = pg_proxy
     engine = build_engine(proxied_url)
-    worker_sessions = build_session_factory(engine)
+    worker_sessions = build_session_factory(engine, test_secret_box())
     tenant_id, pixel = seed_tenant(session_factory)
     config = make_worker_config(group_id, emulator.base_url, tenant_cache_ttl_seconds=60.0)
     before = [make_conversion(tenant_id, n, "Lead") for n in range(5)]
