@@ -4,8 +4,13 @@ sent                      -> row sent
 retriable, attempts left  -> row retrying, forward to the next tier (due = now + delay)
 retriable, last attempt   -> row dead, dead-letter topic
 permanent                 -> row dead, dead-letter topic
-tenant rate limited       -> forward to a tier without an attempt (due = block end)
+Meta throttled the tenant -> tenant blocked as long as Meta asks; forward to a tier without
+                             spending an attempt (due = block end)
+tenant blocked            -> not sent; forward to a tier without an attempt (due = block end)
 expired (> 7 days)        -> row expired, nothing sent, nothing forwarded
+
+Before a batch's sends, one ``mark_attempts`` counts an attempt on every row about to go to
+Meta (committed first), so ``send_attempts`` stays true if the process dies mid-send.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ from consumers.routing import (
     max_attempts,
     route_failure,
     topic_for,
-    was_attempted,
 )
 from meta_capi.errors import MetaRateLimitedError
 from meta_capi.server_event import ServerEvent
@@ -40,8 +44,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _bump(counter: dict[str, int], key: str) -> None:
-    counter[key] = counter.get(key, 0) + 1
+def _bump(counter: dict[str, int], key: str, by: int = 1) -> None:
+    counter[key] = counter.get(key, 0) + by
 
 
 class OutcomeBook:
@@ -53,6 +57,9 @@ class OutcomeBook:
         self.now_ms = int(now.timestamp() * 1000)
         self.outcomes: list[AttemptOutcome] = []
         self._queued: dict[uuid.UUID, list[tuple[Item, ServerEvent]]] = defaultdict(list)
+
+    def _clock_ms(self) -> int:
+        return int(self.processor.clock().timestamp() * 1000)
 
     def expire(self, item: Item) -> None:
         item.done = True
@@ -100,30 +107,58 @@ class OutcomeBook:
         self._queued[item.tenant.tenant_id].append((item, event))
 
     def send_queued(self) -> None:
-        work = {}
+        """Send each tenant's queued events (tenants Meta blocks wait), then route results.
+
+        Raises:
+            DependencyUnavailableError: the attempt mark could not be written (nothing sent).
+        """
+        processor = self.processor
+        contexts = {}
+        now_ms = self._clock_ms()
         for tenant_id, entries in self._queued.items():
-            until = self.processor.blocks.blocked_until(str(tenant_id), self.now_ms)
+            until = processor.blocks.blocked_until(str(tenant_id), now_ms)
             if until is not None:
                 for item, _ in entries:
                     self._defer(item, until, "tenant rate limited by Meta")
+                _bump(self.report.deferred_by_tenant, str(tenant_id), len(entries))
                 continue
-            client = entries[0][0].tenant.client if entries[0][0].tenant else None
-            assert client is not None
-            work[tenant_id] = (client, [event for _, event in entries])
-        if not work:
+            context = entries[0][0].tenant
+            assert context is not None
+            contexts[tenant_id] = context
+        self.report.paused_tenants = processor.blocks.active(now_ms)
+        if not contexts:
             return
-        results = self.processor.sender.send(work)
+        # Counted before sending: a send whose outcome is never written still counts.
+        processor.store.mark_attempts(
+            [item.row_id for t in contexts for item, _ in self._queued[t] if item.row_id]
+        )
+        with processor.tenants.lease(contexts) as clients:
+            work = {
+                tenant_id: (clients[tenant_id], [event for _, event in self._queued[tenant_id]])
+                for tenant_id in contexts
+            }
+            results = processor.sender.send(work)
         for tenant_id, result in results.items():
             self.report.send_seconds.append(result.seconds)
             entries = self._queued[tenant_id]
+            throttled = False
             for index, (item, _) in enumerate(entries):
                 if result.outcome is None:
                     assert result.error is not None
-                    self._failed(item, result.error)
+                    error: BaseException | None = result.error
                 elif index in result.outcome.failed:
-                    self._failed(item, result.outcome.failed[index])
+                    error = result.outcome.failed[index]
                 else:
+                    error = None
+                if error is None:
+                    assert result.outcome is not None
                     self._sent(item, result.outcome.result.fbtrace_id)
+                    continue
+                throttled = throttled or is_rate_limit(error)
+                self._failed(item, error)
+            if throttled:
+                _bump(self.report.throttled_by_tenant, str(tenant_id))
+        self.report.paused_tenants = processor.blocks.active(self._clock_ms())
 
     def _sent(self, item: Item, fbtrace_id: str | None) -> None:
         item.done = True
@@ -138,16 +173,18 @@ class OutcomeBook:
         assert item.row_id is not None and item.tenant is not None
         processor = self.processor
         attempt = item.incoming.context.attempt
-        blocked_until: int | None = None
-        if is_rate_limit(error):
+        route = route_failure(error, attempt, attempts_allowed=max_attempts(processor.topics))
+        if route.destination is Destination.DEFER:
+            # Throttling is the tenant's volume, not the event's fault: block the tenant for
+            # as long as Meta asks and keep the event's attempt (Meta: once limited, stop
+            # calling; more calls push the block further out).
             assert isinstance(error, MetaRateLimitedError)
             wait = error.retry_after_seconds or processor.options.rate_limit_default_seconds
-            blocked_until = self.now_ms + round(wait * 1000)
+            # From now, not from the batch's start: the block must outlast the client's own.
+            blocked_until = self._clock_ms() + round(wait * 1000)
             processor.blocks.block(str(item.tenant.tenant_id), blocked_until)
-            if not was_attempted(error):
-                self._defer(item, blocked_until, str(error))
-                return
-        route = route_failure(error, attempt, attempts_allowed=max_attempts(processor.topics))
+            self._defer(item, blocked_until, str(error))
+            return
         if route.destination is Destination.DEAD_LETTER:
             self.dead_letter(item, error, attempt=attempt, attempted=True)
             return
@@ -155,8 +192,6 @@ class OutcomeBook:
         failure = describe_failure(error)
         _bump(self.report.failed_by_class, failure.error_class)
         due = due_ms_for(processor.options.retry_delays_seconds, route.next_attempt, self.now_ms)
-        if blocked_until is not None:
-            due = max(due, blocked_until)
         topic = topic_for(route, processor.topics)
         _bump(self.report.retried_by_topic, topic)
         self.outcomes.append(
@@ -174,12 +209,18 @@ class OutcomeBook:
         )
 
     def _defer(self, item: Item, until_ms: int, reason: str) -> None:
-        """Wait out the tenant's block on a tier without spending an attempt."""
+        """Wait out the tenant's block on a tier without spending an attempt.
+
+        The row's ``send_attempts`` is left as the attempt mark made it (a throttled send
+        did reach Meta); the record's attempt number (its retry budget) is unchanged.
+        """
         item.done = True
         self.report.deferred += 1
         assert item.row_id is not None
         attempt = item.incoming.context.attempt
-        self.outcomes.append(AttemptOutcome(item.row_id, 0, EventStatus.RETRYING, error=reason))
+        self.outcomes.append(
+            AttemptOutcome(item.row_id, 0, EventStatus.RETRYING, error=reason[:1000])
+        )
         failure = describe_failure(MetaRateLimitedError(reason, classification="deferred"))
         self.report.forwards.append(
             self.processor.forward(

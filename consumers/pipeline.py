@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 class EventStore(Protocol):
     def upsert(self, rows: Sequence[dict[str, object]]) -> dict[EventKey, StoredEvent]: ...
 
+    def mark_attempts(self, row_ids: Sequence[uuid.UUID]) -> None:
+        """Count one send attempt per row; committed before the send is made."""
+        ...
+
     def record(self, outcomes: Sequence[AttemptOutcome]) -> None: ...
 
 
@@ -94,6 +98,11 @@ class BatchReport:
     retried_by_topic: dict[str, int] = field(default_factory=dict)
     failed_by_class: dict[str, int] = field(default_factory=dict)
     send_seconds: list[float] = field(default_factory=list)
+    # Per tenant (id text): sends Meta throttled, events held back while it was blocked.
+    throttled_by_tenant: dict[str, int] = field(default_factory=dict)
+    deferred_by_tenant: dict[str, int] = field(default_factory=dict)
+    # Tenants blocked after this batch's sends -> block end (Unix ms); None: nothing sent.
+    paused_tenants: dict[str, int] | None = None
 
 
 @dataclass(slots=True)

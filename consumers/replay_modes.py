@@ -127,6 +127,10 @@ class ReplayStore:
             return {key: replace(state, sent_to_meta=False) for key, state in stored.items()}
         return stored
 
+    def mark_attempts(self, row_ids: Sequence[uuid.UUID]) -> None:
+        if not self._no_send:  # --no-send sends nothing: no attempt to count
+            self._inner.mark_attempts(row_ids)
+
     def record(self, outcomes: Sequence[AttemptOutcome]) -> None:
         if self._no_send:
             outcomes = [

@@ -2,7 +2,12 @@
 
     DependencyUnavailableError  -> PAUSE        not the event's fault: no attempt burned,
                                                  nothing forwarded, the batch is replayed
-    RetriableError (Meta 5xx, throttling, timeouts)
+    MetaRateLimitedError        -> DEFER        Meta throttled the tenant, not the event: the
+                                                 tenant waits as long as Meta asks, the record
+                                                 waits on a tier with its attempt unchanged
+                                                 (bounded by Meta's 7-day window: past it the
+                                                 event is recorded ``expired``, never sent)
+    RetriableError (Meta 5xx, timeouts)
         attempt < max_attempts  -> RETRY        tier topic of attempt + 1
         attempt >= max_attempts -> DEAD_LETTER
     PermanentError (decode, validation, unknown tenant, configuration, Meta 4xx)
@@ -27,6 +32,7 @@ class Destination(StrEnum):
     RETRY = "retry"
     DEAD_LETTER = "dead_letter"
     PAUSE = "pause"
+    DEFER = "defer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,8 @@ def route_failure(error: BaseException, attempt: int, *, attempts_allowed: int) 
     """Decide where a record goes after ``attempt`` failed with ``error``."""
     if isinstance(error, DependencyUnavailableError):
         return Route(Destination.PAUSE, attempt)
+    if is_rate_limit(error):
+        return Route(Destination.DEFER, attempt)
     if isinstance(error, RetriableError) and attempt < attempts_allowed:
         return Route(Destination.RETRY, attempt + 1)
     if isinstance(error, RetriableError | PermanentError):
@@ -63,6 +71,8 @@ def topic_for(route: Route, topics: TopicNames) -> str:
         return topics.dlq
     if route.destination is Destination.RETRY:
         return topics.retry_topic_for_attempt(min(route.next_attempt, 1 + topics.retry_tiers))
+    if route.destination is Destination.DEFER:
+        return deferral_topic(route.next_attempt, topics)
     raise ValueError("a paused record is not forwarded")
 
 
@@ -75,6 +85,7 @@ def deferral_topic(attempt: int, topics: TopicNames) -> str:
 
 
 def is_rate_limit(error: BaseException) -> bool:
+    """Meta throttled the caller (or the client's own block after a throttle answer)."""
     return isinstance(error, MetaRateLimitedError)
 
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Connection, Row, Select, Table, Update, bindparam, select, update
+from sqlalchemy import Connection, Row, Select, Table, Update, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -210,7 +210,7 @@ def _outcome_values(outcome: AttemptOutcome, now: datetime) -> dict[str, Any]:
         "send_error": _storable(outcome.error),
     }
     if outcome.attempt > 0:
-        values["send_attempts"] = outcome.attempt
+        values["send_attempts"] = outcome.attempt  # never lowers the count: see _assignment
         values["last_send_attempt_at"] = now
     if outcome.response is not None:
         values["meta_response"] = _response(outcome)
@@ -221,13 +221,22 @@ def _outcome_values(outcome: AttemptOutcome, now: datetime) -> dict[str, Any]:
     return values
 
 
+def _assignment(name: str) -> Any:
+    """The SET value of a column; ``send_attempts`` only ever grows (marks counted sends)."""
+    value = bindparam(f"v_{name}", type_=_TABLE.c[name].type)
+    if name == "send_attempts":
+        column = _TABLE.c.send_attempts
+        return case((value > column, value), else_=column)
+    return value
+
+
 @lru_cache(maxsize=64)
 def _update_statement(columns: tuple[str, ...]) -> Update:
     """``UPDATE ... SET <columns> WHERE id = :row_id AND NOT sent_to_meta`` for executemany."""
     return (
         update(_TABLE)
         .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.sent_to_meta.is_(False))
-        .values({name: bindparam(f"v_{name}", type_=_TABLE.c[name].type) for name in columns})
+        .values({name: _assignment(name) for name in columns})
     )
 
 
@@ -239,7 +248,7 @@ UPDATE {_TABLE.name} AS t SET
     status = v.status,
     updated_at = %(now)s,
     send_error = v.send_error,
-    send_attempts = CASE WHEN v.attempt > 0 THEN v.attempt ELSE t.send_attempts END,
+    send_attempts = CASE WHEN v.attempt > t.send_attempts THEN v.attempt ELSE t.send_attempts END,
     last_send_attempt_at = CASE WHEN v.attempt > 0 THEN %(now)s ELSE t.last_send_attempt_at END,
     meta_response = COALESCE(v.meta_response, t.meta_response),
     meta_fbtrace_id = COALESCE(v.fbtrace_id, t.meta_fbtrace_id),
@@ -253,8 +262,11 @@ WHERE t.id = v.id AND t.sent_to_meta = false
 
 
 def record_outcomes(session: Session, outcomes: Sequence[AttemptOutcome]) -> None:
-    """Write each attempt's result; ``send_attempts`` becomes the attempt number itself.
+    """Write each attempt's result; ``send_attempts`` becomes at least the attempt number.
 
+    ``send_attempts`` never goes down: the worker counts each send with ``mark_attempts``
+    before it is made, and an outcome (whose ``attempt`` is the record's place in the retry
+    tiers) must not undo a count that a killed process made before it could record one.
     A row already sent is never downgraded by a late duplicate of an earlier attempt.
     PostgreSQL gets the whole batch as one ``UPDATE ... FROM json_to_recordset``; elsewhere
     outcomes that set the same columns (all the "sent" ones, typically) go as one
@@ -288,6 +300,38 @@ def record_outcomes(session: Session, outcomes: Sequence[AttemptOutcome]) -> Non
         shapes.setdefault(tuple(sorted(values)), []).append(params)
     for columns, params_list in shapes.items():
         connection.execute(_update_statement(columns), params_list)
+
+
+# PostgreSQL: the ids as ONE array parameter (one short cached statement per batch).
+_MARK_SQL = f"""
+UPDATE {_TABLE.name} SET send_attempts = send_attempts + 1, last_send_attempt_at = %(now)s
+WHERE id = ANY(%(ids)s::uuid[]) AND sent_to_meta = false
+"""  # noqa: S608 - the table's own name; values bound
+
+_MARK_STATEMENT = (
+    update(_TABLE)
+    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.sent_to_meta.is_(False))
+    .values(send_attempts=_TABLE.c.send_attempts + 1, last_send_attempt_at=bindparam("now"))
+)
+
+
+def mark_attempts(session: Session, row_ids: Sequence[uuid.UUID]) -> None:
+    """Count one send attempt for each row, BEFORE the send (commit before sending).
+
+    One ``UPDATE ... WHERE id IN (...)`` per request batch, not one write per event: if the
+    process dies between the send and its outcome write, the attempt is still counted, so
+    ``send_attempts`` says how often the event really went to Meta. Rows already sent are
+    left alone (the worker never sends them again).
+    """
+    if not row_ids:
+        return
+    now = datetime.now(UTC)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        ids = [str(row_id) for row_id in row_ids]
+        connection.exec_driver_sql(_MARK_SQL, {"now": now, "ids": ids})
+        return
+    connection.execute(_MARK_STATEMENT, {"ids": list(row_ids), "now": now})
 
 
 def select_unsent(tenant_id: uuid.UUID, limit: int = 100) -> Select[MetaCapiEvent]:

@@ -34,6 +34,7 @@ from meta_capi.validation import MetaEventValidationError
 
 TOPICS = TopicNames(main="t")
 RETRY, DEAD, PAUSE = Destination.RETRY, Destination.DEAD_LETTER, Destination.PAUSE
+DEFER = Destination.DEFER
 
 
 @pytest.mark.parametrize(
@@ -42,7 +43,14 @@ RETRY, DEAD, PAUSE = Destination.RETRY, Destination.DEAD_LETTER, Destination.PAU
         (MetaRetryableError("5xx", status_code=500), 1, Route(RETRY, 2), "t.retry.1"),
         (MetaRetryableError("5xx", status_code=500), 2, Route(RETRY, 3), "t.retry.2"),
         (MetaTimeoutError("slow"), 3, Route(RETRY, 4), "t.retry.3"),
-        (MetaRateLimitedError("17", code=17), 4, Route(RETRY, 5), "t.retry.4"),
+        # Throttling is never the event's fault: the attempt is kept, the record waits.
+        (MetaRateLimitedError("17", code=17), 1, Route(DEFER, 1), "t.retry.1"),
+        (MetaRateLimitedError("17", code=17), 4, Route(DEFER, 4), "t.retry.3"),
+        (MetaRateLimitedError("4", code=4), 5, Route(DEFER, 5), "t.retry.4"),
+        (MetaRateLimitedError("local", classification="rate_limited_local"), 2,
+         Route(DEFER, 2), "t.retry.1"),
+        (classify_error(429, b"Too Many Requests"), 5, Route(DEFER, 5), "t.retry.4"),
+        (classify_error(400, {"error": {"code": 341}}), 3, Route(DEFER, 3), "t.retry.2"),
         (MetaRetryableError("5xx"), 5, Route(DEAD, 5), "t.dlq"),
         (MetaRetryableError("redriven past the budget"), 6, Route(DEAD, 6), "t.dlq"),
         (MetaPermanentError("code 100", code=100), 1, Route(DEAD, 1), "t.dlq"),
@@ -50,7 +58,8 @@ RETRY, DEAD, PAUSE = Destination.RETRY, Destination.DEAD_LETTER, Destination.PAU
         (classify_error(400, {"error": {"code": 100, "error_subcode": 2804003}}), 1,
          Route(DEAD, 1), "t.dlq"),
         (classify_error(503, "Service Unavailable"), 1, Route(RETRY, 2), "t.retry.1"),
-        (classify_error(400, {"error": {"code": 80004}}), 1, Route(RETRY, 2), "t.retry.1"),
+        (classify_error(400, {"error": {"code": 80004}}), 1, Route(DEFER, 1), "t.retry.1"),
+        (classify_error(400, {"error": {"code": 613}}), 5, Route(DEFER, 5), "t.retry.4"),
         (DecodeError("garbage"), 1, Route(DEAD, 1), "t.dlq"),
         (EventValidationError("no value"), 1, Route(DEAD, 1), "t.dlq"),
         (MetaEventValidationError("too old", subcode=2804003), 2, Route(DEAD, 2), "t.dlq"),
