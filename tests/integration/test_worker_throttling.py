@@ -92,7 +92,7 @@ def test_sustained_throttling_dead_letters_nothing_and_other_tenants_keep_sendin
         assert _sample(metrics, "capi_worker_dead_lettered_total") == 0
 
     assert read_topic(kafka_config, topic_names.dlq, timeout=1) == []
-    received = [e.payload["event_id"] for e in emulator.state.events(pixel_a)]
+    received = [str(e.payload["event_id"]) for e in emulator.state.events(pixel_a)]
     assert sorted(received) == sorted(e.event_id for e in a_events)  # each once
     assert len(emulator.state.events(pixel_b)) == EVENTS_PER_TENANT
     rows = event_rows(session_factory, throttled)
