@@ -9,8 +9,9 @@ Meta throttled the tenant -> tenant blocked as long as Meta asks; forward to a t
 tenant blocked            -> not sent; forward to a tier without an attempt (due = block end)
 expired (> 7 days)        -> row expired, nothing sent, nothing forwarded
 
-Before a batch's sends, one ``mark_attempts`` counts an attempt on every row about to go to
-Meta (committed first), so ``send_attempts`` stays true if the process dies mid-send.
+The batch's upsert counts an attempt on every row about to go to Meta (committed before the
+send), so ``send_attempts`` stays true if the process dies mid-send; which tenants are
+blocked is decided once, before that upsert (``blocked_tenants``), so counted = sent.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -106,17 +107,23 @@ class OutcomeBook:
         assert item.tenant is not None
         self._queued[item.tenant.tenant_id].append((item, event))
 
-    def send_queued(self) -> None:
-        """Send each tenant's queued events (tenants Meta blocks wait), then route results.
+    def blocked_tenants(self, tenant_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """Of these tenants, those Meta's throttling blocks now -> block end (Unix ms)."""
+        now_ms = self._clock_ms()
+        blocked = {}
+        for tenant_id in tenant_ids:
+            until = self.processor.blocks.blocked_until(str(tenant_id), now_ms)
+            if until is not None:
+                blocked[tenant_id] = until
+        return blocked
 
-        Raises:
-            DependencyUnavailableError: the attempt mark could not be written (nothing sent).
-        """
+    def send_queued(self, blocked: Mapping[uuid.UUID, int]) -> None:
+        """Send each tenant's queued events, except ``blocked`` tenants' (they wait for the
+        block's end on a tier), then route every result."""
         processor = self.processor
         contexts = {}
-        now_ms = self._clock_ms()
         for tenant_id, entries in self._queued.items():
-            until = processor.blocks.blocked_until(str(tenant_id), now_ms)
+            until = blocked.get(tenant_id)
             if until is not None:
                 for item, _ in entries:
                     self._defer(item, until, "tenant rate limited by Meta")
@@ -125,13 +132,9 @@ class OutcomeBook:
             context = entries[0][0].tenant
             assert context is not None
             contexts[tenant_id] = context
-        self.report.paused_tenants = processor.blocks.active(now_ms)
+        self.report.paused_tenants = processor.blocks.active(self._clock_ms())
         if not contexts:
             return
-        # Counted before sending: a send whose outcome is never written still counts.
-        processor.store.mark_attempts(
-            [item.row_id for t in contexts for item, _ in self._queued[t] if item.row_id]
-        )
         with processor.tenants.lease(contexts) as clients:
             work = {
                 tenant_id: (clients[tenant_id], [event for _, event in self._queued[tenant_id]])

@@ -41,10 +41,9 @@ logger = logging.getLogger(__name__)
 
 
 class EventStore(Protocol):
-    def upsert(self, rows: Sequence[dict[str, object]]) -> dict[EventKey, StoredEvent]: ...
-
-    def mark_attempts(self, row_ids: Sequence[uuid.UUID]) -> None:
-        """Count one send attempt per row; committed before the send is made."""
+    def upsert(self, rows: Sequence[dict[str, object]]) -> dict[EventKey, StoredEvent]:
+        """Insert or refresh rows; a row's ``send_attempts`` (0/1) counts a send about to be
+        made (``storage.events.upsert_events``)."""
         ...
 
     def record(self, outcomes: Sequence[AttemptOutcome]) -> None: ...
@@ -192,7 +191,19 @@ class BatchProcessor:
         batch, the sender, the tenant blocks and its own database transactions.
         """
         book = batch.book
-        stored = self.store.upsert([result.row for _, result in batch.events.values()])
+        # Decided once, before the upsert counts the attempts of the events to be sent.
+        tenant_ids = {item.tenant.tenant_id for item, _ in batch.events.values() if item.tenant}
+        blocked = book.blocked_tenants(tenant_ids)
+        rows = []
+        for item, result in batch.events.values():
+            assert item.tenant is not None
+            sends = (
+                result.error is None
+                and result.status != EventStatus.EXPIRED
+                and item.tenant.tenant_id not in blocked
+            )
+            rows.append({**result.row, "send_attempts": int(sends)})
+        stored = self.store.upsert(rows)
         for key, (item, result) in batch.events.items():
             state = stored[key]
             item.row_id = state.id
@@ -206,7 +217,7 @@ class BatchProcessor:
             else:
                 assert result.server_event is not None
                 book.queue(item, result.server_event)
-        book.send_queued()
+        book.send_queued(blocked)
         self.store.record(book.outcomes)
         return book.report
 

@@ -120,16 +120,14 @@ class ReplayStore:
         return getattr(self._inner, name)
 
     def upsert(self, rows: Sequence[dict[str, object]]) -> dict[EventKey, StoredEvent]:
+        if self._no_send:  # nothing will be sent: no attempt to count
+            rows = [{**row, "send_attempts": 0} for row in rows]
         stored = self._inner.upsert(rows)
         for key, state in stored.items():
             self._rows[state.id] = (key, state.sent_to_meta)
         if self._resend:
             return {key: replace(state, sent_to_meta=False) for key, state in stored.items()}
         return stored
-
-    def mark_attempts(self, row_ids: Sequence[uuid.UUID]) -> None:
-        if not self._no_send:  # --no-send sends nothing: no attempt to count
-            self._inner.mark_attempts(row_ids)
 
     def record(self, outcomes: Sequence[AttemptOutcome]) -> None:
         if self._no_send:

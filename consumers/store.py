@@ -20,14 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.errors import DependencyUnavailableError
 from consumers.enrich import ContactHints
-from storage.events import (
-    AttemptOutcome,
-    EventKey,
-    StoredEvent,
-    mark_attempts,
-    record_outcomes,
-    upsert_events,
-)
+from storage.events import AttemptOutcome, EventKey, StoredEvent, record_outcomes, upsert_events
 from storage.models import Contact
 from storage.tenants import META_PROVIDER, get_credentials, get_tenant
 
@@ -110,11 +103,6 @@ class SqlEventStore:
 
     def upsert(self, rows: Sequence[Mapping[str, Any]]) -> dict[EventKey, StoredEvent]:
         return self._run(lambda session: upsert_events(session, rows))
-
-    def mark_attempts(self, row_ids: Sequence[uuid.UUID]) -> None:
-        """Count a send attempt per row, committed before the send is made."""
-        if row_ids:
-            self._run(lambda session: mark_attempts(session, row_ids))
 
     def record(self, outcomes: Sequence[AttemptOutcome]) -> None:
         if outcomes:

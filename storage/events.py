@@ -11,7 +11,18 @@ from functools import lru_cache
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Connection, Row, Select, Table, Update, bindparam, case, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -81,7 +92,12 @@ def upsert_events(
 ) -> dict[EventKey, StoredEvent]:
     """Insert rows, or refresh their content if (tenant_id, event_id) exists.
 
-    Re-processing the same event is harmless: attempts, status and sent flags are kept.
+    Re-processing the same event is harmless: status and sent flags are kept. A row's
+    ``send_attempts`` (0 or 1, default 0) is the send attempt this upsert counts, because
+    the caller is about to send the event: it is added to the stored count of a row not yet
+    sent (and stamps ``last_send_attempt_at``). Counting in the same statement, committed
+    before the send, keeps ``send_attempts`` true when the process dies between the send
+    and its outcome write, without one more write per batch (let alone per event).
     One short cached statement per batch, never one compiled afresh with a bind parameter per
     value (1,000 rows x 33 columns made that 2 s of CPU per batch): PostgreSQL receives the
     batch as one JSON parameter, other databases as an executemany. Rows must all have the
@@ -95,6 +111,8 @@ def upsert_events(
         {**defaults, "id": uuid.uuid4(), "created_at": now, "updated_at": now, **row}
         for row in rows
     ]
+    for value in values:
+        value["last_send_attempt_at"] = now if value.get("send_attempts") else None
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         result = _upsert_recordset(session.connection(), values)
@@ -127,8 +145,18 @@ def _upsert_many(connection: Connection, values: list[dict[str, Any]]) -> Iterab
     """Portable: one executemany that SQLAlchemy pages into multi-row VALUES + RETURNING."""
     insert = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
     statement = insert(_TABLE)
-    refreshed = {name: statement.excluded[name] for name in _CONTENT_COLUMNS if name in values[0]}
+    refreshed: dict[str, ColumnElement[Any]] = {
+        name: statement.excluded[name] for name in _CONTENT_COLUMNS if name in values[0]
+    }
     refreshed["updated_at"] = statement.excluded.updated_at
+    counted = statement.excluded.send_attempts
+    refreshed["send_attempts"] = case(
+        (_TABLE.c.sent_to_meta, _TABLE.c.send_attempts), else_=_TABLE.c.send_attempts + counted
+    )
+    refreshed["last_send_attempt_at"] = case(
+        (_TABLE.c.sent_to_meta | (counted == 0), _TABLE.c.last_send_attempt_at),
+        else_=statement.excluded.last_send_attempt_at,
+    )
     upsert = statement.on_conflict_do_update(
         index_elements=["tenant_id", "event_id"], set_=refreshed
     ).returning(
@@ -149,6 +177,13 @@ def _recordset_sql(columns: tuple[str, ...]) -> str:
     names = ", ".join(_TABLE.c[name].name for name in columns)  # KeyError if not a column
     refreshed = [name for name in _CONTENT_COLUMNS if name in columns] + ["updated_at"]
     assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in refreshed)
+    # The attempt this upsert counts (see ``upsert_events``); a sent row is left alone.
+    assignments += (
+        f", send_attempts = CASE WHEN {table}.sent_to_meta THEN {table}.send_attempts "
+        f"ELSE {table}.send_attempts + EXCLUDED.send_attempts END"
+        f", last_send_attempt_at = CASE WHEN {table}.sent_to_meta OR EXCLUDED.send_attempts = 0 "
+        f"THEN {table}.last_send_attempt_at ELSE EXCLUDED.last_send_attempt_at END"
+    )
     return (
         f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608 - identifiers from the table, values bound
         f"FROM json_populate_recordset(NULL::{table}, %(rows)s::json) "
@@ -264,9 +299,9 @@ WHERE t.id = v.id AND t.sent_to_meta = false
 def record_outcomes(session: Session, outcomes: Sequence[AttemptOutcome]) -> None:
     """Write each attempt's result; ``send_attempts`` becomes at least the attempt number.
 
-    ``send_attempts`` never goes down: the worker counts each send with ``mark_attempts``
-    before it is made, and an outcome (whose ``attempt`` is the record's place in the retry
-    tiers) must not undo a count that a killed process made before it could record one.
+    ``send_attempts`` never goes down: the worker counts each send in the upsert before it
+    is made (``upsert_events``), and an outcome (whose ``attempt`` is the record's place in
+    the retry tiers) must not undo a count a killed process made before it could record one.
     A row already sent is never downgraded by a late duplicate of an earlier attempt.
     PostgreSQL gets the whole batch as one ``UPDATE ... FROM json_to_recordset``; elsewhere
     outcomes that set the same columns (all the "sent" ones, typically) go as one
@@ -300,38 +335,6 @@ def record_outcomes(session: Session, outcomes: Sequence[AttemptOutcome]) -> Non
         shapes.setdefault(tuple(sorted(values)), []).append(params)
     for columns, params_list in shapes.items():
         connection.execute(_update_statement(columns), params_list)
-
-
-# PostgreSQL: the ids as ONE array parameter (one short cached statement per batch).
-_MARK_SQL = f"""
-UPDATE {_TABLE.name} SET send_attempts = send_attempts + 1, last_send_attempt_at = %(now)s
-WHERE id = ANY(%(ids)s::uuid[]) AND sent_to_meta = false
-"""  # noqa: S608 - the table's own name; values bound
-
-_MARK_STATEMENT = (
-    update(_TABLE)
-    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.sent_to_meta.is_(False))
-    .values(send_attempts=_TABLE.c.send_attempts + 1, last_send_attempt_at=bindparam("now"))
-)
-
-
-def mark_attempts(session: Session, row_ids: Sequence[uuid.UUID]) -> None:
-    """Count one send attempt for each row, BEFORE the send (commit before sending).
-
-    One ``UPDATE ... WHERE id IN (...)`` per request batch, not one write per event: if the
-    process dies between the send and its outcome write, the attempt is still counted, so
-    ``send_attempts`` says how often the event really went to Meta. Rows already sent are
-    left alone (the worker never sends them again).
-    """
-    if not row_ids:
-        return
-    now = datetime.now(UTC)
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        ids = [str(row_id) for row_id in row_ids]
-        connection.exec_driver_sql(_MARK_SQL, {"now": now, "ids": ids})
-        return
-    connection.execute(_MARK_STATEMENT, {"ids": list(row_ids), "now": now})
 
 
 def select_unsent(tenant_id: uuid.UUID, limit: int = 100) -> Select[MetaCapiEvent]:

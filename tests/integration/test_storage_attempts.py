@@ -1,4 +1,5 @@
-"""``send_attempts`` tells the truth: a send is counted before it is made, never uncounted."""
+"""``send_attempts`` tells the truth: a send is counted (by the upsert) before it is made,
+and never uncounted by an outcome."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.events import AttemptOutcome, mark_attempts, record_outcomes, upsert_events
+from storage.events import AttemptOutcome, record_outcomes, upsert_events
 from storage.models import EventStatus, MetaCapiEvent
 
 
-def _row(tenant_id: uuid.UUID, event_id: str) -> dict[str, Any]:
+def _row(tenant_id: uuid.UUID, event_id: str, sends: bool = True) -> dict[str, Any]:
     return {
+        "send_attempts": int(sends),  # the worker is about to send it (or not)
         "tenant_id": tenant_id,
         "event_id": event_id,
         "event_name": "Lead",
@@ -36,13 +38,14 @@ def test_a_mark_whose_outcome_was_never_written_still_counts(
     session_factory: sessionmaker[Session],
 ) -> None:
     tenant = uuid.uuid4()
-    with session_factory.begin() as session:
-        stored = upsert_events(session, [_row(tenant, f"e{n}") for n in range(3)])
+    rows = [_row(tenant, f"e{n}") for n in range(3)]
+    with session_factory.begin() as session:  # first delivery: counted, sent, process died
+        stored = upsert_events(session, rows)
     ids = {key[1]: state.id for key, state in stored.items()}
-    with session_factory.begin() as session:  # first delivery: marked, then the process died
-        mark_attempts(session, list(ids.values()))
-    with session_factory.begin() as session:  # the replay marks again, sends, records
-        mark_attempts(session, list(ids.values()))
+    assert {_attempts(session_factory, i) for i in ids.values()} == {(1, "pending", False)}
+    with session_factory.begin() as session:  # the replay counts again, sends, records
+        again = upsert_events(session, rows)
+    assert {state.send_attempts for state in again.values()} == {2}
     with session_factory.begin() as session:
         record_outcomes(
             session,
@@ -58,19 +61,25 @@ def test_a_mark_whose_outcome_was_never_written_still_counts(
     assert _attempts(session_factory, ids["e2"]) == (2, EventStatus.RETRYING, False)
 
 
-def test_a_sent_row_is_not_marked_and_an_outcome_can_still_raise_the_count(
+def test_only_rows_about_to_be_sent_are_counted_and_outcomes_can_raise_the_count(
     session_factory: sessionmaker[Session],
 ) -> None:
     tenant = uuid.uuid4()
     with session_factory.begin() as session:
-        stored = upsert_events(session, [_row(tenant, "sent"), _row(tenant, "queue")])
+        stored = upsert_events(
+            session,
+            [_row(tenant, "sent"), _row(tenant, "queue", sends=False),
+             _row(tenant, "held", sends=False)],
+        )  # fmt: skip
     sent, queued = stored[(tenant, "sent")].id, stored[(tenant, "queue")].id
+    held = stored[(tenant, "held")].id
     with session_factory.begin() as session:
-        mark_attempts(session, [sent])
         record_outcomes(session, [AttemptOutcome(sent, 1, EventStatus.SENT)])
-        mark_attempts(session, [sent])  # a late duplicate: the row is sent, nothing changes
-        mark_attempts(session, [])
-        # The directive's queue functions count without marks: attempt = stored + 1.
+    with session_factory.begin() as session:  # a late duplicate of a sent event: not counted
+        upsert_events(session, [_row(tenant, "sent"), _row(tenant, "held", sends=False)])
+    with session_factory.begin() as session:
+        # The directive's queue functions count without the upsert: attempt = stored + 1.
         record_outcomes(session, [AttemptOutcome(queued, 3, EventStatus.RETRYING, error="x")])
     assert _attempts(session_factory, sent) == (1, EventStatus.SENT, True)
     assert _attempts(session_factory, queued) == (3, EventStatus.RETRYING, False)
+    assert _attempts(session_factory, held) == (0, EventStatus.PENDING, False)
