@@ -214,21 +214,25 @@ class OutcomeBook:
     def _defer(self, item: Item, until_ms: int, reason: str) -> None:
         """Wait out the tenant's block on a tier without spending an attempt.
 
-        The row's ``send_attempts`` is left as the attempt mark made it (a throttled send
-        did reach Meta); the record's attempt number (its retry budget) is unchanged.
+        The row's ``send_attempts`` is left as the upsert counted it (a throttled send did
+        reach Meta); the record's attempt number (its retry budget) is unchanged.
         """
         item.done = True
         self.report.deferred += 1
         assert item.row_id is not None
         attempt = item.incoming.context.attempt
+        processor = self.processor
+        wait_seconds = max(0, until_ms - self._clock_ms()) / 1000
+        topic = deferral_topic(wait_seconds, processor.options.retry_delays_seconds,
+                               processor.topics)  # fmt: skip
         self.outcomes.append(
             AttemptOutcome(item.row_id, 0, EventStatus.RETRYING, error=reason[:1000])
         )
         failure = describe_failure(MetaRateLimitedError(reason, classification="deferred"))
         self.report.forwards.append(
-            self.processor.forward(
+            processor.forward(
                 item,
-                topic=deferral_topic(attempt, self.processor.topics),
+                topic=topic,
                 attempt=attempt,
                 due_ms=until_ms,
                 failure=failure,

@@ -19,6 +19,7 @@ Pure functions of plain values: tested by a parametrize table, no broker needed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -72,16 +73,24 @@ def topic_for(route: Route, topics: TopicNames) -> str:
     if route.destination is Destination.RETRY:
         return topics.retry_topic_for_attempt(min(route.next_attempt, 1 + topics.retry_tiers))
     if route.destination is Destination.DEFER:
-        return deferral_topic(route.next_attempt, topics)
+        raise ValueError("a deferred record's tier depends on its wait: see deferral_topic")
     raise ValueError("a paused record is not forwarded")
 
 
-def deferral_topic(attempt: int, topics: TopicNames) -> str:
+def deferral_topic(wait_seconds: float, delays: Sequence[float], topics: TopicNames) -> str:
     """Tier topic for a record deferred without an attempt (its tenant is rate limited).
 
-    The attempt number is unchanged; a first attempt waits on the first tier.
+    The first tier whose own delay covers the wait: records on a tier are in due order
+    (each waits the tier's fixed delay), so a deferred record due no later than that delay
+    never holds up the other tenants' records queued behind it on the same partition. A
+    wait longer than every tier's delay uses the last tier. The record's attempt number
+    (its retry budget) is carried unchanged in its headers, whatever the tier.
     """
-    return topics.retry_topic_for_attempt(min(max(attempt, 2), 1 + topics.retry_tiers))
+    wait_ms = round(wait_seconds * 1000)
+    for offset, delay in enumerate(delays[: topics.retry_tiers]):
+        if round(delay * 1000) >= wait_ms:
+            return topics.retries[offset]
+    return topics.retries[-1]
 
 
 def is_rate_limit(error: BaseException) -> bool:
