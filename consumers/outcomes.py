@@ -7,6 +7,9 @@ permanent                 -> row dead, dead-letter topic
 Meta throttled the tenant -> tenant blocked as long as Meta asks; forward to a tier without
                              spending an attempt (due = block end)
 tenant blocked            -> not sent; forward to a tier without an attempt (due = block end)
+token refused (190), the
+tenant's token rotated    -> forward to a tier without an attempt (due now), sent with the
+since                        new token (a revoked old token is not the events' fault)
 expired (> 7 days)        -> row expired, nothing sent, nothing forwarded
 
 The batch's upsert counts an attempt on every row about to go to Meta (committed before the
@@ -20,6 +23,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -34,15 +38,34 @@ from consumers.routing import (
     route_failure,
     topic_for,
 )
-from meta_capi.errors import MetaRateLimitedError
+from meta_capi.errors import MetaCredentialsError, MetaRateLimitedError
 from meta_capi.server_event import ServerEvent
 from storage.events import AttemptOutcome
 from storage.models import EventStatus
 
 if TYPE_CHECKING:
     from consumers.pipeline import BatchProcessor, BatchReport, Item
+    from consumers.sender import TenantSend
 
 logger = logging.getLogger(__name__)
+
+# The reason of events held back (not sent) while their tenant is blocked.
+_BLOCKED = MetaRateLimitedError("tenant rate limited by Meta", classification="deferred")
+
+
+@dataclass(frozen=True, slots=True)
+class _Rotated:
+    """A token error of a send whose credentials were rotated meanwhile."""
+
+    error: MetaCredentialsError
+
+
+def _error_of(result: TenantSend, index: int) -> BaseException | None:
+    """The error of event ``index`` of one tenant's send, None if Meta accepted it."""
+    if result.outcome is None:
+        assert result.error is not None
+        return result.error
+    return result.outcome.failed.get(index)
 
 
 def _bump(counter: dict[str, int], key: str, by: int = 1) -> None:
@@ -126,7 +149,7 @@ class OutcomeBook:
             until = blocked.get(tenant_id)
             if until is not None:
                 for item, _ in entries:
-                    self._defer(item, until, "tenant rate limited by Meta")
+                    self._defer(item, until, _BLOCKED)
                 _bump(self.report.deferred_by_tenant, str(tenant_id), len(entries))
                 continue
             context = entries[0][0].tenant
@@ -144,21 +167,26 @@ class OutcomeBook:
         for tenant_id, result in results.items():
             self.report.send_seconds.append(result.seconds)
             entries = self._queued[tenant_id]
+            errors: list[BaseException | _Rotated | None] = [
+                _error_of(result, index) for index in range(len(entries))
+            ]
+            if any(isinstance(e, MetaCredentialsError) for e in errors) and (
+                processor.tenants.rotated_since(tenant_id, clients[tenant_id])
+            ):
+                # Refused for a token rotated (and revoked) meanwhile: not the events' fault;
+                # they go again at once with the new token, their attempt kept.
+                errors = [_Rotated(e) if isinstance(e, MetaCredentialsError) else e
+                          for e in errors]  # fmt: skip
             throttled = False
-            for index, (item, _) in enumerate(entries):
-                if result.outcome is None:
-                    assert result.error is not None
-                    error: BaseException | None = result.error
-                elif index in result.outcome.failed:
-                    error = result.outcome.failed[index]
-                else:
-                    error = None
+            for (item, _), error in zip(entries, errors, strict=True):
                 if error is None:
                     assert result.outcome is not None
                     self._sent(item, result.outcome.result.fbtrace_id)
-                    continue
-                throttled = throttled or is_rate_limit(error)
-                self._failed(item, error)
+                elif isinstance(error, _Rotated):
+                    self._defer(item, self._clock_ms(), error.error)
+                else:
+                    throttled = throttled or is_rate_limit(error)
+                    self._failed(item, error)
             if throttled:
                 _bump(self.report.throttled_by_tenant, str(tenant_id))
         self.report.paused_tenants = processor.blocks.active(self._clock_ms())
@@ -186,7 +214,7 @@ class OutcomeBook:
             # From now, not from the batch's start: the block must outlast the client's own.
             blocked_until = self._clock_ms() + round(wait * 1000)
             processor.blocks.block(str(item.tenant.tenant_id), blocked_until)
-            self._defer(item, blocked_until, str(error))
+            self._defer(item, blocked_until, error)
             return
         if route.destination is Destination.DEAD_LETTER:
             self.dead_letter(item, error, attempt=attempt, attempted=True)
@@ -211,7 +239,7 @@ class OutcomeBook:
             )  # fmt: skip
         )
 
-    def _defer(self, item: Item, until_ms: int, reason: str) -> None:
+    def _defer(self, item: Item, until_ms: int, error: BaseException) -> None:
         """Wait out the tenant's block on a tier without spending an attempt.
 
         The row's ``send_attempts`` is left as the upsert counted it (a throttled send did
@@ -225,10 +253,10 @@ class OutcomeBook:
         wait_seconds = max(0, until_ms - self._clock_ms()) / 1000
         topic = deferral_topic(wait_seconds, processor.options.retry_delays_seconds,
                                processor.topics)  # fmt: skip
+        failure = describe_failure(error)
         self.outcomes.append(
-            AttemptOutcome(item.row_id, 0, EventStatus.RETRYING, error=reason[:1000])
+            AttemptOutcome(item.row_id, 0, EventStatus.RETRYING, error=failure.message[:1000])
         )
-        failure = describe_failure(MetaRateLimitedError(reason, classification="deferred"))
         self.report.forwards.append(
             processor.forward(
                 item,

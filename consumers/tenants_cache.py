@@ -133,6 +133,23 @@ class TenantCache:
                 closable.close()
         return TenantContext(tenant_id, record.default_country, client)
 
+    def rotated_since(self, tenant_id: uuid.UUID, used: MetaSender) -> bool:
+        """Re-read the tenant now: True when its credentials changed since ``used`` was built.
+
+        For a send Meta refused for its token (code 190): if the token was rotated meanwhile
+        (the old one revoked), the events are not at fault and go again with the new one,
+        without waiting for the TTL.
+
+        Raises:
+            DependencyUnavailableError: the database is down.
+        """
+        value = self._resolve(tenant_id)
+        ttl = self._negative_ttl if isinstance(value, PermanentError) else self._ttl
+        with self._lock:
+            self._entries[tenant_id] = (self._clock() + ttl, value)
+            known = self._clients.get(tenant_id)
+        return known is not None and known[1] is not used
+
     def _retire(self, client: MetaSender) -> MetaSender | None:
         """Under the lock: the client to close now, or None if a lease still uses it."""
         if self._leases.get(id(client), 0) > 0:

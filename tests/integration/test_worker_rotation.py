@@ -149,3 +149,43 @@ def test_rotating_a_token_while_batches_are_in_flight_dead_letters_nothing(
     assert {r.send_attempts for r in event_rows(session_factory, tenant_id)} == {1}
     received = sorted(str(e.payload["event_id"]) for e in emulator.state.events(pixel))
     assert received == sorted(e.event_id for e in events)
+
+
+def test_a_token_revoked_at_rotation_sends_again_with_the_new_one_at_once(
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    group_id: str,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+) -> None:
+    old, new = "EAAB-leaked-token", "EAAB-fresh-token"
+    tenant_id, pixel = seed_tenant(session_factory, token=old)
+    emulator.state.add_fault("slow", pixel_id=pixel, delay_seconds=0.1)
+    # A cache TTL far longer than the test: only the token error itself makes the worker
+    # look again, and it must then use the new token instead of dead-lettering.
+    config = make_worker_config(
+        group_id, emulator.base_url, batch_max_events=10, batch_max_wait_seconds=0.05,
+        tenant_cache_ttl_seconds=3600.0,
+    )  # fmt: skip
+    events = [make_conversion(tenant_id, n, "Lead") for n in range(60)]
+
+    def sent() -> int:
+        rows = event_rows(session_factory, tenant_id)
+        return sum(r.status == EventStatus.SENT for r in rows)
+
+    with _worker(kafka_config, topic_names, session_factory, config, None):
+        produce_events(kafka_config, topic_names.main, events, CODEC)
+        wait_for(lambda: sent() >= 10, timeout=60, what="the first batches sent")
+        with session_factory.begin() as session:  # the operator rotates the leaked token...
+            upsert_integration(
+                session, tenant_id, META_PROVIDER, {"pixel_id": pixel, "capi_access_token": new}
+            )
+        emulator.state.add_invalid_token(old)  # ...and Meta revokes the old one at once
+        wait_for(lambda: sent() == len(events), timeout=60, what="every event sent")
+    refused = [r for r in emulator.state.requests(pixel) if r.status_code != 200]
+    assert refused, "no send was refused with the revoked token: the test proved nothing"
+    assert read_topic(kafka_config, topic_names.dlq, timeout=1) == []
+    received = sorted(str(e.payload["event_id"]) for e in emulator.state.events(pixel))
+    assert received == sorted(e.event_id for e in events)
+    # The refused send reached Meta: counted; none was dead-lettered or spent an attempt.
+    assert {r.send_attempts for r in event_rows(session_factory, tenant_id)} <= {1, 2}
