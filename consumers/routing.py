@@ -98,13 +98,6 @@ def is_rate_limit(error: BaseException) -> bool:
     return isinstance(error, MetaRateLimitedError)
 
 
-def was_attempted(error: BaseException) -> bool:
-    """False when the client refused to call Meta at all (its own rate-limit block)."""
-    return not (
-        isinstance(error, MetaRateLimitedError) and error.classification == "rate_limited_local"
-    )
-
-
 def describe_failure(error: BaseException) -> Failure:
     """The ``capi-error-*`` fields of an error: class, Meta code/subcode, message."""
     code: int | None = None

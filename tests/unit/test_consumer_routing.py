@@ -20,7 +20,6 @@ from consumers.routing import (
     max_attempts,
     route_failure,
     topic_for,
-    was_attempted,
 )
 from meta_capi.errors import (
     MetaCredentialsError,
@@ -108,12 +107,6 @@ def test_a_deferred_record_waits_on_the_first_tier_whose_delay_covers_the_wait(
     wait: float, delays: tuple[float, ...], topic: str
 ) -> None:
     assert deferral_topic(wait, delays, TOPICS) == topic
-
-
-def test_a_local_rate_limit_block_is_no_attempt() -> None:
-    assert not was_attempted(MetaRateLimitedError("x", classification="rate_limited_local"))
-    assert was_attempted(MetaRateLimitedError("x", classification="rate_limited"))
-    assert was_attempted(MetaRetryableError("x"))
 
 
 def test_describe_failure_carries_meta_fields() -> None:
