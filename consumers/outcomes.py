@@ -97,7 +97,7 @@ class OutcomeBook:
     def dead_letter(
         self, item: Item, error: BaseException, *, attempt: int, attempted: bool = False
     ) -> None:
-        """Row dead (``send_attempts`` = ``attempt`` if this attempt was made) + DLQ record."""
+        """Row dead (``send_attempts`` at least ``attempt`` if it was made) + DLQ record."""
         item.done = True
         failure = describe_failure(error)
         self.report.dead_lettered += 1

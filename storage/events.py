@@ -257,7 +257,7 @@ def _outcome_values(outcome: AttemptOutcome, now: datetime) -> dict[str, Any]:
 
 
 def _assignment(name: str) -> Any:
-    """The SET value of a column; ``send_attempts`` only ever grows (marks counted sends)."""
+    """The SET value of a column; ``send_attempts`` only ever grows (the upsert counted)."""
     value = bindparam(f"v_{name}", type_=_TABLE.c[name].type)
     if name == "send_attempts":
         column = _TABLE.c.send_attempts
