@@ -160,14 +160,16 @@ def test_a_token_revoked_at_rotation_sends_again_with_the_new_one_at_once(
 ) -> None:
     old, new = "EAAB-leaked-token", "EAAB-fresh-token"
     tenant_id, pixel = seed_tenant(session_factory, token=old)
-    emulator.state.add_fault("slow", pixel_id=pixel, delay_seconds=0.1)
+    emulator.state.add_fault("slow", pixel_id=pixel, delay_seconds=0.15)
     # A cache TTL far longer than the test: only the token error itself makes the worker
     # look again, and it must then use the new token instead of dead-lettering.
     config = make_worker_config(
         group_id, emulator.base_url, batch_max_events=10, batch_max_wait_seconds=0.05,
         tenant_cache_ttl_seconds=3600.0,
     )  # fmt: skip
-    events = [make_conversion(tenant_id, n, "Lead") for n in range(60)]
+    # 100 events in batches of 10 taking >= 0.15 s each: 90 are still to go when the token
+    # is revoked, so sends with the revoked token surely happen.
+    events = [make_conversion(tenant_id, n, "Lead") for n in range(100)]
 
     def sent() -> int:
         rows = event_rows(session_factory, tenant_id)

@@ -72,8 +72,8 @@ def test_sustained_throttling_dead_letters_nothing_and_other_tenants_keep_sendin
             lambda: _sample(metrics, "capi_worker_tenant_paused_until_seconds", throttled),
             what="the paused-tenant gauge",
         )
-        throttled_sends = fault.fired
         emulator.state.clear_faults()
+        throttled_sends = fault.fired  # final: a cleared fault fires no more
         wait_for(
             lambda: _statuses(session_factory, throttled)
             == [EventStatus.SENT] * EVENTS_PER_TENANT,
