@@ -94,6 +94,8 @@ def test_an_attempt_killed_before_its_outcome_is_still_counted(
             process.wait()
     rows = event_rows(session_factory, tenant_id)
     assert [r.send_attempts for r in rows] == [2, 2, 2]  # the killed send and the resend
+    print(f"\nkill: send_attempts after the kill {[r.send_attempts for r in before]}, "
+          f"after the resend {[r.send_attempts for r in rows]}")  # fmt: skip
     received = sorted(str(e.payload["event_id"]) for e in emulator.state.events(pixel))
     assert received == sorted(e.event_id for e in events)  # the held request took nothing
     assert read_topic(kafka_config, topic_names.dlq, timeout=1) == []

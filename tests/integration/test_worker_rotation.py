@@ -149,6 +149,8 @@ def test_rotating_a_token_while_batches_are_in_flight_dead_letters_nothing(
     assert {r.send_attempts for r in event_rows(session_factory, tenant_id)} == {1}
     received = sorted(str(e.payload["event_id"]) for e in emulator.state.events(pixel))
     assert received == sorted(e.event_id for e in events)
+    print(f"\nrotation: {EVENTS} events, {rotations} rotations, {len(used)} clients sent, "
+          f"{len(clients)} built, 0 closed under a send, 0 dead letters")  # fmt: skip
 
 
 def test_a_token_revoked_at_rotation_sends_again_with_the_new_one_at_once(
@@ -191,3 +193,5 @@ def test_a_token_revoked_at_rotation_sends_again_with_the_new_one_at_once(
     assert received == sorted(e.event_id for e in events)
     # The refused send reached Meta: counted; none was dead-lettered or spent an attempt.
     assert {r.send_attempts for r in event_rows(session_factory, tenant_id)} <= {1, 2}
+    print(f"\nrevocation: {len(events)} events, {len(refused)} sends refused (190), "
+          "0 dead letters")  # fmt: skip
