@@ -110,3 +110,7 @@ class TenantBlocks:
             del self._until_ms[tenant_id]
             return None
         return until
+
+    def active(self, now_ms: int) -> dict[str, int]:
+        """Tenants still blocked at ``now_ms`` -> block end (for the paused-tenant metric)."""
+        return {tenant: until for tenant, until in self._until_ms.items() if until > now_ms}

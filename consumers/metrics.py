@@ -102,6 +102,24 @@ class WorkerMetrics:
             registry=r,
         )  # fmt: skip
         self.started.set(time.time())  # `changes()` of it counts restarts (e.g. DLQ-limit exits)
+        # Throttling, per tenant: Meta's limits are the tenant's volume, not the events' fault.
+        self.tenant_throttled = Counter(
+            "capi_worker_tenant_throttled_sends", "Sends Meta answered with a rate limit",
+            ["tenant"], registry=r,
+        )  # fmt: skip
+        self.tenant_deferred = Counter(
+            "capi_worker_tenant_deferred", "Events held back while the tenant was paused",
+            ["tenant"], registry=r,
+        )  # fmt: skip
+        self.tenant_paused_until = Gauge(
+            "capi_worker_tenant_paused_until_seconds",
+            "Unix time a throttled tenant may send again (absent: not paused)",
+            ["tenant"], registry=r,
+        )  # fmt: skip
+        self.paused_tenants = Gauge(
+            "capi_worker_paused_tenants", "Tenants paused because Meta throttled them", registry=r
+        )
+        self._paused_labels: set[str] = set()
         self._window: DeadLetterLimit | None = None
         self._window_lock = threading.Lock()
 
@@ -153,6 +171,20 @@ class WorkerMetrics:
         if report.dead_lettered and self._window is not None:
             with self._window_lock:
                 self._window.add(report.dead_lettered)
+        for tenant, count in report.throttled_by_tenant.items():
+            self.tenant_throttled.labels(tenant).inc(count)
+        for tenant, count in report.deferred_by_tenant.items():
+            self.tenant_deferred.labels(tenant).inc(count)
+        if report.paused_tenants is not None:
+            self._observe_paused(report.paused_tenants)
+
+    def _observe_paused(self, paused: dict[str, int]) -> None:
+        for tenant in self._paused_labels - paused.keys():
+            self.tenant_paused_until.remove(tenant)
+        for tenant, until_ms in paused.items():
+            self.tenant_paused_until.labels(tenant).set(until_ms / 1000)
+        self._paused_labels = set(paused)
+        self.paused_tenants.set(len(paused))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

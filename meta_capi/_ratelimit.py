@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 
 __all__ = ["BUC_HEADER", "parse_retry_after"]
 
@@ -59,8 +61,20 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
             return float(reset)
     retry_after = _header(headers, "retry-after")
     if retry_after:
-        try:
-            return max(0.0, float(retry_after))
-        except ValueError:
-            return None
+        return _retry_after_seconds(retry_after)
     return None
+
+
+def _retry_after_seconds(value: str) -> float | None:
+    """``Retry-After`` is delay-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is always GMT
+        return None
+    return max(0.0, when.timestamp() - time.time())

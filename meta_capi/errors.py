@@ -2,8 +2,8 @@
 
     CapiError (capi_stream.errors)
     ├── RetriableError
-    │   └── MetaRetryableError          5xx, transport errors, codes 1, 2, 341, 368, unknown
-    │       ├── MetaRateLimitedError    codes 4, 17, 32, 613, 80000-80099, HTTP 429
+    │   └── MetaRetryableError          5xx, transport errors, codes 1, 2, 368, unknown
+    │       ├── MetaRateLimitedError    codes 4, 17, 32, 341, 613, 80000-80099, HTTP 429
     │       └── MetaTimeoutError        the request timed out (Meta advises 1.5 s)
     └── PermanentError
         └── MetaPermanentError          code 100 (+ subcodes), 3, 10, 200-299, 4xx without body
@@ -42,13 +42,20 @@ __all__ = [
     "parse_retry_after",
 ]
 
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 613})
-"""Throttling codes; Business-Use-Case codes 80000-80099 are added by range."""
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613})
+"""Throttling codes; Business-Use-Case codes 80000-80099 are added by range.
+
+Throttling is the caller's volume, never the event's fault: the worker pauses the tenant for
+as long as Meta asks and does not spend one of the event's attempts
+(``consumers.pipeline.routing``).
+341 ("Application limit reached": Graph says wait and retry, or look at the call volume) is
+an application-level limit like 4, so it is throttling too.
+"""
 CREDENTIAL_CODES = frozenset({102, 104, 190})
 """Session or token errors: 102 session invalid, 104 token missing, 190 token invalid."""
 PERMANENT_CODES = frozenset({3, 10, 100})
 """Client errors; permission codes 200-299 are added by range."""
-RETRYABLE_CODES = frozenset({1, 2, 341, 368})
+RETRYABLE_CODES = frozenset({1, 2, 368})
 """Documented temporary codes (368 is a policy block: retry slowly and alert)."""
 
 

@@ -4,8 +4,17 @@ sent                      -> row sent
 retriable, attempts left  -> row retrying, forward to the next tier (due = now + delay)
 retriable, last attempt   -> row dead, dead-letter topic
 permanent                 -> row dead, dead-letter topic
-tenant rate limited       -> forward to a tier without an attempt (due = block end)
+Meta throttled the tenant -> tenant blocked as long as Meta asks; forward to a tier without
+                             spending an attempt (due = block end)
+tenant blocked            -> not sent; forward to a tier without an attempt (due = block end)
+token refused (190), the
+tenant's token rotated    -> forward to a tier without an attempt (due now), sent with the
+since                        new token (a revoked old token is not the events' fault)
 expired (> 7 days)        -> row expired, nothing sent, nothing forwarded
+
+The batch's upsert counts an attempt on every row about to go to Meta (committed before the
+send), so ``send_attempts`` stays true if the process dies mid-send; which tenants are
+blocked is decided once, before that upsert (``blocked_tenants``), so counted = sent.
 """
 
 from __future__ import annotations
@@ -13,7 +22,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -27,17 +37,20 @@ from consumers.pipeline.routing import (
     max_attempts,
     route_failure,
     topic_for,
-    was_attempted,
 )
-from meta_capi.errors import MetaRateLimitedError
+from meta_capi.errors import MetaCredentialsError, MetaRateLimitedError
 from meta_capi.server_event import ServerEvent
 from storage.events import AttemptOutcome
 from storage.models import EventStatus
 
 if TYPE_CHECKING:
     from consumers.pipeline.processor import BatchProcessor, BatchReport, Item
+    from consumers.pipeline.sender import TenantSend
 
 logger = logging.getLogger(__name__)
+
+# The reason of events held back (not sent) while their tenant is blocked.
+_BLOCKED = MetaRateLimitedError("tenant rate limited by Meta", classification="deferred")
 
 
 def _where(item: Item) -> dict[str, object]:
@@ -49,8 +62,23 @@ def _where(item: Item) -> dict[str, object]:
     return where
 
 
-def _bump(counter: dict[str, int], key: str) -> None:
-    counter[key] = counter.get(key, 0) + 1
+@dataclass(frozen=True, slots=True)
+class _Rotated:
+    """A token error of a send whose credentials were rotated meanwhile."""
+
+    error: MetaCredentialsError
+
+
+def _error_of(result: TenantSend, index: int) -> BaseException | None:
+    """The error of event ``index`` of one tenant's send, None if Meta accepted it."""
+    if result.outcome is None:
+        assert result.error is not None
+        return result.error
+    return result.outcome.failed.get(index)
+
+
+def _bump(counter: dict[str, int], key: str, by: int = 1) -> None:
+    counter[key] = counter.get(key, 0) + by
 
 
 def _tally(report: BatchReport, item: Item, outcome: str) -> None:
@@ -69,6 +97,9 @@ class OutcomeBook:
         self.outcomes: list[AttemptOutcome] = []
         self._queued: dict[uuid.UUID, list[tuple[Item, ServerEvent]]] = defaultdict(list)
 
+    def _clock_ms(self) -> int:
+        return int(self.processor.clock().timestamp() * 1000)
+
     def expire(self, item: Item) -> None:
         item.done = True
         self.report.expired += 1
@@ -82,7 +113,7 @@ class OutcomeBook:
     def dead_letter(
         self, item: Item, error: BaseException, *, attempt: int, attempted: bool = False
     ) -> None:
-        """Row dead (``send_attempts`` = ``attempt`` if this attempt was made) + DLQ record."""
+        """Row dead (``send_attempts`` at least ``attempt`` if it was made) + DLQ record."""
         item.done = True
         failure = describe_failure(error)
         self.report.dead_lettered += 1
@@ -116,31 +147,66 @@ class OutcomeBook:
         assert item.tenant is not None
         self._queued[item.tenant.tenant_id].append((item, event))
 
-    def send_queued(self) -> None:
-        work = {}
+    def blocked_tenants(self, tenant_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """Of these tenants, those Meta's throttling blocks now -> block end (Unix ms)."""
+        now_ms = self._clock_ms()
+        blocked = {}
+        for tenant_id in tenant_ids:
+            until = self.processor.blocks.blocked_until(str(tenant_id), now_ms)
+            if until is not None:
+                blocked[tenant_id] = until
+        return blocked
+
+    def send_queued(self, blocked: Mapping[uuid.UUID, int]) -> None:
+        """Send each tenant's queued events, except ``blocked`` tenants' (they wait for the
+        block's end on a tier), then route every result."""
+        processor = self.processor
+        contexts = {}
         for tenant_id, entries in self._queued.items():
-            until = self.processor.blocks.blocked_until(str(tenant_id), self.now_ms)
+            until = blocked.get(tenant_id)
             if until is not None:
                 for item, _ in entries:
-                    self._defer(item, until, "tenant rate limited by Meta")
+                    self._defer(item, until, _BLOCKED)
+                _bump(self.report.deferred_by_tenant, str(tenant_id), len(entries))
                 continue
-            client = entries[0][0].tenant.client if entries[0][0].tenant else None
-            assert client is not None
-            work[tenant_id] = (client, [event for _, event in entries])
-        if not work:
+            context = entries[0][0].tenant
+            assert context is not None
+            contexts[tenant_id] = context
+        self.report.paused_tenants = processor.blocks.active(self._clock_ms())
+        if not contexts:
             return
-        results = self.processor.sender.send(work)
+        with processor.tenants.lease(contexts) as clients:
+            work = {
+                tenant_id: (clients[tenant_id], [event for _, event in self._queued[tenant_id]])
+                for tenant_id in contexts
+            }
+            results = processor.sender.send(work)
         for tenant_id, result in results.items():
             self.report.send_seconds.append(result.seconds)
             entries = self._queued[tenant_id]
-            for index, (item, _) in enumerate(entries):
-                if result.outcome is None:
-                    assert result.error is not None
-                    self._failed(item, result.error)
-                elif index in result.outcome.failed:
-                    self._failed(item, result.outcome.failed[index])
-                else:
+            errors: list[BaseException | _Rotated | None] = [
+                _error_of(result, index) for index in range(len(entries))
+            ]
+            if any(isinstance(e, MetaCredentialsError) for e in errors) and (
+                processor.tenants.rotated_since(tenant_id, clients[tenant_id])
+            ):
+                # Refused for a token rotated (and revoked) meanwhile: not the events' fault;
+                # they go again at once with the new token, their attempt kept.
+                errors = [_Rotated(e) if isinstance(e, MetaCredentialsError) else e
+                          for e in errors]  # fmt: skip
+            throttled = False
+            for (item, _), error in zip(entries, errors, strict=True):
+                if error is None:
+                    assert result.outcome is not None
                     self._sent(item, result.outcome.result.fbtrace_id)
+                elif isinstance(error, _Rotated):
+                    self._defer(item, self._clock_ms(), error.error)
+                else:
+                    throttled = throttled or is_rate_limit(error)
+                    self._failed(item, error)
+            if throttled:
+                _bump(self.report.throttled_by_tenant, str(tenant_id))
+        self.report.paused_tenants = processor.blocks.active(self._clock_ms())
 
     def _sent(self, item: Item, fbtrace_id: str | None) -> None:
         item.done = True
@@ -156,16 +222,18 @@ class OutcomeBook:
         assert item.row_id is not None and item.tenant is not None
         processor = self.processor
         attempt = item.incoming.context.attempt
-        blocked_until: int | None = None
-        if is_rate_limit(error):
+        route = route_failure(error, attempt, attempts_allowed=max_attempts(processor.topics))
+        if route.destination is Destination.DEFER:
+            # Throttling is the tenant's volume, not the event's fault: block the tenant for
+            # as long as Meta asks and keep the event's attempt (Meta: once limited, stop
+            # calling; more calls push the block further out).
             assert isinstance(error, MetaRateLimitedError)
             wait = error.retry_after_seconds or processor.options.rate_limit_default_seconds
-            blocked_until = self.now_ms + round(wait * 1000)
+            # From now, not from the batch's start: the block must outlast the client's own.
+            blocked_until = self._clock_ms() + round(wait * 1000)
             processor.blocks.block(str(item.tenant.tenant_id), blocked_until)
-            if not was_attempted(error):
-                self._defer(item, blocked_until, str(error))
-                return
-        route = route_failure(error, attempt, attempts_allowed=max_attempts(processor.topics))
+            self._defer(item, blocked_until, error)
+            return
         if route.destination is Destination.DEAD_LETTER:
             self.dead_letter(item, error, attempt=attempt, attempted=True)
             return
@@ -173,8 +241,6 @@ class OutcomeBook:
         failure = describe_failure(error)
         _bump(self.report.failed_by_class, failure.error_class)
         due = due_ms_for(processor.options.retry_delays_seconds, route.next_attempt, self.now_ms)
-        if blocked_until is not None:
-            due = max(due, blocked_until)
         topic = topic_for(route, processor.topics)
         _bump(self.report.retried_by_topic, topic)
         _tally(self.report, item, "retried")
@@ -200,18 +266,28 @@ class OutcomeBook:
             )  # fmt: skip
         )
 
-    def _defer(self, item: Item, until_ms: int, reason: str) -> None:
-        """Wait out the tenant's block on a tier without spending an attempt."""
+    def _defer(self, item: Item, until_ms: int, error: BaseException) -> None:
+        """Wait out the tenant's block on a tier without spending an attempt.
+
+        The row's ``send_attempts`` is left as the upsert counted it (a throttled send did
+        reach Meta); the record's attempt number (its retry budget) is unchanged.
+        """
         item.done = True
         self.report.deferred += 1
         assert item.row_id is not None
         attempt = item.incoming.context.attempt
-        self.outcomes.append(AttemptOutcome(item.row_id, 0, EventStatus.RETRYING, error=reason))
-        failure = describe_failure(MetaRateLimitedError(reason, classification="deferred"))
+        processor = self.processor
+        wait_seconds = max(0, until_ms - self._clock_ms()) / 1000
+        topic = deferral_topic(wait_seconds, processor.options.retry_delays_seconds,
+                               processor.topics)  # fmt: skip
+        failure = describe_failure(error)
+        self.outcomes.append(
+            AttemptOutcome(item.row_id, 0, EventStatus.RETRYING, error=failure.message[:1000])
+        )
         self.report.forwards.append(
-            self.processor.forward(
+            processor.forward(
                 item,
-                topic=deferral_topic(attempt, self.processor.topics),
+                topic=topic,
                 attempt=attempt,
                 due_ms=until_ms,
                 failure=failure,

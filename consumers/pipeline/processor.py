@@ -42,7 +42,10 @@ logger = logging.getLogger(__name__)
 
 
 class EventStore(Protocol):
-    def upsert(self, rows: Sequence[dict[str, object]]) -> dict[EventKey, StoredEvent]: ...
+    def upsert(self, rows: Sequence[dict[str, object]]) -> dict[EventKey, StoredEvent]:
+        """Insert or refresh rows; a row's ``send_attempts`` (0/1) counts a send about to be
+        made (``storage.events.upsert_events``)."""
+        ...
 
     def record(self, outcomes: Sequence[AttemptOutcome]) -> None: ...
 
@@ -96,6 +99,11 @@ class BatchReport:
     failed_by_class: dict[str, int] = field(default_factory=dict)
     send_seconds: list[float] = field(default_factory=list)
     by_tenant: dict[tuple[str, str], int] = field(default_factory=dict)  # (tenant, outcome)
+    # Per tenant (id text): sends Meta throttled, events held back while it was blocked.
+    throttled_by_tenant: dict[str, int] = field(default_factory=dict)
+    deferred_by_tenant: dict[str, int] = field(default_factory=dict)
+    # Tenants blocked after this batch's sends -> block end (Unix ms); None: nothing sent.
+    paused_tenants: dict[str, int] | None = None
 
 
 @dataclass(slots=True)
@@ -185,7 +193,19 @@ class BatchProcessor:
         batch, the sender, the tenant blocks and its own database transactions.
         """
         book = batch.book
-        stored = self.store.upsert([result.row for _, result in batch.events.values()])
+        # Decided once, before the upsert counts the attempts of the events to be sent.
+        tenant_ids = {item.tenant.tenant_id for item, _ in batch.events.values() if item.tenant}
+        blocked = book.blocked_tenants(tenant_ids)
+        rows = []
+        for item, result in batch.events.values():
+            assert item.tenant is not None
+            sends = (
+                result.error is None
+                and result.status != EventStatus.EXPIRED
+                and item.tenant.tenant_id not in blocked
+            )
+            rows.append({**result.row, "send_attempts": int(sends)})
+        stored = self.store.upsert(rows)
         for key, (item, result) in batch.events.items():
             state = stored[key]
             item.row_id = state.id
@@ -199,7 +219,7 @@ class BatchProcessor:
             else:
                 assert result.server_event is not None
                 book.queue(item, result.server_event)
-        book.send_queued()
+        book.send_queued(blocked)
         self.store.record(book.outcomes)
         return book.report
 

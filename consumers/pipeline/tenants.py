@@ -5,6 +5,11 @@ A batch looks every tenant up once; the database is asked again only after ``ttl
 no usable Meta integration) is remembered only ``negative_ttl_seconds``: its events are
 dead-lettered, so the fix an operator makes must be seen within seconds, not a minute. A
 client is rebuilt only when the tenant's credentials changed, keeping its connection pool.
+
+Rotation without races: the loop thread resolves tenants while the finisher thread sends the
+batch before with the clients it leased (``lease``). A replaced client is retired, not
+closed: it is closed when the last lease on it ends, so a send in flight never meets a
+closed connection pool (which would fail as a bug and be dead-lettered).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -75,6 +81,9 @@ class TenantCache:
         self._lock = threading.Lock()
         self._entries: dict[uuid.UUID, tuple[float, TenantContext | PermanentError]] = {}
         self._clients: dict[uuid.UUID, tuple[str, MetaSender]] = {}
+        # Leases by id(client); a retired client is closed when its count drops to 0.
+        self._leases: dict[int, int] = {}
+        self._retired: dict[int, MetaSender] = {}
 
     def get(self, tenant_id: uuid.UUID) -> TenantContext:
         """The tenant's context.
@@ -117,15 +126,78 @@ class TenantCache:
                     missing_meta_message(tenant_id, f"has an unusable Meta integration ({exc})")
                 )
             with self._lock:
+                replaced = self._clients.get(tenant_id)
                 self._clients[tenant_id] = (fingerprint, client)
-            if known is not None:
-                known[1].close()
+                closable = self._retire(replaced[1]) if replaced is not None else None
+            if closable is not None:
+                closable.close()
         return TenantContext(tenant_id, record.default_country, client)
 
+    def rotated_since(self, tenant_id: uuid.UUID, used: MetaSender) -> bool:
+        """Re-read the tenant now: True when its credentials changed since ``used`` was built.
+
+        For a send Meta refused for its token (code 190): if the token was rotated meanwhile
+        (the old one revoked), the events are not at fault and go again with the new one,
+        without waiting for the TTL.
+
+        Raises:
+            DependencyUnavailableError: the database is down.
+        """
+        value = self._resolve(tenant_id)
+        ttl = self._negative_ttl if isinstance(value, PermanentError) else self._ttl
+        with self._lock:
+            self._entries[tenant_id] = (self._clock() + ttl, value)
+            known = self._clients.get(tenant_id)
+        return known is not None and known[1] is not used
+
+    def _retire(self, client: MetaSender) -> MetaSender | None:
+        """Under the lock: the client to close now, or None if a lease still uses it."""
+        if self._leases.get(id(client), 0) > 0:
+            self._retired[id(client)] = client
+            return None
+        return client
+
+    @contextmanager
+    def lease(
+        self, contexts: Mapping[uuid.UUID, TenantContext]
+    ) -> Iterator[dict[uuid.UUID, MetaSender]]:
+        """Each tenant's current client, kept open until the block ends (even if replaced).
+
+        The current client (not the one ``contexts`` were resolved with) is taken, so a
+        token rotated since the batch was prepared is used at once; a tenant whose client
+        was never cached here falls back to its context's.
+        """
+        with self._lock:
+            clients: dict[uuid.UUID, MetaSender] = {}
+            for tenant_id, context in contexts.items():
+                known = self._clients.get(tenant_id)
+                client = known[1] if known is not None else context.client
+                clients[tenant_id] = client
+                self._leases[id(client)] = self._leases.get(id(client), 0) + 1
+        try:
+            yield clients
+        finally:
+            closable: list[MetaSender] = []
+            with self._lock:
+                for client in clients.values():
+                    left = self._leases[id(client)] - 1
+                    if left > 0:
+                        self._leases[id(client)] = left
+                        continue
+                    del self._leases[id(client)]
+                    retired = self._retired.pop(id(client), None)
+                    if retired is not None:
+                        closable.append(retired)
+            for client in closable:
+                client.close()
+
     def close(self) -> None:
+        """Close every client, retired ones included (the worker's sends have ended)."""
         with self._lock:
             clients = [client for _, client in self._clients.values()]
+            clients += self._retired.values()
             self._clients.clear()
+            self._retired.clear()
             self._entries.clear()
         for client in clients:
             client.close()

@@ -133,6 +133,8 @@ class ReplayStore:
         return getattr(self._inner, name)
 
     def upsert(self, rows: Sequence[dict[str, object]]) -> dict[EventKey, StoredEvent]:
+        if self._no_send:  # nothing will be sent: no attempt to count
+            rows = [{**row, "send_attempts": 0} for row in rows]
         stored = self._inner.upsert(rows)
         for key, state in stored.items():
             self._rows[state.id] = (key, state.sent_to_meta)

@@ -48,7 +48,7 @@ CASES = [
     (400, graph_body(80000), {}, MetaRateLimitedError, True, "rate_limited"),
     (400, graph_body(80003, 2446079), {}, MetaRateLimitedError, True, "rate_limited"),
     (400, graph_body(80004, 2446079), {}, MetaRateLimitedError, True, "rate_limited"),
-    (400, graph_body(341), {}, MetaRetryableError, True, "transient"),
+    (400, graph_body(341), {}, MetaRateLimitedError, True, "rate_limited"),
     (400, graph_body(368), {}, MetaRetryableError, True, "policy_blocked"),
     (400, graph_body(100, 2804003), {}, MetaPermanentError, False, "invalid_parameter"),
     (400, graph_body(100, 2804009), {}, MetaPermanentError, False, "invalid_parameter"),
@@ -134,6 +134,8 @@ def test_credentials_message_says_rotate() -> None:
         ({"x-business-use-case-usage": json.dumps({"1": [{"type": "x"}]})}, None),
         ({"X-Ad-Account-Usage": json.dumps({"reset_time_duration": 90})}, 90.0),
         ({"Retry-After": "12"}, 12.0),
+        ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # an HTTP-date in the past
+        ({"Retry-After": "soon"}, None),
         ({"X-Business-Use-Case-Usage": "not json", "Retry-After": "3"}, 3.0),
         ({}, None),
         (None, None),
