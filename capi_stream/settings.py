@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from capi_stream.errors import UnknownSettingError
+from capi_stream.kafka.guarantees import check_passthrough
 
 DEFAULT_SQLITE_URL = "sqlite:///data/capi.db"
 ENV_FILE = ".env"
@@ -161,8 +162,6 @@ class CapiSettings(BaseSettings):
     @field_validator("kafka_extra", mode="before")
     @classmethod
     def _refuse_guarantee_keys(cls, value: Any) -> Any:
-        from capi_stream.kafka.config import check_passthrough  # kafka.config imports us
-
         if isinstance(value, Mapping):
             check_passthrough(str(key) for key in value)
         return value

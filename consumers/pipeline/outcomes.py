@@ -22,13 +22,17 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from capi_stream.errors import DecodeError
-from consumers.delays import due_ms_for
+from capi_stream.kafka.producer import OutgoingRecord
+from capi_stream.kafka.topics import TopicNames
+from consumers.delays import TenantBlocks, due_ms_for
+from consumers.headers import Failure
+from consumers.pipeline.items import BatchReport, Item, PipelineOptions
 from consumers.pipeline.routing import (
     Destination,
     deferral_topic,
@@ -38,14 +42,12 @@ from consumers.pipeline.routing import (
     route_failure,
     topic_for,
 )
+from consumers.pipeline.sender import ConcurrentSender, TenantSend
+from consumers.pipeline.tenants import TenantCache
 from meta_capi.errors import MetaCredentialsError, MetaRateLimitedError
 from meta_capi.server_event import ServerEvent
 from storage.events import AttemptOutcome
 from storage.models import EventStatus
-
-if TYPE_CHECKING:
-    from consumers.pipeline.processor import BatchProcessor, BatchReport, Item
-    from consumers.pipeline.sender import TenantSend
 
 logger = logging.getLogger(__name__)
 
@@ -87,18 +89,44 @@ def _tally(report: BatchReport, item: Item, outcome: str) -> None:
     report.by_tenant[key] = report.by_tenant.get(key, 0) + 1
 
 
+class Forward(Protocol):
+    def __call__(
+        self,
+        item: Item,
+        *,
+        topic: str,
+        attempt: int,
+        due_ms: int | None,
+        failure: Failure,
+        now_ms: int,
+    ) -> OutgoingRecord: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeServices:
+    """What the book works with: handed in by the processor, never the processor itself."""
+
+    clock: Callable[[], datetime]
+    forward: Forward
+    topics: TopicNames
+    blocks: TenantBlocks
+    tenants: TenantCache
+    sender: ConcurrentSender
+    options: PipelineOptions
+
+
 class OutcomeBook:
     """Collects a batch's row outcomes and forwarded records."""
 
-    def __init__(self, processor: BatchProcessor, report: BatchReport, now: datetime) -> None:
-        self.processor = processor
+    def __init__(self, services: OutcomeServices, report: BatchReport, now: datetime) -> None:
+        self.services = services
         self.report = report
         self.now_ms = int(now.timestamp() * 1000)
         self.outcomes: list[AttemptOutcome] = []
         self._queued: dict[uuid.UUID, list[tuple[Item, ServerEvent]]] = defaultdict(list)
 
     def _clock_ms(self) -> int:
-        return int(self.processor.clock().timestamp() * 1000)
+        return int(self.services.clock().timestamp() * 1000)
 
     def expire(self, item: Item) -> None:
         item.done = True
@@ -129,9 +157,9 @@ class OutcomeBook:
                 )  # fmt: skip
             )
         self.report.forwards.append(
-            self.processor.forward(
+            self.services.forward(
                 item,
-                topic=self.processor.topics.dlq,
+                topic=self.services.topics.dlq,
                 attempt=attempt,
                 due_ms=None,
                 failure=failure,
@@ -152,7 +180,7 @@ class OutcomeBook:
         now_ms = self._clock_ms()
         blocked = {}
         for tenant_id in tenant_ids:
-            until = self.processor.blocks.blocked_until(str(tenant_id), now_ms)
+            until = self.services.blocks.blocked_until(str(tenant_id), now_ms)
             if until is not None:
                 blocked[tenant_id] = until
         return blocked
@@ -160,7 +188,7 @@ class OutcomeBook:
     def send_queued(self, blocked: Mapping[uuid.UUID, int]) -> None:
         """Send each tenant's queued events, except ``blocked`` tenants' (they wait for the
         block's end on a tier), then route every result."""
-        processor = self.processor
+        services = self.services
         contexts = {}
         for tenant_id, entries in self._queued.items():
             until = blocked.get(tenant_id)
@@ -172,15 +200,15 @@ class OutcomeBook:
             context = entries[0][0].tenant
             assert context is not None
             contexts[tenant_id] = context
-        self.report.paused_tenants = processor.blocks.active(self._clock_ms())
+        self.report.paused_tenants = services.blocks.active(self._clock_ms())
         if not contexts:
             return
-        with processor.tenants.lease(contexts) as clients:
+        with services.tenants.lease(contexts) as clients:
             work = {
                 tenant_id: (clients[tenant_id], [event for _, event in self._queued[tenant_id]])
                 for tenant_id in contexts
             }
-            results = processor.sender.send(work)
+            results = services.sender.send(work)
         for tenant_id, result in results.items():
             self.report.send_seconds.append(result.seconds)
             entries = self._queued[tenant_id]
@@ -188,7 +216,7 @@ class OutcomeBook:
                 _error_of(result, index) for index in range(len(entries))
             ]
             if any(isinstance(e, MetaCredentialsError) for e in errors) and (
-                processor.tenants.rotated_since(tenant_id, clients[tenant_id])
+                services.tenants.rotated_since(tenant_id, clients[tenant_id])
             ):
                 # Refused for a token rotated (and revoked) meanwhile: not the events' fault;
                 # they go again at once with the new token, their attempt kept.
@@ -206,7 +234,7 @@ class OutcomeBook:
                     self._failed(item, error)
             if throttled:
                 _bump(self.report.throttled_by_tenant, str(tenant_id))
-        self.report.paused_tenants = processor.blocks.active(self._clock_ms())
+        self.report.paused_tenants = services.blocks.active(self._clock_ms())
 
     def _sent(self, item: Item, fbtrace_id: str | None) -> None:
         item.done = True
@@ -220,18 +248,18 @@ class OutcomeBook:
 
     def _failed(self, item: Item, error: BaseException) -> None:
         assert item.row_id is not None and item.tenant is not None
-        processor = self.processor
+        services = self.services
         attempt = item.incoming.context.attempt
-        route = route_failure(error, attempt, attempts_allowed=max_attempts(processor.topics))
+        route = route_failure(error, attempt, attempts_allowed=max_attempts(services.topics))
         if route.destination is Destination.DEFER:
             # Throttling is the tenant's volume, not the event's fault: block the tenant for
             # as long as Meta asks and keep the event's attempt (Meta: once limited, stop
             # calling; more calls push the block further out).
             assert isinstance(error, MetaRateLimitedError)
-            wait = error.retry_after_seconds or processor.options.rate_limit_default_seconds
+            wait = error.retry_after_seconds or services.options.rate_limit_default_seconds
             # From now, not from the batch's start: the block must outlast the client's own.
             blocked_until = self._clock_ms() + round(wait * 1000)
-            processor.blocks.block(str(item.tenant.tenant_id), blocked_until)
+            services.blocks.block(str(item.tenant.tenant_id), blocked_until)
             self._defer(item, blocked_until, error)
             return
         if route.destination is Destination.DEAD_LETTER:
@@ -240,8 +268,8 @@ class OutcomeBook:
         item.done = True
         failure = describe_failure(error)
         _bump(self.report.failed_by_class, failure.error_class)
-        due = due_ms_for(processor.options.retry_delays_seconds, route.next_attempt, self.now_ms)
-        topic = topic_for(route, processor.topics)
+        due = due_ms_for(services.options.retry_delays_seconds, route.next_attempt, self.now_ms)
+        topic = topic_for(route, services.topics)
         _bump(self.report.retried_by_topic, topic)
         _tally(self.report, item, "retried")
         # DEBUG: one line per event would flood a production log in a Meta outage; the dev
@@ -256,7 +284,7 @@ class OutcomeBook:
             AttemptOutcome(item.row_id, attempt, EventStatus.RETRYING, error=failure.message[:1000])
         )
         self.report.forwards.append(
-            processor.forward(
+            services.forward(
                 item,
                 topic=topic,
                 attempt=route.next_attempt,
@@ -276,16 +304,16 @@ class OutcomeBook:
         self.report.deferred += 1
         assert item.row_id is not None
         attempt = item.incoming.context.attempt
-        processor = self.processor
+        services = self.services
         wait_seconds = max(0, until_ms - self._clock_ms()) / 1000
-        topic = deferral_topic(wait_seconds, processor.options.retry_delays_seconds,
-                               processor.topics)  # fmt: skip
+        topic = deferral_topic(wait_seconds, services.options.retry_delays_seconds,
+                               services.topics)  # fmt: skip
         failure = describe_failure(error)
         self.outcomes.append(
             AttemptOutcome(item.row_id, 0, EventStatus.RETRYING, error=failure.message[:1000])
         )
         self.report.forwards.append(
-            processor.forward(
+            services.forward(
                 item,
                 topic=topic,
                 attempt=attempt,

@@ -24,17 +24,16 @@ from typing import Protocol
 from capi_stream.avro.codec import EventCodec
 from capi_stream.errors import DecodeError, PermanentError
 from capi_stream.event import ConversionEvent, EventKey
-from capi_stream.kafka.producer import OutgoingRecord
 from capi_stream.kafka.topics import TopicNames
 from consumers.delays import TenantBlocks
-from consumers.headers import EventIdentity, Failure, HopContext, build_headers
 from consumers.pipeline.enrich import ContactHints
-from consumers.pipeline.outcomes import OutcomeBook
+from consumers.pipeline.forward import Forwarder
+from consumers.pipeline.items import BatchReport, Incoming, Item, PipelineOptions
+from consumers.pipeline.outcomes import OutcomeBook, OutcomeServices
 from consumers.pipeline.prepare import Prepared, prepare_event
-from consumers.pipeline.redact import hash_identity
 from consumers.pipeline.routing import describe_failure
 from consumers.pipeline.sender import ConcurrentSender
-from consumers.pipeline.tenants import TenantCache, TenantContext
+from consumers.pipeline.tenants import TenantCache
 from storage.events import AttemptOutcome, StoredEvent
 from storage.models import EventStatus
 
@@ -58,66 +57,12 @@ class ContactLinker(Protocol):
     ) -> dict[EventKey, ContactHints]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A consumed record, reduced to what the pipeline reads."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    context: HopContext
-
-    @property
-    def location(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
-
-
-@dataclass(slots=True)
-class Item:
-    """One record's progress through the batch."""
-
-    incoming: Incoming
-    event: ConversionEvent | None = None
-    tenant: TenantContext | None = None
-    row_id: uuid.UUID | None = None
-    done: bool = False
-
-
-@dataclass(slots=True)
-class BatchReport:
-    """What a batch produced; counters feed the metrics."""
-
-    forwards: list[OutgoingRecord] = field(default_factory=list)
-    sent: int = 0
-    expired: int = 0
-    already_sent: int = 0
-    dead_lettered: int = 0
-    deferred: int = 0
-    retried_by_topic: dict[str, int] = field(default_factory=dict)
-    failed_by_class: dict[str, int] = field(default_factory=dict)
-    send_seconds: list[float] = field(default_factory=list)
-    by_tenant: dict[tuple[str, str], int] = field(default_factory=dict)  # (tenant, outcome)
-    # Per tenant (id text): sends Meta throttled, events held back while it was blocked.
-    throttled_by_tenant: dict[str, int] = field(default_factory=dict)
-    deferred_by_tenant: dict[str, int] = field(default_factory=dict)
-    # Tenants blocked after this batch's sends -> block end (Unix ms); None: nothing sent.
-    paused_tenants: dict[str, int] | None = None
-
-
 @dataclass(slots=True)
 class PreparedBatch:
     """A batch between ``prepare`` and ``finish``: its book, and each event with its row."""
 
     book: OutcomeBook
     events: dict[EventKey, tuple[Item, Prepared]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineOptions:
-    retry_delays_seconds: tuple[float, ...] = (60.0, 300.0, 1800.0, 7200.0)
-    rate_limit_default_seconds: float = 60.0
 
 
 class BatchProcessor:
@@ -145,6 +90,16 @@ class BatchProcessor:
         self.options = options
         self.blocks = blocks or TenantBlocks()
         self.clock = clock
+        self.forward = Forwarder(codec)
+        self._services = OutcomeServices(
+            clock=clock,
+            forward=self.forward,
+            topics=topics,
+            blocks=self.blocks,
+            tenants=tenants,
+            sender=sender,
+            options=options,
+        )
 
     def process(self, records: Sequence[Incoming]) -> BatchReport:
         """The whole pipeline for one batch: ``finish(prepare(records))``."""
@@ -157,7 +112,7 @@ class BatchProcessor:
         the batch's book here; everything else waits in the returned batch for ``finish``.
         """
         now = self.clock()
-        batch = PreparedBatch(OutcomeBook(self, BatchReport(), now))
+        batch = PreparedBatch(OutcomeBook(self._services, BatchReport(), now))
         book = batch.book
         items = [Item(record) for record in records]
         for item in items:
@@ -248,35 +203,6 @@ class BatchProcessor:
                 item.tenant = self.tenants.get(item.event.tenant_id)
             except PermanentError as exc:
                 book.dead_letter(item, exc, attempt=item.incoming.context.attempt)
-
-    def forward(
-        self,
-        item: Item,
-        *,
-        topic: str,
-        attempt: int,
-        due_ms: int | None,
-        failure: Failure,
-        now_ms: int,
-    ) -> OutgoingRecord:
-        """The next hop of ``item``: hashed event (or original bytes if undecodable)."""
-        incoming = item.incoming
-        identity: EventIdentity | None = None
-        value = incoming.value
-        if item.event is not None:
-            event = item.event
-            identity = EventIdentity(str(event.tenant_id), event.event_id, event.event_name)
-            country = item.tenant.default_country if item.tenant else None
-            value = self.codec.encode(hash_identity(event, country))
-        headers = build_headers(
-            incoming.context,
-            attempt=attempt,
-            due_ms=due_ms,
-            failure=failure,
-            failed_at_ms=now_ms,
-            event=identity,
-        )
-        return OutgoingRecord(topic, value, key=incoming.key, headers=headers)
 
 
 __all__ = [

@@ -44,6 +44,8 @@ def exported() -> dict[str, frozenset[str]]:
         sent=1, expired=1, already_sent=1, dead_lettered=1, deferred=1,
         retried_by_topic={"capi.events.retry.1": 1}, failed_by_class={"MetaTimeoutError": 1},
         send_seconds=[0.2], by_tenant={("t-1", outcome): 1 for outcome in TENANT_OUTCOMES},
+        throttled_by_tenant={"t-1": 1}, deferred_by_tenant={"t-1": 1},
+        paused_tenants={"t-1": 1_800_000_000_000},
     )  # fmt: skip
     worker.watch(lambda: (True, "ok"), DeadLetterLimit(10, 60.0), lambda: DeadLetterStats(2, 5, 9))
     worker.observe_batch(report)
