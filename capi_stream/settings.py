@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -42,6 +44,9 @@ class CapiSettings(BaseSettings):
     kafka_fetch_wait_max_ms: int = 100
     kafka_max_poll_interval_ms: int = 300_000
     kafka_extra: dict[str, str] = Field(default_factory=dict)
+    # Only without KAFKA_BOOTSTRAP_SERVERS: "durable" keeps the embedded broker's topics,
+    # records and offsets under data_dir/broker; "memory" loses them on any restart.
+    embedded_broker_storage: Literal["memory", "durable"] = "durable"
 
     batch_max_events: int = 1000
     batch_max_wait_seconds: float = 0.5

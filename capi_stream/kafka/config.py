@@ -18,6 +18,11 @@ class KafkaConfig:
     fetch_wait_max_ms: int = 100
     max_poll_interval_ms: int = 300_000
     extra: dict[str, str] = field(default_factory=dict)
+    # False only for the durable embedded broker: Tansu's s3 engine records an idempotent
+    # producer's sequence before the batch, so a retry across a broker crash is answered
+    # DUPLICATE_SEQUENCE_NUMBER (librdkafka: delivered) for a batch never written. One
+    # request in flight keeps per-key order; a retried duplicate is deduped by event_id.
+    idempotence: bool = True
 
     @classmethod
     def from_settings(cls, settings: CapiSettings, bootstrap_servers: str) -> KafkaConfig:
@@ -35,7 +40,8 @@ class KafkaConfig:
         return self._finish(
             {
                 "acks": "all",
-                "enable.idempotence": True,
+                "enable.idempotence": self.idempotence,
+                **({} if self.idempotence else {"max.in.flight.requests.per.connection": 1}),
                 "linger.ms": 5,
                 "message.timeout.ms": 30_000,
                 "compression.type": "lz4",
