@@ -43,8 +43,33 @@ class ObjectStoreServer(ThreadingHTTPServer):
         self.root = root.resolve()
         self.fsync = fsync
         self.write_lock = threading.Lock()
+        # This process is the only writer, so what it wrote it knows: each object's ETag, and
+        # per folder a generation that every write below it bumps. Idle consumers poll every
+        # partition's watermark and record listing several times a second; these make those
+        # polls a stat or a dictionary hit instead of reading and hashing files.
+        self.etags: dict[Path, str] = {}
+        self.generations: dict[Path, int] = {}
+        self.listings: dict[tuple[Path, str, str, str], tuple[int, bytes]] = {}
         (self.root / _TMP_DIR).mkdir(parents=True, exist_ok=True)
         super().__init__((host, port), _Handler)
+
+    def etag(self, path: Path) -> str:
+        """The ETag of an existing object (cached; hashed once after a restart)."""
+        etag = self.etags.get(path)
+        if etag is None:
+            etag = self.etags[path] = etag_of(path.read_bytes())
+        return etag
+
+    def wrote(self, path: Path, etag: str | None) -> None:
+        """Record a write (``etag``) or a delete (None); the caller holds ``write_lock``."""
+        if etag is None:
+            self.etags.pop(path, None)
+        else:
+            self.etags[path] = etag
+        for folder in path.parents:
+            self.generations[folder] = self.generations.get(folder, 0) + 1
+            if folder == self.root:
+                break
 
 
 def etag_of(data: bytes) -> str:
@@ -99,12 +124,13 @@ class _Handler(BaseHTTPRequestHandler):
             if if_none_match == "*" and exists:
                 self._error(HTTPStatus.PRECONDITION_FAILED, "PreconditionFailed")
                 return
-            if if_match is not None and (not exists or etag_of(path.read_bytes()) != if_match):
+            if if_match is not None and (not exists or self.server.etag(path) != if_match):
                 # S3 answers 404 for If-Match on a missing key; object_store reads both as
                 # "someone else wrote first" (Precondition), which is what Tansu retries on.
                 self._error(HTTPStatus.PRECONDITION_FAILED, "PreconditionFailed")
                 return
             self._write_atomically(path, body)
+            self.server.wrote(path, etag)
         self._reply(HTTPStatus.OK, headers={"ETag": etag})
 
     def do_GET(self) -> None:
@@ -119,6 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path is not None:
             with self.server.write_lock:
                 path.unlink(missing_ok=True)
+                self.server.wrote(path, None)
         self._reply(HTTPStatus.NO_CONTENT)
 
     # -- reads -----------------------------------------------------------------------------
@@ -133,17 +160,22 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(HTTPStatus.OK)
             return
         path = self._file(bucket, key)
+        if_none_match = self.headers.get("If-None-Match")
+        data: bytes | None = None
         try:
-            data = path.read_bytes() if path is not None else None
-            stat = path.stat() if path is not None else None
+            # Under the write lock: the content and its ETag must be of the same write.
+            with self.server.write_lock:
+                if path is None or not path.is_file():
+                    raise FileNotFoundError(key)
+                stat = path.stat()
+                etag = self.server.etag(path)
+                if if_none_match != etag:
+                    data = path.read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            data = stat = None
-        if data is None or stat is None:
             self._error(HTTPStatus.NOT_FOUND, "NoSuchKey", send_body=send_body)
             return
-        etag = etag_of(data)
         headers = {"ETag": etag, "Last-Modified": _http_date(stat.st_mtime)}
-        if self.headers.get("If-None-Match") == etag:
+        if data is None:
             self._reply(HTTPStatus.NOT_MODIFIED, headers=headers)
             return
         if self.headers.get("If-Match") not in (None, etag):
@@ -160,6 +192,14 @@ class _Handler(BaseHTTPRequestHandler):
         # Walk only the folder the prefix names: Tansu lists a partition's records on every
         # fetch, and a fetch that outlasts the consumer's fetch.wait.max.ms comes back empty.
         folder = self._file(bucket, prefix.rsplit("/", 1)[0]) if "/" in prefix else base
+        if folder is None:
+            folder = base
+        cache_key = (folder, prefix, delimiter, start_after)
+        generation = self.server.generations.get(folder, 0)
+        cached = self.server.listings.get(cache_key)
+        if cached is not None and cached[0] == generation:
+            self._reply(HTTPStatus.OK, cached[1], headers={"Content-Type": "application/xml"})
+            return
         contents: list[str] = []
         prefixes: set[str] = set()
         for key, stat in _walk(base, folder):
@@ -186,7 +226,10 @@ class _Handler(BaseHTTPRequestHandler):
             f"<MaxKeys>{len(contents) + len(prefixes) + 1000}</MaxKeys>"
             f"<IsTruncated>false</IsTruncated>{''.join(contents)}{common}</ListBucketResult>"
         )
-        self._reply(HTTPStatus.OK, xml.encode(), headers={"Content-Type": "application/xml"})
+        body = xml.encode()
+        # Kept under the generation read before walking: a write meanwhile makes it stale.
+        self.server.listings[cache_key] = (generation, body)
+        self._reply(HTTPStatus.OK, body, headers={"Content-Type": "application/xml"})
 
     # -- plumbing --------------------------------------------------------------------------
     def _write_atomically(self, path: Path, body: bytes) -> None:
