@@ -12,7 +12,7 @@ import difflib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, field_validator
@@ -124,6 +124,9 @@ class CapiSettings(BaseSettings):
         description="librdkafka's own log (syslog levels: 3 errors, 6 info, 7 debug); "
         "2 keeps its per-connection FAIL lines off the screen.",
     )
+    embedded_broker_storage: Literal["memory", "durable"] = "durable"
+    """Only without KAFKA_BOOTSTRAP_SERVERS: `durable` keeps the embedded broker's topics,
+    records and offsets under DATA_DIR/broker; `memory` loses them on any restart."""
 
     batch_max_events: int = 1000
     """Most records a worker takes per batch."""

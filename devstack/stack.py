@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import gc
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,11 +117,14 @@ def run_dev_stack(settings: CapiSettings, *, use_emulator: bool) -> Iterator[Dev
 
 @contextlib.contextmanager
 def _running(settings: CapiSettings, data_dir: Path, *, use_emulator: bool) -> Iterator[DevStack]:
+    storage_dir = _broker_storage(settings, data_dir)
     with (
-        kafka_cluster(settings.kafka_bootstrap_servers, None, log_path=data_dir / "tansu.log") as (
-            bootstrap,
-            kind,
-        ),
+        kafka_cluster(
+            settings.kafka_bootstrap_servers,
+            None,
+            log_path=data_dir / "tansu.log",
+            storage_dir=storage_dir,
+        ) as (bootstrap, kind),
         _emulator(settings, use_emulator) as emulator_url,
     ):
         overrides: dict[str, object] = {"data_dir": str(data_dir)}
@@ -136,6 +140,13 @@ def _running(settings: CapiSettings, data_dir: Path, *, use_emulator: bool) -> I
             overrides["kafka_heartbeat_interval_ms"] = 200
         resolved = settings.model_copy(update=overrides)
         runtime = build_runtime(resolved, bootstrap, database="create")
+        if kind == "embedded" and storage_dir is not None:
+            runtime = dataclasses.replace(
+                runtime, kafka=dataclasses.replace(runtime.kafka, idempotence=False)
+            )
+            kind = f"embedded, durable in {storage_dir}"
+        elif kind == "embedded":
+            kind = "embedded, in memory: NOT durable"
         migrate(runtime.engine, secrets=build_secrets(resolved))
         ensure_topics(runtime.kafka.admin_config(), runtime.topics.all, resolved.topic_partitions)
         tenant = seed_demo_tenant(runtime.sessions, emulator_url)
@@ -148,6 +159,21 @@ def _running(settings: CapiSettings, data_dir: Path, *, use_emulator: bool) -> I
         # Free the Kafka clients before the broker goes, so they do not log its absence.
         gc.collect()
         runtime.engine.dispose()
+
+
+def _broker_storage(settings: CapiSettings, data_dir: Path) -> Path | None:
+    """Where the embedded broker keeps its data, or None (memory) after saying so plainly."""
+    if settings.kafka_bootstrap_servers:
+        return None
+    if settings.embedded_broker_storage == "durable":
+        return data_dir / "broker"
+    print(
+        "capi: EMBEDDED_BROKER_STORAGE=memory: the embedded broker is NOT durable; a crash or"
+        " a restart loses every record and offset, acknowledged webhooks included. Unset it"
+        " (default: durable) to keep them under the data folder.",
+        file=sys.stderr,
+    )
+    return None
 
 
 def _port_free(host: str, port: int) -> bool:

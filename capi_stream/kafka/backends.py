@@ -31,9 +31,17 @@ def docker_available() -> bool:
 
 @contextlib.contextmanager
 def kafka_cluster(
-    bootstrap_servers: str | None, backend: str | None, log_path: Path | None = None
+    bootstrap_servers: str | None,
+    backend: str | None,
+    log_path: Path | None = None,
+    *,
+    storage_dir: Path | None = None,
 ) -> Iterator[tuple[str, str]]:
-    """Yield ``(bootstrap_servers, kind)`` for the cluster to use, stopping it afterwards."""
+    """Yield ``(bootstrap_servers, kind)`` for the cluster to use, stopping it afterwards.
+
+    ``storage_dir`` makes the embedded broker durable (see ``EmbeddedBroker``); without it
+    the embedded broker keeps everything in memory.
+    """
     if bootstrap_servers:
         yield bootstrap_servers, "external"
         return
@@ -49,5 +57,5 @@ def kafka_cluster(
             "using the embedded broker instead",
             file=sys.stderr,
         )
-    with EmbeddedBroker(log_path=log_path) as broker:
+    with EmbeddedBroker(log_path=log_path, storage_dir=storage_dir) as broker:
         yield broker.bootstrap_servers, "embedded"

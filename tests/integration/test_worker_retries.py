@@ -62,10 +62,15 @@ def test_meta_faults_are_retried_through_the_tiers_then_sent(
             what="the row sent",
         )
     assert row is not None and row.send_attempts == 3
+    assert len(event_rows(session_factory, tenant_id)) == 1
     assert [e.payload["event_id"] for e in emulator.state.events(pixel)] == [event.event_id]
     tier1 = read_topic(kafka_config, topic_names.retries[0], at_least=1)
     tier2 = read_topic(kafka_config, topic_names.retries[1], at_least=1)
-    assert [r.headers[h.ATTEMPT] for r in tier1 + tier2] == ["2", "3"]
+    # At-least-once: a rebalance between a forward and its commit forwards that record again
+    # (seen under load: ["2", "2", "3"]). The design promises each tier's attempt number, in
+    # order, none skipped, not a count of records.
+    assert sorted({r.headers[h.ATTEMPT] for r in tier1}) == ["2"]
+    assert sorted({r.headers[h.ATTEMPT] for r in tier2}) == ["3"]
     for record in tier1 + tier2:
         assert record.headers[h.EVENT_ID] == event.event_id
         assert record.headers[h.ORIGINAL_TOPIC] == topic_names.main
@@ -73,7 +78,7 @@ def test_meta_faults_are_retried_through_the_tiers_then_sent(
         assert int(record.headers[h.DUE_MS]) > int(record.headers[h.FAILED_AT])
         for raw in RAW_PII:  # retry topics carry hashed user data only
             assert raw not in record.value
-    assert int(tier2[0].headers[h.ORIGINAL_OFFSET]) == 0  # kept from the first hop
+    assert {int(r.headers[h.ORIGINAL_OFFSET]) for r in tier2} == {0}  # kept from the first hop
 
 
 def test_an_invalid_token_dead_letters_on_the_first_attempt(
@@ -118,8 +123,9 @@ def test_five_failures_end_in_the_dead_letter_topic(
     assert (row.status, row.send_attempts, row.sent_to_meta) == (EventStatus.DEAD, 5, False)
     assert dead[0].headers[h.ATTEMPT] == "5"
     assert dead[0].headers[h.ERROR_CLASS] == "MetaRetryableError"
-    for tier in topic_names.retries:
-        assert len(read_topic(kafka_config, tier, at_least=1, timeout=5)) == 1
+    for n, tier in enumerate(topic_names.retries, start=2):  # duplicates are at-least-once
+        attempts = {r.headers[h.ATTEMPT] for r in read_topic(kafka_config, tier, at_least=1)}
+        assert attempts == {str(n)}
     for raw in RAW_PII:
         assert raw not in dead[0].value
 
