@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.models import EventStatus, MetaCapiEvent
+from capi_stream.errors import DependencyUnavailableError
+from storage.errors import map_db_errors
+from storage.reports import summarize_dead_letters
 
 __all__ = ["DeadLetterStats", "DeadLetterStatsReader"]
 
@@ -58,17 +58,19 @@ class DeadLetterStatsReader:
             return self._cached[1]
 
     def _query(self) -> DeadLetterStats | None:
-        statement = select(
-            func.count(), func.min(MetaCapiEvent.updated_at), func.min(MetaCapiEvent.event_time)
-        ).where(MetaCapiEvent.status == EventStatus.DEAD)
         try:
-            with self._sessions() as session:
-                count, oldest_update, oldest_event = session.execute(statement).one()
-        except SQLAlchemyError as exc:
-            logger.warning("dead-letter stats unavailable", extra={"error": type(exc).__name__})
+            with map_db_errors("dead-letter stats"), self._sessions() as session:
+                summary = summarize_dead_letters(session)
+        except DependencyUnavailableError as exc:
+            cause = type(exc.__cause__).__name__
+            logger.warning("dead-letter stats unavailable", extra={"error": cause})
             return None
         now = datetime.now(UTC)
-        return DeadLetterStats(int(count), _age(now, oldest_update), _age(now, oldest_event))
+        return DeadLetterStats(
+            summary.count,
+            _age(now, summary.oldest_dead_lettered_at),
+            _age(now, summary.oldest_event_time),
+        )
 
 
 def _age(now: datetime, then: datetime | None) -> float:

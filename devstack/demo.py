@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devstack.payloads import BUILDERS
 from devstack.seed import DemoTenant
 from producers.adapters.signatures import SECRET_HEADER, sign_stripe
-from storage.models import EventStatus, MetaCapiEvent
+from storage.lookups import read_event_statuses
+from storage.models import EventStatus
 
 FINAL_STATUSES = frozenset({EventStatus.SENT, EventStatus.DEAD, EventStatus.EXPIRED})
 
@@ -73,12 +73,7 @@ def wait_for_outcomes(
     statuses: dict[str, str] = {}
     while True:
         with sessions() as session:
-            rows = session.execute(
-                select(MetaCapiEvent.event_id, MetaCapiEvent.status).where(
-                    MetaCapiEvent.event_id.in_(list(event_ids))
-                )
-            ).all()
-        statuses = {str(row[0]): str(row[1]) for row in rows}
+            statuses = read_event_statuses(session, event_ids)
         done = len(statuses) == len(event_ids) and set(statuses.values()) <= FINAL_STATUSES
         if done or time.monotonic() > deadline:
             return statuses

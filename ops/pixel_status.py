@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from capi_stream.event import build_event_id
 from capi_stream.pixel import PIXEL_SCHEMES
-from storage.models import MetaCapiEvent
+from storage.reports import iter_sent_pixel_rows
 
 __all__ = ["PixelReadiness", "is_reproducible", "query_pixel_readiness"]
 
@@ -62,12 +61,6 @@ def is_reproducible(tenant_id: uuid.UUID, source: str, source_event_id: str, eve
     return event_id == build_event_id(tenant_id, source, source_event_id)
 
 
-def _carries(column: ColumnElement[Any] | Any, key: str) -> ColumnElement[bool]:
-    in_json: ColumnElement[bool] = MetaCapiEvent.user_data[key].as_string().is_not(None)
-    present: ColumnElement[bool] = or_(column.is_not(None), in_json)
-    return present
-
-
 def query_pixel_readiness(
     session: Session,
     tenant_id: uuid.UUID | None = None,
@@ -80,24 +73,12 @@ def query_pixel_readiness(
     The event-id check is a UUIDv5 per row, done here rather than in SQL; rows are streamed.
     """
     since = (now or datetime.now(UTC)) - timedelta(days=days)
-    query = select(
-        MetaCapiEvent.tenant_id,
-        MetaCapiEvent.event_name,
-        MetaCapiEvent.source,
-        MetaCapiEvent.source_event_id,
-        MetaCapiEvent.event_id,
-        _carries(MetaCapiEvent.user_fbp, "fbp"),
-        _carries(MetaCapiEvent.user_external_id, "external_id"),
-    ).where(MetaCapiEvent.sent_to_meta.is_(True), MetaCapiEvent.event_time >= since)
-    if tenant_id is not None:
-        query = query.where(MetaCapiEvent.tenant_id == tenant_id)
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    rows = session.execute(query.execution_options(yield_per=1000))
-    for tenant, name, source, source_event_id, event_id, fbp, external_id in rows:
-        tally = counts[(str(tenant), name)]
+    for row in iter_sent_pixel_rows(session, since, tenant_id):
+        tally = counts[(str(row.tenant_id), row.event_name)]
         tally[0] += 1
-        tally[1] += bool(fbp)
-        tally[2] += bool(external_id)
-        tally[3] += is_reproducible(tenant, source, source_event_id, event_id)
+        tally[1] += row.carries_fbp
+        tally[2] += row.carries_external_id
+        tally[3] += is_reproducible(row.tenant_id, row.source, row.source_event_id, row.event_id)
     ordered = sorted(counts.items())
     return [PixelReadiness(tenant, name, *tally) for (tenant, name), tally in ordered]

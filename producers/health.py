@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from capi_stream.errors import DependencyUnavailableError
 from producers.publisher import AsyncEventPublisher
+from storage.health import ping
 
 __all__ = ["ReadinessProbe", "Readiness"]
 
@@ -74,8 +74,7 @@ class ReadinessProbe:
 
     def _database(self) -> str:
         try:
-            with self._engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except SQLAlchemyError:
+            ping(self._engine)
+        except DependencyUnavailableError:
             return "unavailable"
         return "ok"

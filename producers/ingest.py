@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.errors import DependencyUnavailableError
@@ -37,6 +36,7 @@ from producers.metrics import WebhookMetrics
 from producers.publisher import AsyncEventPublisher
 from producers.responses import DuplicateDeliveryError, NotFoundError
 from producers.tenant_cache import TenantCache, TenantInfo
+from storage.errors import map_db_errors
 from storage.receipts import add_receipt, has_receipt
 
 __all__ = ["Accepted", "REJECT_DUPLICATE_SOURCES", "WebhookIngestor"]
@@ -105,7 +105,7 @@ class WebhookIngestor:
             DependencyUnavailableError: the database cannot be read.
         """
         entry = self._tenants.fresh(tenant_id)
-        info = entry.info if entry is not None else await self._run(
+        info = entry.value if entry is not None else await self._run(
             self._tenants.load, tenant_id
         )  # fmt: skip
         if info is None:
@@ -138,14 +138,11 @@ class WebhookIngestor:
         return Accepted(event.event_id)
 
     def _db(self, query: Callable[..., bool], *args: object) -> bool:
-        try:
-            with self._sessions() as session:
-                return query(session, *args)
-        except SQLAlchemyError as exc:
-            raise DependencyUnavailableError(f"database: {type(exc).__name__}") from exc
+        with map_db_errors(), self._sessions() as session:
+            return query(session, *args)
 
     def _write_receipt(self, tenant_id: uuid.UUID, source: str, delivery_id: str) -> None:
-        with self._sessions() as session:
+        with map_db_errors(), self._sessions() as session:
             add_receipt(session, tenant_id, source, delivery_id)
             session.commit()
 
@@ -156,10 +153,9 @@ class WebhookIngestor:
         # (a replay would be re-published under the same event_id), so it is not an error.
         try:
             await self._run(self._write_receipt, tenant_id, source, delivery_id)
-        except SQLAlchemyError as exc:
-            logger.warning(
-                "receipt not stored for event %s (%s): %s", event_id, source, type(exc).__name__
-            )
+        except DependencyUnavailableError as exc:
+            cause = type(exc.__cause__).__name__
+            logger.warning("receipt not stored for event %s (%s): %s", event_id, source, cause)
 
 
 def _parse(adapter: WebhookAdapter, request: WebhookRequest) -> ConversionEvent | Ignored:

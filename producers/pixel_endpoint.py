@@ -29,13 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
 
-from capi_stream.errors import DependencyUnavailableError
 from capi_stream.event import build_event_id
 from capi_stream.pixel import (
     PIXEL_PROVIDER,
@@ -49,7 +46,8 @@ from producers.adapters.base import WebhookRejectedError
 from producers.ingest import WebhookIngestor
 from producers.responses import NotFoundError, error_response, json_response
 from producers.routes import parse_tenant_id
-from storage.models import MetaCapiEvent
+from storage.errors import map_db_errors
+from storage.lookups import find_event_contact
 
 __all__ = ["PixelEndpoints", "RateLimiter", "external_id_of"]
 
@@ -114,16 +112,9 @@ def external_id_of(contact_id: uuid.UUID) -> str:
 def _stored_contact(
     sessions: sessionmaker[Session], tenant_id: uuid.UUID, event_id: str
 ) -> tuple[bool, uuid.UUID | None]:
-    try:
-        with sessions() as session:
-            row = session.execute(
-                select(MetaCapiEvent.contact_id).where(
-                    MetaCapiEvent.tenant_id == tenant_id, MetaCapiEvent.event_id == event_id
-                )
-            ).first()
-    except SQLAlchemyError as exc:
-        raise DependencyUnavailableError(f"event lookup failed: {type(exc).__name__}") from exc
-    return (row is not None, row.contact_id if row is not None else None)
+    with map_db_errors("event lookup failed"), sessions() as session:
+        found = find_event_contact(session, tenant_id, event_id)
+    return (found.stored, found.contact_id)
 
 
 class PixelEndpoints:

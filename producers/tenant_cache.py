@@ -7,19 +7,18 @@ as unknown for the same time, so random ids cannot turn every request into a que
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.errors import DependencyUnavailableError
-from storage.models import Tenant
-from storage.tenants import get_integrations
+from capi_stream.cache import CacheEntry as _Entry
+from capi_stream.cache import TtlCache
+from storage.errors import map_db_errors
+from storage.tenants import get_integrations, get_tenant
 
 __all__ = ["DEFAULT_TTL_SECONDS", "CacheEntry", "TenantCache", "TenantInfo"]
 
@@ -39,10 +38,8 @@ class TenantInfo:
         return self.credentials.get(provider)
 
 
-@dataclass(frozen=True, slots=True)
-class CacheEntry:
-    info: TenantInfo | None
-    expires_at: float
+# ``value`` is None for a tenant known not to exist.
+CacheEntry: TypeAlias = _Entry[TenantInfo | None]
 
 
 class TenantCache:
@@ -56,16 +53,13 @@ class TenantCache:
     ) -> None:
         self._sessions = sessions
         self._ttl = ttl_seconds
-        self._clock = clock
-        self._entries: dict[uuid.UUID, CacheEntry] = {}
-        self._lock = threading.Lock()
+        self._cache: TtlCache[uuid.UUID, TenantInfo | None] = TtlCache(
+            clock=clock, max_entries=_MAX_ENTRIES
+        )
 
     def fresh(self, tenant_id: uuid.UUID) -> CacheEntry | None:
-        """The cached entry if still valid (its ``info`` is None for an unknown tenant)."""
-        entry = self._entries.get(tenant_id)
-        if entry is None or entry.expires_at <= self._clock():
-            return None
-        return entry
+        """The cached entry if still valid (its ``value`` is None for an unknown tenant)."""
+        return self._cache.fresh(tenant_id)
 
     def load(self, tenant_id: uuid.UUID) -> TenantInfo | None:
         """Read the tenant and its integrations, cache the result, return it.
@@ -73,18 +67,12 @@ class TenantCache:
         Raises:
             DependencyUnavailableError: the database cannot be read.
         """
-        try:
-            with self._sessions() as session:
-                tenant = session.get(Tenant, tenant_id)
-                info = None
-                if tenant is not None:
-                    # Sealed at rest: storage opens them with the key of our sessions.
-                    integrations = get_integrations(session, tenant_id)
-                    info = TenantInfo(tenant_id, tenant.default_country, integrations)
-        except SQLAlchemyError as exc:
-            raise DependencyUnavailableError(f"tenant lookup failed: {type(exc).__name__}") from exc
-        with self._lock:
-            if len(self._entries) >= _MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[tenant_id] = CacheEntry(info, self._clock() + self._ttl)
+        with map_db_errors("tenant lookup failed"), self._sessions() as session:
+            tenant = get_tenant(session, tenant_id)
+            info = None
+            if tenant is not None:
+                # Sealed at rest: storage opens them with the key of our sessions.
+                integrations = get_integrations(session, tenant_id)
+                info = TenantInfo(tenant_id, tenant.default_country, integrations)
+        self._cache.put(tenant_id, info, self._ttl)
         return info

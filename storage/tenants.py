@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -173,3 +174,35 @@ def require_secrets_key(runtime: Runtime) -> None:
     except SecretsKeyError:
         runtime.engine.dispose()
         raise
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSummary:
+    """A tenant and the providers it has an integration for (sorted)."""
+
+    tenant_id: uuid.UUID
+    name: str
+    default_country: str | None
+    providers: tuple[str, ...]
+
+
+def list_tenant_summaries(session: Session) -> list[TenantSummary]:
+    """Every tenant by name, with its integrations' providers (credentials stay sealed)."""
+    tenants = session.execute(select(Tenant).order_by(Tenant.name)).scalars().all()
+    providers: dict[uuid.UUID, list[str]] = {}
+    for tenant_id, provider in session.execute(
+        select(TenantIntegration.tenant_id, TenantIntegration.provider)
+    ):
+        providers.setdefault(tenant_id, []).append(provider)
+    return [
+        TenantSummary(
+            t.tenant_id, t.name, t.default_country, tuple(sorted(providers.get(t.tenant_id, [])))
+        )
+        for t in tenants
+    ]
+
+
+def read_default_countries(session: Session) -> dict[uuid.UUID, str | None]:
+    """Each tenant's default country (None when it has none)."""
+    rows = session.execute(select(Tenant.tenant_id, Tenant.default_country))
+    return {row[0]: row[1] for row in rows}

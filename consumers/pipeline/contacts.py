@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from capi_stream.event import ConversionEvent
 from consumers.pipeline.contact_facts import extract_facts
 from consumers.pipeline.enrich import ContactHints
-from consumers.pipeline.store import translate_db_errors
 from storage.contacts import EventKey, LinkedContact, record_contacts
+from storage.errors import map_db_errors
 
 __all__ = ["SqlContactLinker", "link_events"]
 
@@ -63,7 +63,7 @@ class SqlContactLinker:
         """
         if not events:
             return {}
-        with translate_db_errors(), self._sessions() as session:
+        with map_db_errors("database unavailable"), self._sessions() as session:
             linked = link_events(session, events, default_country_by_tenant)
             session.commit()
         return {key: _hints(contact) for key, contact in linked.items()}

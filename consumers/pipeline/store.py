@@ -1,4 +1,4 @@
-"""The worker's database edge: tenants, contacts, event rows; SQLAlchemy errors translated.
+"""The worker's database edge: tenants, event rows; errors translated by ``storage.errors``.
 
 Every failure of the database itself (connection refused or dropped, pool timeout, a
 locked SQLite file) becomes ``DependencyUnavailableError``: the worker then pauses and
@@ -8,19 +8,16 @@ replays the batch instead of burning the events' attempts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from capi_stream.errors import DependencyUnavailableError
 from capi_stream.event import EventKey
+from storage.errors import map_db_errors
 from storage.events import AttemptOutcome, StoredEvent, record_outcomes, upsert_events
+from storage.health import ping_session
 from storage.tenants import META_PROVIDER, get_credentials, get_tenant
 
 T = TypeVar("T")
@@ -36,18 +33,6 @@ class TenantRecord:
     meta_credentials: Mapping[str, Any] | None
 
 
-@contextmanager
-def translate_db_errors() -> Iterator[None]:
-    """Turn database unavailability into ``DependencyUnavailableError``."""
-    try:
-        yield
-    except (DBAPIError, PoolTimeoutError) as exc:
-        cause = exc.orig if isinstance(exc, DBAPIError) else exc
-        raise DependencyUnavailableError(f"database unavailable: {type(cause).__name__}") from exc
-    except SQLAlchemyError as exc:
-        raise DependencyUnavailableError(f"database error: {type(exc).__name__}") from exc
-
-
 class SqlEventStore:
     """Repository calls of one batch, each in its own short transaction."""
 
@@ -55,12 +40,12 @@ class SqlEventStore:
         self._sessions = sessions
 
     def _run(self, work: Callable[[Session], T]) -> T:
-        with translate_db_errors(), self._sessions.begin() as session:
+        with map_db_errors("database unavailable"), self._sessions.begin() as session:
             return work(session)
 
     def ping(self) -> None:
         """``SELECT 1``; raises ``DependencyUnavailableError`` while the database is down."""
-        self._run(lambda session: session.execute(text("SELECT 1")).scalar())
+        self._run(ping_session)
 
     def load_tenant(self, tenant_id: uuid.UUID) -> TenantRecord | None:
         def work(session: Session) -> TenantRecord | None:

@@ -9,7 +9,8 @@ client is rebuilt only when the tenant's credentials changed, keeping its connec
 Rotation without races: the loop thread resolves tenants while the finisher thread sends the
 batch before with the clients it leased (``lease``). A replaced client is retired, not
 closed: it is closed when the last lease on it ends, so a send in flight never meets a
-closed connection pool (which would fail as a bug and be dead-lettered).
+closed connection pool (which would fail as a bug and be dead-lettered). The TTL plumbing is
+``capi_stream.cache.TtlCache``, shared with the webhook app's tenant cache.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from capi_stream.cache import TtlCache
 from capi_stream.errors import ConfigurationError, PermanentError, UnknownTenantError
 from consumers.pipeline.store import TenantRecord
 from meta_capi.client import BatchOutcome
@@ -79,7 +81,7 @@ class TenantCache:
         self._negative_ttl = min(negative_ttl_seconds, ttl_seconds)
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: dict[uuid.UUID, tuple[float, TenantContext | PermanentError]] = {}
+        self._entries: TtlCache[uuid.UUID, TenantContext | PermanentError] = TtlCache(clock=clock)
         self._clients: dict[uuid.UUID, tuple[str, MetaSender]] = {}
         # Leases by id(client); a retired client is closed when its count drops to 0.
         self._leases: dict[int, int] = {}
@@ -94,15 +96,12 @@ class TenantCache:
             DependencyUnavailableError: the database is down (never cached).
         """
         now = self._clock()
-        with self._lock:
-            cached = self._entries.get(tenant_id)
-        if cached is None or cached[0] <= now:
+        cached = self._entries.fresh(tenant_id, now=now)
+        if cached is None:
             value = self._resolve(tenant_id)
-            ttl = self._negative_ttl if isinstance(value, PermanentError) else self._ttl
-            with self._lock:
-                self._entries[tenant_id] = (now + ttl, value)
+            self._entries.put(tenant_id, value, self._ttl_of(value), now=now)
         else:
-            value = cached[1]
+            value = cached.value
         if isinstance(value, PermanentError):
             raise value
         return value
@@ -144,11 +143,13 @@ class TenantCache:
             DependencyUnavailableError: the database is down.
         """
         value = self._resolve(tenant_id)
-        ttl = self._negative_ttl if isinstance(value, PermanentError) else self._ttl
+        self._entries.put(tenant_id, value, self._ttl_of(value))
         with self._lock:
-            self._entries[tenant_id] = (self._clock() + ttl, value)
             known = self._clients.get(tenant_id)
         return known is not None and known[1] is not used
+
+    def _ttl_of(self, value: TenantContext | PermanentError) -> float:
+        return self._negative_ttl if isinstance(value, PermanentError) else self._ttl
 
     def _retire(self, client: MetaSender) -> MetaSender | None:
         """Under the lock: the client to close now, or None if a lease still uses it."""
@@ -198,6 +199,6 @@ class TenantCache:
             clients += self._retired.values()
             self._clients.clear()
             self._retired.clear()
-            self._entries.clear()
+        self._entries.clear()
         for client in clients:
             client.close()

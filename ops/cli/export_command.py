@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 
 from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
@@ -19,7 +18,7 @@ from ops.cli.options import (
     parse_instant,
 )
 from ops.export import ExportRequest, export_events
-from storage.models import Tenant
+from storage.tenants import read_default_countries
 
 
 @click.command()
@@ -65,8 +64,7 @@ def export(
     runtime = build_runtime(CapiSettings())
     try:
         with runtime.sessions() as session:
-            rows = session.execute(select(Tenant.tenant_id, Tenant.default_country))
-            countries = {row[0]: row[1] for row in rows}
+            countries = read_default_countries(session)
         request = ExportRequest(
             topic=topic or runtime.topics.main,
             start_ms=int(start.timestamp() * 1000),

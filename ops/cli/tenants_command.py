@@ -17,7 +17,6 @@ import click
 import pycountry
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from capi_stream.database import build_session_factory
@@ -25,12 +24,13 @@ from capi_stream.runtime import build_secrets, open_database, resolve_settings
 from capi_stream.secrets import generate_key
 from capi_stream.settings import CapiSettings
 from ops.cli.options import read_secret
-from storage.models import Tenant, TenantIntegration
+from storage.models import Tenant
 from storage.tenants import (
     META_PROVIDER,
     get_credentials,
     get_integrations,
     get_tenant,
+    list_tenant_summaries,
     reseal_integrations,
     upsert_integration,
     upsert_tenant,
@@ -268,17 +268,12 @@ def show(ctx: click.Context, tenant_id: str) -> None:
 def list_tenants(ctx: click.Context) -> None:
     """List tenants and which integrations each has."""
     with _session(ctx) as session:
-        rows = session.execute(select(Tenant).order_by(Tenant.name)).scalars().all()
-        providers: dict[uuid.UUID, list[str]] = {}
-        for tenant_id, provider in session.execute(
-            select(TenantIntegration.tenant_id, TenantIntegration.provider)
-        ):
-            providers.setdefault(tenant_id, []).append(provider)
+        summaries = list_tenant_summaries(session)
         table = Table(title="tenants")
         for column in ("tenant id", "name", "country", "integrations"):
             table.add_column(column)
-        for tenant in rows:
-            names = ", ".join(sorted(providers.get(tenant.tenant_id, []))) or "-"
+        for tenant in summaries:
+            names = ", ".join(tenant.providers) or "-"
             table.add_row(str(tenant.tenant_id), tenant.name, tenant.default_country or "-", names)
     Console(width=140).print(table)
 

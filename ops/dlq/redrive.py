@@ -27,7 +27,6 @@ from datetime import timedelta
 
 from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.avro.codec import EventCodec
@@ -38,7 +37,8 @@ from capi_stream.kafka.scan import OFFSET_BEGINNING, build_scan_consumer, list_p
 from capi_stream.kafka.scan import scan_partitions as _scan
 from ops.dlq.records import DeadLetter, DeadLetterFilter, Header, RecordRef
 from ops.dlq.records import parse_dead_letter as _parse
-from storage.models import RedriveAudit
+from storage.errors import map_db_errors
+from storage.redrive import RedriveEntry, add_redrive_entries, load_redrive_history
 
 __all__ = ["META_WINDOW", "TOO_OLD_REASON", "DeadLetterNotFoundError", "Outcome", "RedriveItem",
            "RedriveOptions", "RedriveReport", "redrive_dead_letters",
@@ -134,19 +134,10 @@ class _Redrive:
         self.options = options
         self.now_ms = now_ms
         self.report = report
-        with sessions() as session:
-            done = session.execute(
-                select(RedriveAudit.dlq_partition, RedriveAudit.dlq_offset).where(
-                    RedriveAudit.dlq_topic == dlq_topic, RedriveAudit.outcome == Outcome.REDRIVEN
-                )
-            )
-            self.done = {(row[0], row[1]) for row in done}
-            counted = session.execute(
-                select(RedriveAudit.event_id, func.count())
-                .where(RedriveAudit.outcome == Outcome.REDRIVEN, RedriveAudit.event_id.is_not(None))
-                .group_by(RedriveAudit.event_id)
-            )
-            self.counts: dict[str, int] = {str(row[0]): int(row[1]) for row in counted}
+        with map_db_errors("redrive history"), sessions() as session:
+            history = load_redrive_history(session, dlq_topic, Outcome.REDRIVEN)
+        self.done = history.done
+        self.counts = history.counts
 
     def decide(self, letter: DeadLetter) -> tuple[str, str | None, int] | None:
         """(outcome, reason, new redrive count), or None when already redriven."""
@@ -189,20 +180,24 @@ class _Redrive:
                                      letter.tenant_id))  # fmt: skip
         if not items:
             return
-        with self.sessions.begin() as session:
-            session.add_all(
-                RedriveAudit(
-                    actor=self.options.actor,
-                    tenant_id=_tenant_uuid(item.tenant_id),
-                    event_id=item.event_id,
-                    dlq_topic=self.dlq_topic,
-                    dlq_partition=item.ref.partition,
-                    dlq_offset=item.ref.offset,
-                    target_topic=self.options.target_topic,
-                    outcome=item.outcome,
-                    reason=item.reason,
-                )  # fmt: skip
-                for item in items
+        entries = [
+            RedriveEntry(
+                item.ref.partition,
+                item.ref.offset,
+                item.outcome,
+                item.reason,
+                item.event_id,
+                _tenant_uuid(item.tenant_id),
+            )
+            for item in items
+        ]
+        with map_db_errors("redrive audit"), self.sessions.begin() as session:
+            add_redrive_entries(
+                session,
+                actor=self.options.actor,
+                dlq_topic=self.dlq_topic,
+                target_topic=self.options.target_topic,
+                entries=entries,
             )
         self.report.items.extend(items)
 
@@ -219,8 +214,8 @@ def redrive_dead_letters(
     """Redrive the dead letters picked by ``options.refs`` or by ``selection``.
 
     Raises:
-        DependencyUnavailableError: the broker refused or did not acknowledge a record; the
-            progress of everything acknowledged before it is kept.
+        DependencyUnavailableError: the broker refused or did not acknowledge a record, or
+            the database failed; the progress of everything acknowledged before it is kept.
     """
     moment = int(time.time() * 1000) if now_ms is None else now_ms
     by_refs = bool(options.refs)

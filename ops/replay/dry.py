@@ -13,14 +13,14 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.event import ConversionEvent, EventKey
-from consumers.pipeline.store import SqlEventStore, TenantRecord, translate_db_errors
+from consumers.pipeline.store import SqlEventStore, TenantRecord
 from meta_capi.validation import is_expired
 from ops.replay.modes import Outcome
-from storage.models import MetaCapiEvent
+from storage.errors import map_db_errors
+from storage.lookups import find_sent_keys
 
 __all__ = ["DryRunPlanner"]
 
@@ -70,14 +70,7 @@ class DryRunPlanner:
         for event in events:
             by_tenant.setdefault(event.tenant_id, []).append(event.event_id)
         found: set[EventKey] = set()
-        with translate_db_errors(), self._sessions() as session:
+        with map_db_errors("database unavailable"), self._sessions() as session:
             for tenant_id, event_ids in by_tenant.items():
-                rows = session.execute(
-                    select(MetaCapiEvent.tenant_id, MetaCapiEvent.event_id).where(
-                        MetaCapiEvent.tenant_id == tenant_id,
-                        MetaCapiEvent.event_id.in_(event_ids),
-                        MetaCapiEvent.sent_to_meta.is_(True),
-                    )
-                )
-                found.update((row[0], row[1]) for row in rows)
+                found |= find_sent_keys(session, tenant_id, event_ids)
         return found

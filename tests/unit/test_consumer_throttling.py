@@ -4,117 +4,29 @@ a throttled send spends no attempt, a blocked tenant is not sent to and not coun
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
-from capi_stream.avro.codec import build_codec
-from capi_stream.event import ConversionEvent, EventKey
-from capi_stream.kafka.topics import TopicNames
 from consumers import headers as h
-from consumers.headers import HopContext, Origin, header_map
-from consumers.pipeline.enrich import ContactHints
-from consumers.pipeline.processor import BatchProcessor, BatchReport, Incoming, PipelineOptions
-from consumers.pipeline.sender import ConcurrentSender
-from consumers.pipeline.store import TenantRecord
-from consumers.pipeline.tenants import TenantCache
-from meta_capi.client import BatchOutcome, SendResult
-from meta_capi.errors import MetaAPIError, MetaRateLimitedError
-from meta_capi.server_event import ServerEvent
-from storage.events import AttemptOutcome, StoredEvent
+from consumers.headers import header_map
+from consumers.pipeline.processor import BatchProcessor, BatchReport, Incoming
 from storage.models import EventStatus
-
-CODEC = build_codec()
-TOPICS = TopicNames(main="t")
-TENANT = uuid.UUID("00000000-0000-0000-0000-0000000000bb")
-START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-class FakeStore:
-    """The event table as the pipeline sees it: ``send_attempts`` as the upsert counts it."""
-
-    def __init__(self) -> None:
-        self.rows: dict[EventKey, StoredEvent] = {}
-        self.counted: dict[str, int] = {}
-        self.outcomes: list[AttemptOutcome] = []
-
-    def upsert(self, rows: Sequence[dict[str, object]]) -> dict[EventKey, StoredEvent]:
-        stored = {}
-        for row in rows:
-            key = (uuid.UUID(str(row["tenant_id"])), str(row["event_id"]))
-            known = self.rows.get(key)
-            attempts = int(str(row["send_attempts"])) + (known.send_attempts if known else 0)
-            self.rows[key] = StoredEvent(
-                known.id if known else uuid.uuid4(), key[0], key[1], False, attempts, "pending"
-            )
-            self.counted[key[1]] = attempts
-            stored[key] = self.rows[key]
-        return stored
-
-    def record(self, outcomes: Sequence[AttemptOutcome]) -> None:
-        self.outcomes.extend(outcomes)
-
-
-class NoContacts:
-    def link(
-        self, events: Sequence[ConversionEvent], countries: Mapping[uuid.UUID, str | None]
-    ) -> dict[EventKey, ContactHints]:
-        return {}
-
-
-class ThrottlingMeta:
-    """Meta answering every request with code 4 and a BUC wait of ``wait_minutes``."""
-
-    def __init__(self, wait_minutes: float) -> None:
-        self.wait_minutes = wait_minutes
-        self.requests = 0
-
-    def send_events(self, events: Sequence[ServerEvent]) -> BatchOutcome:
-        self.requests += 1
-        error = MetaRateLimitedError(
-            "(#4) Application request limit reached", code=4, status_code=400,
-            retry_after_seconds=self.wait_minutes * 60, classification="rate_limited",
-        )  # fmt: skip
-        failed: dict[int, MetaAPIError] = dict.fromkeys(range(len(events)), error)
-        return BatchOutcome(total=len(events), sent=[], failed=failed, result=SendResult())
-
-    def close(self) -> None:
-        return None
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.unit.fakes import (
+    START,
+    TENANT,
+    Clock,
+    FakeStore,
+    ThrottlingMeta,
+    build_processor,
+    build_records,
+)
 
 
 def _processor(meta: ThrottlingMeta, store: FakeStore, clock: Clock) -> BatchProcessor:
-    def load(tenant_id: uuid.UUID) -> TenantRecord:
-        return TenantRecord(tenant_id, "t", "US", {"pixel_id": "1", "capi_access_token": "x"})
-
-    def build(_credentials: Mapping[str, Any]) -> ThrottlingMeta:
-        return meta
-
-    return BatchProcessor(
-        codec=CODEC, topics=TOPICS, store=store, contacts=NoContacts(),
-        tenants=TenantCache(load, build), sender=ConcurrentSender(1),
-        options=PipelineOptions((60.0, 300.0, 1800.0, 7200.0), 60.0), clock=clock,
-    )  # fmt: skip
+    return build_processor(meta, store, clock)
 
 
 def _records(count: int, attempt: int, event_time: datetime) -> list[Incoming]:
-    records = []
-    for n in range(count):
-        event = ConversionEvent.create(
-            tenant_id=TENANT, source="api", source_event_id=f"lead-{n}", event_name="Lead",
-            event_time=event_time, action_source="other", user={"emails": [f"a{n}@b.co"]},
-        )  # fmt: skip
-        context = HopContext(attempt=attempt, due_ms=None, origin=Origin("t", 0, n, 0))
-        records.append(Incoming("t", 0, n, b"k", CODEC.encode(event), context))
-    return records
+    return build_records(count, attempt, event_time)
 
 
 def _tiers(report: BatchReport) -> list[tuple[str, str]]:
