@@ -19,8 +19,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from capi_stream.database import build_engine, build_session_factory
+from capi_stream.database import build_session_factory
 from capi_stream.pixel import PIXEL_PROVIDER, PIXEL_SCHEMES, allowed_origins, scheme_for
+from capi_stream.runtime import build_secrets, open_database, resolve_settings
 from capi_stream.settings import CapiSettings
 from storage.tenants import META_PROVIDER, get_credentials, get_tenant, upsert_integration
 
@@ -90,9 +91,10 @@ def render_snippet(tenant_id: uuid.UUID, source: str, pixel_id: str, server_url:
 def pixel_snippet(tenant_id: str, source: str, server_url: str) -> None:
     """Print the pixel code for the tenant's thank-you page (same event_id as the server)."""
     tenant = _tenant(tenant_id)
-    engine = build_engine(CapiSettings().database_url)
+    settings = resolve_settings(CapiSettings())
+    engine = open_database(settings)
     try:
-        with build_session_factory(engine)() as session:
+        with build_session_factory(engine, build_secrets(settings))() as session:
             if get_tenant(session, tenant) is None:
                 raise click.ClickException(f"unknown tenant {tenant}")
             meta = get_credentials(session, tenant, META_PROVIDER) or {}
@@ -123,9 +125,10 @@ def pixel_origins(tenant_id: str, added: tuple[str, ...], removed: tuple[str, ..
         plain = parts.path in ("", "/") and not (parts.query or parts.fragment)
         if parts.scheme not in ("https", "http") or not parts.netloc or not plain:
             raise click.BadParameter(f"{origin!r} is not an origin", param_hint="--add")
-    engine = build_engine(CapiSettings().database_url)
+    settings = resolve_settings(CapiSettings())
+    engine = open_database(settings)
     try:
-        with build_session_factory(engine).begin() as session:
+        with build_session_factory(engine, build_secrets(settings)).begin() as session:
             if get_tenant(session, tenant) is None:
                 raise click.ClickException(f"unknown tenant {tenant}")
             current = allowed_origins(get_credentials(session, tenant, PIXEL_PROVIDER))
