@@ -8,7 +8,7 @@ tests enter ``app.router.lifespan_context(app)`` themselves.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -41,6 +41,8 @@ class AppOptions:
     readiness_timeout_seconds: float = 1.0
     readiness_cache_seconds: float = 2.0
     db_threads: int = 4  # PostgreSQL; SQLite has one writer, so it always gets one thread
+    # Called once if the producer cannot be brought back (``capi serve``: shut down, exit 4).
+    on_kafka_give_up: Callable[[], None] | None = None
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:
@@ -63,7 +65,7 @@ def build_app(
     metrics = WebhookMetrics(frozenset(adapters))
     publisher = AsyncEventPublisher(
         runtime.kafka, runtime.topics.main, runtime.codec,
-        timeout_seconds=options.publish_timeout_seconds,
+        timeout_seconds=options.publish_timeout_seconds, on_give_up=options.on_kafka_give_up,
     )  # fmt: skip
     tenants = TenantCache(runtime.sessions, options.tenant_cache_ttl_seconds)
     sqlite = runtime.engine.dialect.name == "sqlite"

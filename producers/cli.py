@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from typing import Any
 
@@ -12,6 +13,8 @@ from capi_stream.errors import DependencyUnavailableError, EventValidationError
 from capi_stream.settings import CapiSettings
 
 __all__ = ["publish", "serve"]
+
+EXIT_KAFKA_UNRECOVERABLE = 4
 
 
 @click.command()
@@ -46,9 +49,17 @@ def serve(
     settings = CapiSettings()
     runtime = build_runtime(settings)
     ensure_topics(runtime.kafka.admin_config(), (runtime.topics.main,), settings.topic_partitions)
+    gave_up: list[bool] = []
+
+    def give_up() -> None:
+        # uvicorn's own SIGTERM handler drains the requests in flight and returns.
+        gave_up.append(True)
+        signal.raise_signal(signal.SIGTERM)
+
     options = AppOptions(
-        publish_timeout_seconds=publish_timeout, tenant_cache_ttl_seconds=tenant_cache_ttl
-    )
+        publish_timeout_seconds=publish_timeout, tenant_cache_ttl_seconds=tenant_cache_ttl,
+        on_kafka_give_up=give_up,
+    )  # fmt: skip
     app = build_app(runtime, options)
     uvicorn.run(
         app,
@@ -59,6 +70,9 @@ def serve(
         access_log=access_log,
         log_level="info",
     )
+    if gave_up:
+        click.echo("error: the Kafka producer could not be brought back; exiting", err=True)
+        sys.exit(EXIT_KAFKA_UNRECOVERABLE)
 
 
 def _read_json(source: str) -> Any:

@@ -117,6 +117,13 @@ class EmbeddedBroker:
                 self._process.wait()
         self._process = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (restart tests); ``start()`` brings it back on this port."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
