@@ -414,9 +414,8 @@ class Worker:
     ) -> None:
         assert self._control is not None
         # Queued forwards would duplicate the replay; in-flight ones may still land (harmless:
-        # the next hop finds the row sent). Purging in-flight records would upset idempotence.
-        producer.raw.purge(in_queue=True, in_flight=False)
-        producer.raw.flush(0)
+        # the next hop finds the row sent).
+        producer.drop_queued()
         self._control.rewind(first)
         self._control.enter_outage()
         delay = self.backoff.next_delay()

@@ -269,7 +269,10 @@ class AsyncEventPublisher:
 
     def _poll(self) -> None:
         self._poller = None
-        self._producer.poll(0)  # runs the delivery callbacks (and error/stats callbacks)
+        try:
+            self._producer.poll(0)  # runs the delivery callbacks (and error/stats callbacks)
+        except KafkaException as exc:  # a fatal error is raised here too, not only reported
+            self.lifecycle.note_exception(exc)
         unusable = self.lifecycle.condemned or self.lifecycle.gave_up
         if unusable and not self._recover():  # come back until a fresh producer is in place
             self._schedule_poll(asyncio.get_running_loop(), _RECOVERY_POLL_SECONDS)
@@ -379,4 +382,7 @@ class AsyncEventPublisher:
         if self.lifecycle.condemned or self.lifecycle.gave_up:
             discard_producer(self._producer)  # a flush would only wait for the timeout
             return
-        self._producer.flush(timeout)
+        try:
+            self._producer.flush(timeout)
+        except KafkaException as exc:
+            self.lifecycle.note_exception(exc)

@@ -145,6 +145,13 @@ class ClientLifecycle(Generic[ClientT]):
             self.condemn(f"delivery failed: {error.str()}")
         # Any other error is about that record (too large, unknown topic), not the client.
 
+    def note_exception(self, exc: Exception) -> None:
+        """A ``KafkaException`` raised by a call: poll and flush raise a fatal error even
+        with an ``error_cb`` set; anything raised there leaves the client suspect."""
+        error = exc.args[0] if exc.args else None
+        text = error.str() if isinstance(error, KafkaError) else str(exc)
+        self.condemn(f"client call failed: {text}")
+
     def note_success(self) -> None:
         with self._lock:
             if self._state in (ClientState.RECOVERING, ClientState.GAVE_UP):

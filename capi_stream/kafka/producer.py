@@ -38,8 +38,11 @@ class OutgoingRecord:
 
 def discard_producer(producer: Producer) -> None:
     """Fail what a replaced producer still holds (its reports say purged) and let it go."""
-    producer.purge(in_queue=True, in_flight=True, blocking=False)
-    producer.poll(0)
+    try:
+        producer.purge(in_queue=True, in_flight=True, blocking=False)
+        producer.poll(0)
+    except KafkaException:  # a fatal client raises its error again: it is gone anyway
+        return
 
 
 class ConfirmedProducer:
@@ -109,7 +112,11 @@ class ConfirmedProducer:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            remaining = producer.flush(min(left, _FLUSH_SLICE_SECONDS))
+            try:
+                remaining = producer.flush(min(left, _FLUSH_SLICE_SECONDS))
+            except KafkaException as exc:  # a fatal error is raised here, not only reported
+                lifecycle.note_exception(exc)
+                remaining = len(producer)
         if remaining:
             if not lifecycle.condemned:  # nothing heard in time: fate unknown, client suspect
                 lifecycle.condemn(f"{remaining} record(s) not acknowledged in {timeout}s")
@@ -132,15 +139,36 @@ class ConfirmedProducer:
                 return
             except BufferError:
                 # Local queue full: serve delivery reports to make room, then try again.
-                producer.poll(0.1)
+                self._serve(producer, 0.1)
             except KafkaException as exc:
                 error = exc.args[0]
                 if isinstance(error, KafkaError) and error.fatal():
                     self.lifecycle.condemn(f"produce refused: {error.str()}")
                 raise DependencyUnavailableError(f"producer refused a record: {exc}") from exc
+            if self.lifecycle.condemned:
+                raise DependencyUnavailableError(f"producer: {self.status().detail}")
+
+    def _serve(self, producer: Producer, timeout: float) -> None:
+        try:
+            producer.poll(timeout)
+        except KafkaException as exc:
+            self.lifecycle.note_exception(exc)
+
+    def drop_queued(self) -> None:
+        """Purge records not sent yet (a rewound batch produces them again); keeps in-flight
+        ones, since purging those would upset idempotence for a client that stays."""
+        producer = self.raw
+        try:
+            producer.purge(in_queue=True, in_flight=False)
+            producer.flush(0)
+        except KafkaException as exc:
+            self.lifecycle.note_exception(exc)
 
     def close(self, timeout: float = 10.0) -> None:
         if self.lifecycle.condemned or self.lifecycle.gave_up:
             discard_producer(self.raw)  # a flush would wait for nothing
             return
-        self.raw.flush(timeout)
+        try:
+            self.raw.flush(timeout)
+        except KafkaException as exc:
+            self.lifecycle.note_exception(exc)
