@@ -14,15 +14,23 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from capi_stream.errors import DependencyUnavailableError
-from producers.publisher import AsyncEventPublisher
+from capi_stream.kafka.lifecycle import ClientStatus
 
-__all__ = ["ReadinessProbe", "Readiness"]
+__all__ = ["BrokerCheck", "ReadinessProbe", "Readiness"]
+
+
+class BrokerCheck(Protocol):
+    """What readiness asks the publisher (``AsyncEventPublisher``)."""
+
+    def status(self) -> ClientStatus: ...
+    def check_broker(self, timeout: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +50,7 @@ class ReadinessProbe:
 
     def __init__(
         self,
-        publisher: AsyncEventPublisher,
+        publisher: BrokerCheck,
         engine: Engine,
         *,
         timeout_seconds: float = 1.0,
