@@ -24,8 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from capi_stream.avro_codec import build_codec
 from capi_stream.kafka.broker import EmbeddedBroker
 from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.lifecycle import RecoveryPolicy
 from capi_stream.kafka.topics import TopicNames, ensure_topics
 from consumers import headers as h
+from consumers.worker import Worker
 from producers.app import AppOptions
 from storage.engine import build_engine, build_session_factory
 from storage.migrate import migrate
@@ -206,6 +208,37 @@ def test_serve_answers_2xx_again_after_the_broker_restarts(
     assert {s for _, _, s, _ in traffic.answers} <= {202, 503}
 
 
+def test_serve_gives_up_when_the_producer_cannot_be_brought_back(
+    broker: EmbeddedBroker,
+    restart_kafka: KafkaConfig,
+    sqlite_sessions: sessionmaker[Session],
+) -> None:
+    """Past the recovery bound serve stops being ready and asks to be restarted (exit 4)."""
+    topics = TopicNames(main=unique_name("capi.events"))
+    ensure_topics(restart_kafka.admin_config(), (topics.main,), partitions=3)
+    tenant_id = seed_webhook_tenant(sqlite_sessions)
+    runtime = test_runtime(restart_kafka, topics, sqlite_sessions.kw["bind"], sqlite_sessions)
+    gave_up: list[bool] = []
+    options = AppOptions(
+        publish_timeout_seconds=1.0, readiness_cache_seconds=0.0,
+        kafka_recovery=RecoveryPolicy(give_up_after_seconds=0.0),
+        on_kafka_give_up=lambda: gave_up.append(True),
+    )  # fmt: skip
+    with AppHarness(runtime, options) as app:
+        body = chatbot_lead("before")
+        assert app.send(tenant_id, "chatbot", body).status_code == 202
+        broker.kill()  # stays down: the timed-out delivery condemns the producer
+
+        def answer() -> int:
+            return app.send(tenant_id, "chatbot", chatbot_lead(uuid.uuid4().hex)).status_code
+
+        assert answer() == 503
+        wait_for(lambda: answer() == 503 and gave_up, 30, what="recovery given up")
+        assert gave_up == [True]
+        ready = app.get("/readyz")
+        assert (ready.status_code, ready.json()["broker"]) == (503, "unavailable")
+
+
 # --- worker ----------------------------------------------------------------------------------
 
 
@@ -277,8 +310,6 @@ def _sent(sessions: sessionmaker[Session], tenant_id: uuid.UUID) -> int:
     return sum(1 for r in event_rows(sessions, tenant_id) if r.status == EventStatus.SENT)
 
 
-def _retried(worker: object) -> float:
-    metrics = worker.metrics  # type: ignore[attr-defined]
-    return sum(
-        s.value for m in metrics.retried.collect() for s in m.samples if s.name.endswith("_total")
-    )
+def _retried(worker: Worker) -> float:
+    samples = [s for m in worker.metrics.retried.collect() for s in m.samples]
+    return float(sum(s.value for s in samples if s.name.endswith("_total")))
