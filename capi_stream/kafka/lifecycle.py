@@ -153,6 +153,8 @@ class ClientLifecycle(Generic[ClientT]):
         self.condemn(f"client call failed: {text}")
 
     def note_success(self) -> None:
+        if self._state is ClientState.OK:  # the common case, once per delivery: no lock
+            return
         with self._lock:
             if self._state in (ClientState.RECOVERING, ClientState.GAVE_UP):
                 return  # a late report from the discarded client
