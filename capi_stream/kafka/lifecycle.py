@@ -158,7 +158,7 @@ class ClientLifecycle(Generic[ClientT]):
         with self._lock:
             if self._state in (ClientState.RECOVERING, ClientState.GAVE_UP):
                 return  # a late report from the discarded client
-            if self._state is not ClientState.OK and self._attempts:
+            if self._attempts:  # the state was not OK (checked above): this is a recovery
                 logger.info("%s recovered after %d rebuild(s)", self.name, self._attempts)
             self._state, self._detail = ClientState.OK, "last outcome: delivered"
             self._attempts = 0
