@@ -456,6 +456,8 @@ class Worker:
         if now - self._last_lag < 1.0:
             return
         self._last_lag = now
+        if self._inflight is None and self._producer is not None:
+            self._producer.serve_events()  # idle: its callbacks run here, once a second
         assignment = consumer.assignment()
         if not assignment:
             return

@@ -58,6 +58,10 @@ _POLL_INTERVAL_SECONDS = 0.001
 # While the producer waits to be replaced, the loop looks again this often (no traffic
 # needed: a pod taken out of rotation by its readiness must still heal itself).
 _RECOVERY_POLL_SECONDS = 0.05
+# With nothing in flight the loop still polls now and then: a fatal error or a stuck
+# producer is then noticed (readiness) before the next webhook, and librdkafka's error and
+# statistics events do not pile up.
+_IDLE_POLL_SECONDS = 1.0
 
 
 def _person(event: ConversionEvent, default_country: str | None) -> str:
@@ -277,8 +281,11 @@ class AsyncEventPublisher:
         if unusable and not self._recover():  # come back until a fresh producer is in place
             self._schedule_poll(asyncio.get_running_loop(), _RECOVERY_POLL_SECONDS)
             return
+        loop = asyncio.get_running_loop()
         if len(self._producer):  # still in flight: come back
-            self._schedule_poll(asyncio.get_running_loop())
+            self._schedule_poll(loop)
+        else:  # idle: error and statistics events must still be served (and not pile up)
+            self._schedule_poll(loop, _IDLE_POLL_SECONDS)
 
     def _recover(self) -> bool:
         """Replace a condemned producer when its backoff allows; True if one is usable."""
@@ -329,10 +336,15 @@ class AsyncEventPublisher:
     def _schedule_poll(
         self, loop: asyncio.AbstractEventLoop, delay: float = _POLL_INTERVAL_SECONDS
     ) -> None:
-        # A timer left on a loop that has ended never fires: a new loop gets its own.
-        if self._poller is None or self._poller_loop is not loop:
-            self._poller = loop.call_later(delay, self._poll)
-            self._poller_loop = loop
+        # A timer left on a loop that has ended never fires: a new loop gets its own. An
+        # idle poll due later than this one is brought forward.
+        current = self._poller
+        if current is not None and self._poller_loop is loop:
+            if current.when() <= loop.time() + delay:
+                return
+            current.cancel()
+        self._poller = loop.call_later(delay, self._poll)
+        self._poller_loop = loop
 
     async def publish(self, event: ConversionEvent, *, default_country: str | None = None) -> None:
         """Send ``event``; returns once the broker acknowledged it.

@@ -154,6 +154,11 @@ class ConfirmedProducer:
         except KafkaException as exc:
             self.lifecycle.note_exception(exc)
 
+    def serve_events(self) -> None:
+        """Serve pending callbacks (errors, statistics) while no send is running, so a
+        fatal error is seen between sends and the events do not pile up."""
+        self._serve(self.raw, 0)
+
     def drop_queued(self) -> None:
         """Purge records not sent yet (a rewound batch produces them again); keeps in-flight
         ones, since purging those would upset idempotence for a client that stays."""
