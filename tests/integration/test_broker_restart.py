@@ -11,6 +11,7 @@ forever. Waits are deadline loops on a condition; the deadlines are generous for
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.avro_codec import build_codec
+from capi_stream.errors import ClientUnrecoverableError
 from capi_stream.kafka.broker import EmbeddedBroker
 from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.lifecycle import RecoveryPolicy
@@ -313,3 +315,63 @@ def _sent(sessions: sessionmaker[Session], tenant_id: uuid.UUID) -> int:
 def _retried(worker: Worker) -> float:
     samples = [s for m in worker.metrics.retried.collect() for s in m.samples]
     return float(sum(s.value for s in samples if s.name.endswith("_total")))
+
+
+# --- the worker's consumer ---------------------------------------------------------------------
+
+
+def test_a_condemned_consumer_is_replaced_and_the_worker_carries_on(
+    restart_kafka: KafkaConfig,
+    sqlite_sessions: sessionmaker[Session],
+    emulator: Emulator,
+) -> None:
+    """A consumer with a fatal error is closed; a fresh member resumes from the commits."""
+    topics = TopicNames(main=unique_name("capi.events"))
+    ensure_topics(restart_kafka.admin_config(), topics.all, partitions=3)
+    tenant_id, _ = seed_tenant(sqlite_sessions)
+    config = make_worker_config(unique_name("group"), emulator.base_url, tiers="main")
+    with running_worker(restart_kafka, topics, sqlite_sessions, config) as running:
+        worker = running.worker
+        produce_events(restart_kafka, topics.main, [make_conversion(tenant_id, 0)], CODEC)
+        wait_for(lambda: _sent(sqlite_sessions, tenant_id) == 1, 30, what="first sent")
+        assert worker._consumers is not None
+        first = worker._consumers.client
+        worker._consumers.condemn("test: a fatal consumer error")
+        wait_for(lambda: not worker._ready()[0], 10, what="not ready while replaced")
+        events = [make_conversion(tenant_id, n) for n in range(1, 31)]
+        produce_events(restart_kafka, topics.main, events, CODEC)
+        wait_for(lambda: _sent(sqlite_sessions, tenant_id) == 31, 40, what="31 sent")
+        wait_for(lambda: worker._ready()[0], 20, what="ready again")
+        assert worker._consumers.client is not first
+        assert worker._consumers.status().rebuilds == 1
+
+
+def test_a_worker_whose_consumer_cannot_be_brought_back_exits(
+    restart_kafka: KafkaConfig,
+    sqlite_sessions: sessionmaker[Session],
+    emulator: Emulator,
+) -> None:
+    topics = TopicNames(main=unique_name("capi.events"))
+    ensure_topics(restart_kafka.admin_config(), topics.all, partitions=3)
+    worker = Worker(
+        kafka=restart_kafka, topics=topics, sessions=sqlite_sessions, codec=CODEC,
+        config=make_worker_config(unique_name("group"), emulator.base_url, metrics_port=None),
+        recovery=RecoveryPolicy(give_up_after_seconds=0.0),
+    )  # fmt: skip
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.run()
+        except BaseException as exc:  # asserted below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="worker-gives-up", daemon=True)
+    thread.start()
+    wait_for(lambda: worker._consumers is not None, 10, what="worker started")
+    assert worker._consumers is not None
+    worker._consumers.condemn("test: a fatal consumer error")
+    thread.join(30)
+    assert not thread.is_alive()
+    assert [type(e) for e in errors] == [ClientUnrecoverableError]
+    assert not worker._ready()[0]
