@@ -43,11 +43,15 @@ _PURGED_CODES = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
 
 
 class ClientState(enum.Enum):
+    """Where a client is in its life; only ``STARTING`` and ``OK`` count as ready."""
+
     STARTING = "starting"  # built, nothing delivered yet
     OK = "ok"  # the last outcome was a success
-    FAILING = "failing"  # the owner saw it fail (a consumer's error); kept until a success
     RECOVERING = "recovering"  # condemned: to be replaced at the next ``recover``
     GAVE_UP = "gave up"  # replaced too often without a success: the process must exit
+
+
+_USABLE = frozenset({ClientState.STARTING, ClientState.OK})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +81,7 @@ class ClientStatus:
 
     @property
     def ready(self) -> bool:
-        return self.state in (ClientState.STARTING, ClientState.OK)
+        return self.state in _USABLE
 
 
 class ClientLifecycle(Generic[ClientT]):
@@ -164,12 +168,6 @@ class ClientLifecycle(Generic[ClientT]):
             self._attempts = 0
             self._unhealthy_since = None
 
-    def note_failure(self, detail: str) -> None:
-        """A failure that leaves the client in place (readiness false until a success)."""
-        with self._lock:
-            if self._state in (ClientState.STARTING, ClientState.OK, ClientState.FAILING):
-                self._state, self._detail = ClientState.FAILING, detail
-
     def condemn(self, reason: str) -> None:
         """Mark the client for replacement (idempotent while it waits to be replaced)."""
         with self._lock:
@@ -205,6 +203,8 @@ class ClientLifecycle(Generic[ClientT]):
 
         False while a replacement waits for its backoff, and once given up (``gave_up``).
         """
+        if self._state in _USABLE:  # the common case, on every produce: no lock
+            return True
         with self._lock:
             state = self._state
             if state is ClientState.GAVE_UP:
