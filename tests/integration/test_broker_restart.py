@@ -267,6 +267,13 @@ def test_a_running_worker_forwards_and_sends_again_after_the_broker_restarts(
         produce_events(restart_kafka, topics.main, before, CODEC)
         wait_for(lambda: _sent(sqlite_sessions, tenant_id) == 20, 40, what="20 sent before")
         assert _retried(worker) >= 1
+        # Under load: another tenant's backlog, a third of its sends failing, is in the
+        # middle of being sent and forwarded through the tiers when the broker dies.
+        busy_tenant, busy_pixel = seed_tenant(sqlite_sessions)
+        emulator.state.add_fault("http_500", pixel_id=busy_pixel, rate=0.3)
+        busy = [make_conversion(busy_tenant, n) for n in range(400)]
+        produce_events(restart_kafka, topics.main, busy, CODEC)
+        wait_for(lambda: _sent(sqlite_sessions, busy_tenant) > 0, 30, what="the backlog moving")
 
         broker.kill()
         wait_for(lambda: not worker._ready()[0], 30, what="worker not ready while down")
