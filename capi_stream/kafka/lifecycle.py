@@ -24,8 +24,10 @@ import logging
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from confluent_kafka import KafkaError
@@ -109,9 +111,12 @@ class ClientLifecycle(Generic[ClientT]):
         self._dispose = dispose
         self._clock = clock
         self._rng = rng
-        self._config = {**config, "error_cb": self._on_error}
+        # The client keeps its callbacks: through a weak reference they do not form a cycle,
+        # so a dropped owner frees its client (and its broker connections) at once.
+        me = weakref.ref(self)
+        self._config = {**config, "error_cb": partial(_forward_error, me)}
         if watch_epoch:
-            self._config["stats_cb"] = self._on_stats
+            self._config["stats_cb"] = partial(_forward_stats, me)
             self._config["statistics.interval.ms"] = self.policy.stats_interval_ms
         self._lock = threading.Lock()
         self._state = ClientState.STARTING
@@ -243,3 +248,15 @@ class ClientLifecycle(Generic[ClientT]):
     def status(self) -> ClientStatus:
         with self._lock:
             return ClientStatus(self._state, self._detail, self._rebuilds)
+
+
+def _forward_error(owner: weakref.ref[ClientLifecycle[Any]], error: KafkaError) -> None:
+    lifecycle = owner()
+    if lifecycle is not None:
+        lifecycle._on_error(error)
+
+
+def _forward_stats(owner: weakref.ref[ClientLifecycle[Any]], stats: str) -> None:
+    lifecycle = owner()
+    if lifecycle is not None:
+        lifecycle._on_stats(stats)
