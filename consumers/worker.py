@@ -257,6 +257,7 @@ class Worker:
         gone = {key_of(tp) for tp in partitions}
         logger.info("revoked", extra={"partitions": [f"{t}[{p}]" for t, p in sorted(gone)]})
         self._commit_inflight(consumer)  # while these partitions are still ours
+        self._forget_inflight(gone)  # committed or not: no longer ours to commit or rewind
         if self._control is not None:
             self._control.forget(partitions)
         # Records of revoked partitions not yet processed belong to their next owner.
@@ -271,7 +272,18 @@ class Worker:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         logger.warning("partitions lost")
+        # Lost, not revoked: they may be another member's already, or (a broker restarted
+        # with its storage) a new log where an old offset points past the end. Never commit
+        # or seek them for the batch in flight; their next owner re-reads from the commits.
+        self._forget_inflight({key_of(tp) for tp in partitions})
         self._on_revoke(consumer, partitions)
+
+    def _forget_inflight(self, gone: set[PartitionKey]) -> None:
+        inflight = self._inflight
+        if inflight is None or not gone:
+            return
+        inflight.handled = [i for i in inflight.handled if (i.topic, i.partition) not in gone]
+        inflight.first = {key: o for key, o in inflight.first.items() if key not in gone}
 
     # -- the loop --------------------------------------------------------------------------
     def _iterate(self, consumer: Consumer, producer: ConfirmedProducer) -> None:

@@ -222,7 +222,7 @@ def test_serve_gives_up_when_the_producer_cannot_be_brought_back(
     runtime = test_runtime(restart_kafka, topics, sqlite_sessions.kw["bind"], sqlite_sessions)
     gave_up: list[bool] = []
     options = AppOptions(
-        publish_timeout_seconds=1.0, readiness_cache_seconds=0.0,
+        publish_timeout_seconds=5.0, readiness_cache_seconds=0.0,  # a loaded first connect
         kafka_recovery=RecoveryPolicy(give_up_after_seconds=0.0),
         on_kafka_give_up=lambda: gave_up.append(True),
     )  # fmt: skip
