@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from typing import Any
 
@@ -52,24 +51,27 @@ def serve(
     gave_up: list[bool] = []
 
     def give_up() -> None:
-        # uvicorn's own SIGTERM handler drains the requests in flight and returns.
+        # The producer cannot be brought back: drain the requests in flight, then exit 4.
         gave_up.append(True)
-        signal.raise_signal(signal.SIGTERM)
+        server.should_exit = True
 
     options = AppOptions(
         publish_timeout_seconds=publish_timeout, tenant_cache_ttl_seconds=tenant_cache_ttl,
         on_kafka_give_up=give_up,
     )  # fmt: skip
     app = build_app(runtime, options)
-    uvicorn.run(
-        app,
-        host=host or settings.http_host,
-        port=port or settings.http_port,
-        loop="uvloop",
-        http="httptools",
-        access_log=access_log,
-        log_level="info",
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host or settings.http_host,
+            port=port or settings.http_port,
+            loop="uvloop",
+            http="httptools",
+            access_log=access_log,
+            log_level="info",
+        )
     )
+    server.run()
     if gave_up:
         click.echo("error: the Kafka producer could not be brought back; exiting", err=True)
         sys.exit(EXIT_KAFKA_UNRECOVERABLE)
