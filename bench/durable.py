@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from capi_stream.dev.demo import signed_headers
-from capi_stream.dev.payloads import BUILDERS
-from capi_stream.dev.seed import DemoTenant
 from sqlalchemy import create_engine, select
 
 from capi_stream.kafka.broker import find_free_port
+from devstack.demo import signed_headers
+from devstack.payloads import BUILDERS
+from devstack.seed import DemoTenant
 from storage.models import MetaCapiEvent
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,6 +5,8 @@
     │   └── DependencyUnavailableError  not the event's fault (database, broker down):
     │       │                           back off and pause, never burn an attempt
     │       └── SecretsKeyError        CAPI_SECRETS_KEY missing, malformed or wrong
+    ├── ClientUnrecoverableError       a Kafka client kept failing after rebuilds: exit
+    │                                   non-zero so the orchestrator restarts the process
     └── PermanentError                 retrying cannot help: dead-letter at once
         ├── DecodeError                undecodable bytes or unknown schema fingerprint
         ├── EventValidationError       the event breaks a rule (ours or Meta's)
@@ -29,6 +31,10 @@ class RetriableError(CapiError):
 
 class DependencyUnavailableError(RetriableError):
     """A dependency of ours (database, broker) is unavailable; the event is not at fault."""
+
+
+class ClientUnrecoverableError(CapiError):
+    """A Kafka client was rebuilt for too long without a success; only a restart can help."""
 
 
 class PermanentError(CapiError):

@@ -1,7 +1,8 @@
 """`capi worker`: run one consumer-group member until SIGTERM/SIGINT.
 
 SIGTERM and SIGINT finish the batch in flight, commit, leave the group and exit 0. The
-dead-letter limit exits 3 with a message that says what to do.
+dead-letter limit exits 3 with a message that says what to do; a Kafka client that could
+not be brought back (``ClientUnrecoverableError``) exits 4 so the orchestrator restarts it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from types import FrameType
 
 import click
 
+from capi_stream.errors import ClientUnrecoverableError
 from capi_stream.kafka.topics import ensure_topics
 from capi_stream.logs import configure_json_logging
 from capi_stream.runtime import build_runtime
@@ -23,6 +25,7 @@ from consumers.service import build_worker
 from storage.tenants import require_secrets_key
 
 EXIT_DLQ_LIMIT = 3
+EXIT_KAFKA_UNRECOVERABLE = 4
 
 
 @click.command()
@@ -66,5 +69,8 @@ def worker(tiers: Tiers, group: str | None, metrics_port: int | None) -> None:
     except DeadLetterLimitError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_DLQ_LIMIT)
+    except ClientUnrecoverableError as exc:
+        click.echo(f"error: {exc}; exiting so the process is restarted", err=True)
+        sys.exit(EXIT_KAFKA_UNRECOVERABLE)
     finally:
         runtime.engine.dispose()

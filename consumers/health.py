@@ -1,8 +1,10 @@
 """A tiny HTTP server beside the worker: ``/healthz``, ``/readyz`` and ``/metrics``.
 
 ``/healthz`` is 200 while the poll loop turns (a stuck loop turns it 503); ``/readyz`` is
-200 when the worker has partitions, the database answers and the dead-letter limit has not
-stopped it; ``/metrics`` is the Prometheus text format.
+200 when the worker has partitions, is not paused by an outage (database or broker
+unreachable, a forward that failed), neither Kafka client is being replaced or gave up,
+and the dead-letter limit has not stopped it; the body says which. ``/metrics`` is the
+Prometheus text format.
 """
 
 from __future__ import annotations

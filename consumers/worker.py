@@ -7,8 +7,16 @@ outcomes, produce retries and dead letters with acks). Settling waits for the fi
 and commits that batch's offsets synchronously, here on the loop's thread: offsets still
 move only in order and only after every record of the batch was handled, while the
 database and Meta round trips overlap with preparing the next batch. A dependency outage
-rewinds every batch not yet committed and pauses everything until a ``SELECT 1`` succeeds
-(full-jitter backoff), so no attempt is burned and nothing is lost.
+rewinds every batch not yet committed and pauses everything until a ``SELECT 1`` and a
+metadata round trip through the forward producer succeed (full-jitter backoff), so no
+attempt is burned and nothing is lost.
+
+Both Kafka clients are owned by a ``ClientLifecycle`` (``capi_stream.kafka.lifecycle``): a
+forward producer that turns unusable (fatal error, stuck after a broker restart, a forward
+timed out) fails its batch, which is rewound like any outage, and is replaced before the
+replay; a consumer with a fatal error is closed and a fresh one subscribes (it resumes from
+the committed offsets). If a client cannot be brought back, ``run`` raises
+``ClientUnrecoverableError`` and ``capi worker`` exits non-zero for its orchestrator.
 """
 
 from __future__ import annotations
@@ -24,8 +32,9 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.avro.codec import EventCodec
-from capi_stream.errors import DependencyUnavailableError
+from capi_stream.errors import ClientUnrecoverableError, DependencyUnavailableError
 from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.lifecycle import ClientLifecycle, RecoveryPolicy
 from capi_stream.kafka.message import KafkaRecord, PartitionKey
 from capi_stream.kafka.producer import ConfirmedProducer
 from capi_stream.kafka.topics import TopicNames
@@ -54,6 +63,9 @@ from meta_capi.client import MetaCAPIClient
 
 logger = logging.getLogger(__name__)
 
+# The metadata round trip that proves the forward producer reaches a broker again.
+_BROKER_CHECK_SECONDS = 1.0
+
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
@@ -76,6 +88,7 @@ class Worker:
         config: WorkerConfig,
         stop_event: threading.Event | None = None,
         build_client: Callable[[Mapping[str, Any]], MetaSender] | None = None,
+        recovery: RecoveryPolicy | None = None,
     ) -> None:
         self.kafka, self.topics, self.config, self.codec = kafka, topics, config, codec
         self.stop_event = stop_event or threading.Event()
@@ -106,7 +119,10 @@ class Worker:
         self._lag_labels: set[PartitionKey] = set()
         self._assigned: set[PartitionKey] = set()
         self._fresh: set[PartitionKey] = set()
+        self.recovery = recovery or RecoveryPolicy()
         self._consumer: Consumer | None = None
+        self._consumers: ClientLifecycle[Consumer] | None = None
+        self._producer: ConfirmedProducer | None = None
         self._control: PartitionControl | None = None
         self._inflight: InFlight | None = None
         # One thread: batches finish in the order they were prepared.
@@ -125,29 +141,80 @@ class Worker:
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
-        consumer = Consumer(self.kafka.consumer_config(self.config.group_id))
-        producer = ConfirmedProducer(self.kafka.producer_config())
-        self._consumer, self._control = consumer, PartitionControl(consumer)
+        consumers: ClientLifecycle[Consumer] = ClientLifecycle(
+            "consumer", Consumer, self.kafka.consumer_config(self.config.group_id),
+            dispose=_close_consumer, policy=self.recovery,
+        )  # fmt: skip
+        producer = ConfirmedProducer(self.kafka.producer_config(), policy=self.recovery)
+        self._consumers, self._producer = consumers, producer
+        self._attach(consumers.client)
         self._start_health()
-        subscribed = self.config.subscribed_topics(self.topics)
-        consumer.subscribe(
-            subscribed, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
-        )
-        logger.info("worker started", extra={"topics": subscribed, "group": self.config.group_id})
+        logger.info(
+            "worker started",
+            extra={"topics": self.config.subscribed_topics(self.topics),
+                   "group": self.config.group_id},
+        )  # fmt: skip
         try:
             while not self.stop_event.is_set():
-                self._iterate(consumer, producer)
-            self._settle(consumer, producer)  # the batch in flight is committed before leaving
+                if consumers.condemned or consumers.gave_up:
+                    self._replace_consumer(consumers, producer)
+                    continue
+                self._iterate(consumers.client, producer)
+            self._settle(consumers.client, producer)  # the batch in flight is committed first
             logger.info("worker stopping: signal received")
         finally:
             self._finisher.shutdown(wait=True)  # it may still use the producer
-            consumer.close()  # leaves the group at once
+            _close_consumer(consumers.client)  # leaves the group at once
             producer.close()
             self.sender.close()
             self.tenants.close()
             if self.health is not None:
                 self.health.stop()
             logger.info("worker stopped")
+
+    def _attach(self, consumer: Consumer) -> None:
+        """Make ``consumer`` the one the loop polls, and subscribe it."""
+        in_outage = self._control is not None and self._control.in_outage
+        self._consumer, self._control = consumer, PartitionControl(consumer)
+        self._control.in_outage = in_outage  # a replaced consumer inherits the outage
+        consumer.subscribe(
+            self.config.subscribed_topics(self.topics),
+            on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost,
+        )  # fmt: skip
+
+    def _replace_consumer(
+        self, consumers: ClientLifecycle[Consumer], producer: ConfirmedProducer
+    ) -> None:
+        """A condemned consumer: settle what it fetched, close it, subscribe a fresh one.
+
+        The batch in flight cannot be committed through a dead consumer: it is rewound as in
+        an outage and the new member re-reads it from the committed offsets.
+
+        Raises:
+            ClientUnrecoverableError: replacing it kept failing past the policy's bound.
+        """
+        self._settle(consumers.client, producer)
+        if not consumers.recover():
+            if consumers.gave_up:
+                raise ClientUnrecoverableError(f"kafka consumer: {consumers.status().detail}")
+            self.stop_event.wait(0.05)  # its backoff; a stop request still ends it at once
+            return
+        # The old member's partitions, pauses and half-collected records are gone with it.
+        self._assigned.clear()
+        self._fresh.clear()
+        self._collecting = []
+        self.metrics.assigned.set(0)
+        self._attach(consumers.client)
+
+    def _consume(self, count: int, timeout: float) -> list[Message]:
+        """``consume`` of the current consumer; a fatal error event condemns it."""
+        assert self._consumers is not None
+        messages = self._consumers.client.consume(count, timeout)
+        for message in messages:
+            error = message.error()
+            if error is not None and error.fatal():
+                self._consumers.condemn(f"fatal consumer error: {error.str()}")
+        return messages
 
     def _start_health(self) -> None:
         if self.config.metrics_port is None:
@@ -171,6 +238,10 @@ class Worker:
             return False, "stopped by the dead-letter limit"
         if self._control is not None and self._control.in_outage:
             return False, "dependency outage: paused"
+        for kind, owner in (("consumer", self._consumers), ("forward producer", self._producer)):
+            status = owner.status() if owner is not None else None
+            if status is not None and not status.ready:
+                return False, f"{kind} {status.state.value}: {status.detail}"
         # Never touch the consumer here: it is not thread-safe; callbacks keep this set.
         assigned = len(self._assigned)
         return (assigned > 0, f"{assigned} partitions assigned")
@@ -188,6 +259,7 @@ class Worker:
         gone = {key_of(tp) for tp in partitions}
         logger.info("revoked", extra={"partitions": [f"{t}[{p}]" for t, p in sorted(gone)]})
         self._commit_inflight(consumer)  # while these partitions are still ours
+        self._forget_inflight(gone)  # committed or not: no longer ours to commit or rewind
         if self._control is not None:
             self._control.forget(partitions)
         # Records of revoked partitions not yet processed belong to their next owner.
@@ -202,7 +274,18 @@ class Worker:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         logger.warning("partitions lost")
+        # Lost, not revoked: they may be another member's already, or (a broker restarted
+        # with its storage) a new log where an old offset points past the end. Never commit
+        # or seek them for the batch in flight; their next owner re-reads from the commits.
+        self._forget_inflight({key_of(tp) for tp in partitions})
         self._on_revoke(consumer, partitions)
+
+    def _forget_inflight(self, gone: set[PartitionKey]) -> None:
+        inflight = self._inflight
+        if inflight is None or not gone:
+            return
+        inflight.handled = [i for i in inflight.handled if (i.topic, i.partition) not in gone]
+        inflight.first = {key: o for key, o in inflight.first.items() if key not in gone}
 
     # -- the loop --------------------------------------------------------------------------
     def _iterate(self, consumer: Consumer, producer: ConfirmedProducer) -> None:
@@ -219,7 +302,7 @@ class Worker:
             return
         self._collecting = []
         batch = collect_batch(
-            consumer.consume, self._collecting, max_events=self.config.batch_max_events,
+            self._consume, self._collecting, max_events=self.config.batch_max_events,
             max_wait_seconds=self.config.batch_max_wait_seconds,
         )  # fmt: skip
         if batch:
@@ -345,9 +428,8 @@ class Worker:
     ) -> None:
         assert self._control is not None
         # Queued forwards would duplicate the replay; in-flight ones may still land (harmless:
-        # the next hop finds the row sent). Purging in-flight records would upset idempotence.
-        producer.raw.purge(in_queue=True, in_flight=False)
-        producer.raw.flush(0)
+        # the next hop finds the row sent).
+        producer.drop_queued()
         self._control.rewind(first)
         self._control.enter_outage()
         delay = self.backoff.next_delay()
@@ -369,6 +451,8 @@ class Worker:
             return
         try:
             self.store.ping()
+            if self._producer is not None:  # replaced here if condemned; raises if gave up
+                self._producer.check(_BROKER_CHECK_SECONDS)
         except DependencyUnavailableError as exc:
             delay = self.backoff.next_delay()
             self._outage_retry_at = time.monotonic() + delay
@@ -386,6 +470,8 @@ class Worker:
         if now - self._last_lag < 1.0:
             return
         self._last_lag = now
+        if self._inflight is None and self._producer is not None:
+            self._producer.serve_events()  # idle: its callbacks run here, once a second
         assignment = consumer.assignment()
         if not assignment:
             return
@@ -394,6 +480,14 @@ class Worker:
             if high is not None and high >= 0 and tp.offset >= 0:
                 self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - tp.offset))
                 self._lag_labels.add((tp.topic, tp.partition))
+
+
+def _close_consumer(consumer: Consumer) -> None:
+    """Close, tolerating a consumer that is already closed or broken beyond a clean leave."""
+    try:
+        consumer.close()
+    except (KafkaException, RuntimeError) as exc:
+        logger.warning("consumer close failed", extra={"error": str(exc)})
 
 
 def _incoming(message: Message) -> Incoming:

@@ -8,7 +8,7 @@ tests enter ``app.router.lifespan_context(app)`` themselves.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from capi_stream.kafka.lifecycle import RecoveryPolicy
 from capi_stream.runtime import Runtime
 from producers.adapters.base import WebhookAdapter
 from producers.asgi import WebhookApp
@@ -42,6 +43,10 @@ class AppOptions:
     readiness_timeout_seconds: float = 1.0
     readiness_cache_seconds: float = 2.0
     db_threads: int = 4  # PostgreSQL; SQLite has one writer, so it always gets one thread
+    # How the producer is replaced after a fatal error, and when that gives up; then
+    # ``on_kafka_give_up`` is called once (``capi serve``: shut down, exit 4).
+    kafka_recovery: RecoveryPolicy | None = None
+    on_kafka_give_up: Callable[[], None] | None = None
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:
@@ -64,7 +69,8 @@ def build_app(
     metrics = WebhookMetrics(frozenset(adapters))
     publisher = AsyncEventPublisher(
         runtime.kafka, runtime.topics.main, runtime.codec,
-        timeout_seconds=options.publish_timeout_seconds,
+        timeout_seconds=options.publish_timeout_seconds, policy=options.kafka_recovery,
+        on_give_up=options.on_kafka_give_up,
     )  # fmt: skip
     tenants = TenantCache(runtime.sessions, options.tenant_cache_ttl_seconds)
     sqlite = runtime.engine.dialect.name == "sqlite"

@@ -13,6 +13,8 @@ from capi_stream.settings import CapiSettings
 
 __all__ = ["publish", "serve"]
 
+EXIT_KAFKA_UNRECOVERABLE = 4
+
 
 @click.command()
 @click.option("--host", default=None, help="Bind address [default: HTTP_HOST or 127.0.0.1].")
@@ -53,19 +55,33 @@ def serve(
     runtime = build_runtime(settings)
     require_secrets_key(runtime)  # a missing or wrong CAPI_SECRETS_KEY fails now
     ensure_topics(runtime.kafka.admin_config(), (runtime.topics.main,), settings.topic_partitions)
+    gave_up: list[bool] = []
+
+    def give_up() -> None:
+        # The producer cannot be brought back: drain the requests in flight, then exit 4.
+        gave_up.append(True)
+        server.should_exit = True
+
     options = AppOptions(
-        publish_timeout_seconds=publish_timeout, tenant_cache_ttl_seconds=tenant_cache_ttl
-    )
+        publish_timeout_seconds=publish_timeout, tenant_cache_ttl_seconds=tenant_cache_ttl,
+        on_kafka_give_up=give_up,
+    )  # fmt: skip
     app = build_app(runtime, options)
-    uvicorn.run(
-        app,
-        host=host or settings.http_host,
-        port=port or settings.http_port,
-        loop="uvloop",
-        http="httptools",
-        access_log=access_log,
-        log_level="info",
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host or settings.http_host,
+            port=port or settings.http_port,
+            loop="uvloop",
+            http="httptools",
+            access_log=access_log,
+            log_level="info",
+        )
     )
+    server.run()
+    if gave_up:
+        click.echo("error: the Kafka producer could not be brought back; exiting", err=True)
+        sys.exit(EXIT_KAFKA_UNRECOVERABLE)
 
 
 def _read_json(source: str) -> Any:

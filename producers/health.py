@@ -1,7 +1,11 @@
-"""Readiness: can this process take events right now (broker and database reachable)?
+"""Readiness: can this process take events right now (a usable producer, broker and database)?
 
-Load balancers probe often; each answer is cached for ``cache_seconds`` so probes cost at
-most one metadata round trip and one ``SELECT 1`` per interval, and never pile up.
+The producer's own state is asked first, on every probe and without I/O: a metadata call
+succeeds against a restarted broker while a stuck producer still cannot produce, so a
+producer that is being replaced (or gave up) is "unavailable" at once. Otherwise load
+balancers probe often; each answer is cached for ``cache_seconds`` so probes cost at most
+one metadata round trip and one ``SELECT 1`` per interval, and never pile up. A replaced
+producer invalidates the cache: its first answer comes from the new one.
 """
 
 from __future__ import annotations
@@ -10,15 +14,23 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from capi_stream.errors import DependencyUnavailableError
-from producers.publisher import AsyncEventPublisher
+from capi_stream.kafka.lifecycle import ClientStatus
 from storage.health import ping
 
-__all__ = ["ReadinessProbe", "Readiness"]
+__all__ = ["BrokerCheck", "ReadinessProbe", "Readiness"]
+
+
+class BrokerCheck(Protocol):
+    """What readiness asks the publisher (``AsyncEventPublisher``)."""
+
+    def status(self) -> ClientStatus: ...
+    def check_broker(self, timeout: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +50,7 @@ class ReadinessProbe:
 
     def __init__(
         self,
-        publisher: AsyncEventPublisher,
+        publisher: BrokerCheck,
         engine: Engine,
         *,
         timeout_seconds: float = 1.0,
@@ -50,19 +62,22 @@ class ReadinessProbe:
         self._timeout = timeout_seconds
         self._cache_seconds = cache_seconds
         self._clock = clock
-        self._cached: tuple[float, Readiness] | None = None
+        self._cached: tuple[float, int, Readiness] | None = None
         self._lock = asyncio.Lock()
 
     async def check(self) -> Readiness:
         async with self._lock:  # concurrent probes share one check
             now = self._clock()
-            if self._cached is not None and now - self._cached[0] < self._cache_seconds:
-                return self._cached[1]
+            status = self._publisher.status()
+            cached = self._cached
+            fresh = cached is not None and now - cached[0] < self._cache_seconds
+            if fresh and cached is not None and status.ready and cached[1] == status.rebuilds:
+                return cached[2]
             broker, database = await asyncio.gather(
                 run_in_threadpool(self._broker), run_in_threadpool(self._database)
             )
             result = Readiness(broker, database)
-            self._cached = (self._clock(), result)
+            self._cached = (self._clock(), status.rebuilds, result)
             return result
 
     def _broker(self) -> str:

@@ -19,7 +19,7 @@ Two front ends over one record format:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -31,7 +31,8 @@ from capi_stream.avro.codec import EventCodec, build_codec
 from capi_stream.errors import DependencyUnavailableError, EventValidationError
 from capi_stream.event import SOURCE_ID_FIELDS, ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
-from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
+from capi_stream.kafka.lifecycle import ClientLifecycle, ClientStatus, RecoveryPolicy
+from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord, discard_producer
 from capi_stream.runtime import resolve_bootstrap
 from capi_stream.settings import CapiSettings
 from meta_capi.hashing import hash_email, hash_phone
@@ -53,6 +54,13 @@ _EXPIRY_SCAN_MARGIN = 1.5
 # How often the event loop serves delivery reports while any are outstanding; acks take a
 # few milliseconds, so this adds at most about a millisecond to a webhook's latency.
 _POLL_INTERVAL_SECONDS = 0.001
+# While the producer waits to be replaced, the loop looks again this often (no traffic
+# needed: a pod taken out of rotation by its readiness must still heal itself).
+_RECOVERY_POLL_SECONDS = 0.05
+# With nothing in flight the loop still polls now and then: a fatal error or a stuck
+# producer is then noticed (readiness) before the next webhook, and librdkafka's error and
+# statistics events do not pile up.
+_IDLE_POLL_SECONDS = 1.0
 
 
 def _person(event: ConversionEvent, default_country: str | None) -> str:
@@ -201,7 +209,13 @@ def _resolve(future: asyncio.Future[None], error: KafkaError | None) -> None:
         future.set_exception(DependencyUnavailableError(f"broker did not take the event: {error}"))
 
 
-def _report(future: asyncio.Future[None], error: KafkaError | None, _message: Message) -> None:
+def _report(
+    note: Callable[[KafkaError | None], None],
+    future: asyncio.Future[None],
+    error: KafkaError | None,
+    _message: Message,
+) -> None:
+    note(error)
     _resolve(future, error)
 
 
@@ -217,6 +231,12 @@ class AsyncEventPublisher:
     Everything happens on the event loop's thread: no poll thread to hand the GIL to and
     to wake the loop once per delivery report. Use one loop at a time; ``close`` on that
     loop's thread or after it has ended, since it runs the callbacks where it is called.
+
+    The producer is owned by a ``ClientLifecycle``: when it becomes unusable (fatal error,
+    stuck idempotent producer, a delivery timed out) its outstanding records are failed at
+    once (503, the sender retries: their fate is unknown) and a fresh producer replaces it
+    on this loop. While no producer is usable every publish fails fast. If recovery gives up,
+    ``on_give_up`` is called once (``capi serve`` shuts down and exits non-zero).
     """
 
     def __init__(
@@ -226,43 +246,104 @@ class AsyncEventPublisher:
         codec: EventCodec,
         *,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        policy: RecoveryPolicy | None = None,
+        on_give_up: Callable[[], None] | None = None,
     ) -> None:
         self.topic = topic
         self._codec = codec
         self._timeout = timeout_seconds
-        self._producer = Producer(_producer_config(kafka, timeout_seconds))
+        self.lifecycle: ClientLifecycle[Producer] = ClientLifecycle(
+            "webhook producer", Producer, _producer_config(kafka, timeout_seconds),
+            dispose=discard_producer, policy=policy, watch_epoch=True,
+        )  # fmt: skip
+        self._on_give_up = on_give_up
+        self._gave_up_reported = False
+        self._purged: Producer | None = None  # the condemned client already purged
         self._poller: asyncio.TimerHandle | None = None
         self._poller_loop: asyncio.AbstractEventLoop | None = None
         self._outbox: list[tuple[bytes, bytes, asyncio.Future[None]]] = []
 
+    @property
+    def _producer(self) -> Producer:
+        return self.lifecycle.client
+
+    def status(self) -> ClientStatus:
+        return self.lifecycle.status()
+
     def _poll(self) -> None:
         self._poller = None
-        self._producer.poll(0)  # runs the delivery callbacks
+        try:
+            self._producer.poll(0)  # runs the delivery callbacks (and error/stats callbacks)
+        except KafkaException as exc:  # a fatal error is raised here too, not only reported
+            self.lifecycle.note_exception(exc)
+        unusable = self.lifecycle.condemned or self.lifecycle.gave_up
+        if unusable and not self._recover():  # come back until a fresh producer is in place
+            self._schedule_poll(asyncio.get_running_loop(), _RECOVERY_POLL_SECONDS)
+            return
+        loop = asyncio.get_running_loop()
         if len(self._producer):  # still in flight: come back
-            self._schedule_poll(asyncio.get_running_loop())
+            self._schedule_poll(loop)
+        else:  # idle: error and statistics events must still be served (and not pile up)
+            self._schedule_poll(loop, _IDLE_POLL_SECONDS)
+
+    def _recover(self) -> bool:
+        """Replace a condemned producer when its backoff allows; True if one is usable."""
+        condemned = self._producer
+        if self.lifecycle.condemned and self._purged is not condemned:
+            # Its outstanding records are of unknown fate: answer them 503 now, not at expiry.
+            discard_producer(condemned)
+            self._purged = condemned
+        if self.lifecycle.recover():
+            self._purged = None
+            return True
+        if self.lifecycle.gave_up and not self._gave_up_reported:
+            self._gave_up_reported = True
+            if self._on_give_up is not None:
+                self._on_give_up()
+        return False
 
     def _produce_outbox(self, loop: asyncio.AbstractEventLoop) -> None:
         # The records of one loop iteration go out back to back: librdkafka wakes its broker
         # thread (a syscall, ~15 us here) for a record that finds it asleep, not for the ones
         # that follow before it has woken.
         outbox, self._outbox = self._outbox, []
+        if not self._recover():
+            detail = self.lifecycle.status().detail
+            for _value, _key, future in outbox:
+                if not future.done():
+                    future.set_exception(DependencyUnavailableError(f"producer: {detail}"))
+            self._schedule_poll(loop, _RECOVERY_POLL_SECONDS)
+            return
+        producer = self._producer
+        report = self.lifecycle.note_delivery
         for value, key, future in outbox:
             try:
-                self._producer.produce(
-                    self.topic, value, key=key, on_delivery=partial(_report, future)
+                producer.produce(
+                    self.topic, value, key=key, on_delivery=partial(_report, report, future)
                 )
             except BufferError:
                 future.set_exception(DependencyUnavailableError("producer queue is full"))
             except KafkaException as exc:
-                error = DependencyUnavailableError(f"producer refused the event: {exc}")
-                future.set_exception(error)
+                error = exc.args[0]
+                if isinstance(error, KafkaError) and error.fatal():
+                    self.lifecycle.condemn(f"produce refused: {error.str()}")
+                future.set_exception(
+                    DependencyUnavailableError(f"producer refused the event: {exc}")
+                )
         self._schedule_poll(loop)
 
-    def _schedule_poll(self, loop: asyncio.AbstractEventLoop) -> None:
-        # A timer left on a loop that has ended never fires: a new loop gets its own.
-        if self._poller is None or self._poller_loop is not loop:
-            self._poller = loop.call_later(_POLL_INTERVAL_SECONDS, self._poll)
-            self._poller_loop = loop
+    def _schedule_poll(
+        self, loop: asyncio.AbstractEventLoop, delay: float = _POLL_INTERVAL_SECONDS
+    ) -> None:
+        # A timer left on a loop that has ended never fires: a new loop gets its own. An
+        # idle poll due later than this one is brought forward.
+        current = self._poller
+        if current is not None and self._poller_loop is loop:
+            if current.when() <= loop.time() + delay:
+                return
+            current.cancel()
+        self._poller = loop.call_later(delay, self._poll)
+        self._poller_loop = loop
 
     async def publish(self, event: ConversionEvent, *, default_country: str | None = None) -> None:
         """Send ``event``; returns once the broker acknowledged it.
@@ -270,7 +351,8 @@ class AsyncEventPublisher:
         ``default_country`` (the tenant's) only resolves a national phone for the key.
 
         Raises:
-            DependencyUnavailableError: refused, timed out, or the local queue is full.
+            DependencyUnavailableError: refused, timed out, the local queue is full, or the
+                producer is being replaced.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
@@ -286,11 +368,18 @@ class AsyncEventPublisher:
             timer.cancel()
 
     def check_broker(self, timeout: float) -> None:
-        """Blocking metadata round trip (for readiness; run it in a thread).
+        """Blocking readiness check (run it in a thread): a usable producer that reaches a broker.
+
+        The producer's own state comes first: a metadata call succeeds against a restarted
+        broker while a stuck producer still cannot produce.
 
         Raises:
-            DependencyUnavailableError: no broker answered within ``timeout`` seconds.
+            DependencyUnavailableError: the producer is being replaced or gave up, or no
+                broker answered within ``timeout`` seconds.
         """
+        status = self.lifecycle.status()
+        if not status.ready:
+            raise DependencyUnavailableError(f"producer {status.state.value}: {status.detail}")
         try:
             self._producer.list_topics(timeout=timeout)
         except KafkaException as exc:
@@ -301,4 +390,10 @@ class AsyncEventPublisher:
         if self._poller is not None:
             self._poller.cancel()
             self._poller = None
-        self._producer.flush(timeout)
+        if self.lifecycle.condemned or self.lifecycle.gave_up:
+            discard_producer(self._producer)  # a flush would only wait for the timeout
+            return
+        try:
+            self._producer.flush(timeout)
+        except KafkaException as exc:
+            self.lifecycle.note_exception(exc)
