@@ -28,7 +28,7 @@ from capi_stream.kafka.config import KafkaConfig
 from capi_stream.kafka.topics import TopicNames, ensure_topics
 from capi_stream.secrets import SecretBox, build_secret_box, generate_key
 from storage.migrate import migrate
-from tests.integration.emulator_fixture import emulator, emulator_server
+from tests.support.emulator_fixture import emulator, emulator_server
 
 __all__ = ["emulator", "emulator_server"]  # shared fixtures, re-exported by name
 
