@@ -152,13 +152,15 @@ def _check_messaging(event: ServerEvent) -> None:
             )
 
 
-def _check_user_data(user: Mapping[str, str | list[str]]) -> None:
+def _check_user_data(user: Mapping[str, str | list[str]], *, hashed_here: bool = False) -> None:
     for key, value in user.items():
         field = f"user_data.{key}"
         if key in NEVER_HASH_KEYS:
             if not isinstance(value, str) or not value:
                 raise _fail(f"{field} must be a non-empty string", field)
         elif key in HASHED_KEYS:
+            if hashed_here:  # build_user_data's own digests: nothing to re-check
+                continue
             values = value if isinstance(value, list) else [value]
             if not values or not all(
                 isinstance(v, str) and _SHA256_HEX.fullmatch(v) for v in values
@@ -218,10 +220,14 @@ def _check_ldu(event: ServerEvent) -> None:
         )
 
 
-def validate_server_event(event: ServerEvent, *, now: datetime | None = None) -> None:
+def validate_server_event(
+    event: ServerEvent, *, now: datetime | None = None, hashed_here: bool = False
+) -> None:
     """Check ``event`` against every rule Meta is known to enforce; return None if it passes.
 
     ``now`` (timezone-aware) fixes the clock for the 7-day / 1-minute event_time window.
+    ``hashed_here`` says ``user_data`` came from ``build_user_data`` (every hashed value is a
+    digest it made or checked), so the 64-hex check of each hash is skipped.
 
     Raises:
         MetaEventValidationError: the first rule broken, with Meta's subcode where known.
@@ -232,6 +238,6 @@ def validate_server_event(event: ServerEvent, *, now: datetime | None = None) ->
         raise _fail("event_name is empty", "event_name", SUBCODE_PARAMETER_ERROR)
     _check_time(event, now or datetime.now(UTC))
     _check_source(event)
-    _check_user_data(event.user_data)
+    _check_user_data(event.user_data, hashed_here=hashed_here)
     _check_money(event)
     _check_ldu(event)
