@@ -29,8 +29,9 @@ test: lint typecheck
 	CAPI_TEST_POSTGRES_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -q
 
 bench: install
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/worker.py
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python bench/ingest.py --peer
+	$(BIN)/python bench/worker.py --peer
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache
