@@ -331,6 +331,9 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
                             "profile": profile, "samples": samples}  # fmt: skip
         print(f"worker: {summary['events_per_s_steady']:.0f} events/s steady; "
               f"{describe(result['worker']['cpu'])}", flush=True)  # fmt: skip
+        if args.baseline:
+            result["baseline_worker"] = _run_baseline(args, env, ref_url, tenants, cpu_pids,
+                                                      kafka, partitions, workdir)  # fmt: skip
         if args.peer:
             result["sdk_peer"] = _run_peer(args, broker.bootstrap_servers, topics.main,
                                            worker_url, graph_url, tenants, cpu_pids, kafka,
@@ -360,6 +363,60 @@ def _warm_cpu(
         return end.per_event(start, total)
     snapshot, committed = warm
     return {**end.per_event(snapshot, total - committed), "events": total - committed}
+
+
+def _run_baseline(
+    args: argparse.Namespace, env: dict[str, str], database_url: str, tenants: list[Any],
+    cpu_pids: dict[str, int], kafka: Any, partitions: list[Any], workdir: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """``capi worker`` of another checkout (``--baseline DIR``) on the same backlog: before/after.
+
+    Its own consumer group and its own schema (the reference one, seeded with the same tenants).
+    """
+    from confluent_kafka import Consumer
+    from sqlalchemy import create_engine, text
+
+    from capi_stream.database import build_engine, build_session_factory
+
+    engine = build_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE meta_capi_events"))
+    data.seed_tenants(build_session_factory(engine), tenants)
+    engine.dispose()
+    group = f"bench-baseline-{uuid.uuid4().hex[:8]}"
+    base_env = {**env, "DATABASE_URL": database_url, "CONSUMER_GROUP": group,
+                "PYTHONPATH": str(Path(args.baseline).resolve())}  # fmt: skip
+    monitor = Consumer(kafka.consumer_config(group))
+    with open(workdir / "baseline.log", "wb") as log:
+        worker = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-c", "from ops.cli import main; main()", "worker"], env=base_env,
+            stdout=log,
+            stderr=subprocess.STDOUT, cwd=str(Path(args.baseline).resolve()),
+        )  # fmt: skip
+    try:
+
+        def take() -> CpuSnapshot:
+            return CpuSnapshot.take({"worker": worker.pid, **cpu_pids}, postgres=True)
+
+        start = take()
+        samples, _, warm = _drain(worker, monitor, partitions, args.backlog,
+                                  argparse.Namespace(**{**vars(args), "profile_seconds": 0}),
+                                  workdir, {"worker": worker.pid}, take)  # fmt: skip
+        end = take()
+    finally:
+        monitor.close()
+        _stop(worker)
+    check = create_engine(database_url)
+    with check.connect() as connection:
+        query = text("SELECT status, count(*) FROM meta_capi_events GROUP BY status")
+        by_status = dict(connection.execute(query).all())
+    check.dispose()
+    summary = _summarise(samples, args.backlog)
+    out = {**summary, "code": str(args.baseline), "rows_by_status": by_status,
+           "cpu": _warm_cpu(end, warm, start, args.backlog), "samples": samples}  # fmt: skip
+    print(f"baseline worker: {summary['events_per_s_steady']:.0f} events/s steady; "
+          f"{describe(out['cpu'])}", flush=True)  # fmt: skip
+    return out
 
 
 def _run_peer(
@@ -422,6 +479,11 @@ def _report(result: dict[str, Any], workdir: Path) -> None:
         "worker_over_bulk_insert": steady / values if values else None,
         "worker_over_bulk_copy": steady / copy if copy else None,
     }
+    baseline = result.get("baseline_worker")
+    if baseline:
+        result["ratios"]["worker_cpu_over_baseline_cpu"] = (
+            w["cpu"]["us_per_event"]["worker"] / baseline["cpu"]["us_per_event"]["worker"]
+        )
     if peer:
         mine, theirs = w["cpu"]["us_per_event"]["worker"], peer["cpu"]["us_per_event"]["peer"]
         result["ratios"]["worker_cpu_over_sdk_peer_cpu"] = mine / theirs if theirs else None
@@ -483,6 +545,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--processes", type=int, default=1,
                         help="capi worker --processes N")  # fmt: skip
     parser.add_argument("--results", default="worker.json", help="file name in bench/results")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="a checkout of another commit: its worker drains the same backlog",
+    )
     return parser
 
 

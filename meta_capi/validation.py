@@ -153,14 +153,14 @@ def _check_messaging(event: ServerEvent) -> None:
 
 
 def _check_user_data(user: Mapping[str, str | list[str]], *, hashed_here: bool = False) -> None:
-    for key, value in user.items():
+    # build_user_data's output has only known keys, non-empty plain values and its own
+    # digests: only the insufficient-information rule is left to check.
+    for key, value in () if hashed_here else user.items():
         field = f"user_data.{key}"
         if key in NEVER_HASH_KEYS:
             if not isinstance(value, str) or not value:
                 raise _fail(f"{field} must be a non-empty string", field)
         elif key in HASHED_KEYS:
-            if hashed_here:  # build_user_data's own digests: nothing to re-check
-                continue
             values = value if isinstance(value, list) else [value]
             if not values or not all(
                 isinstance(v, str) and _SHA256_HEX.fullmatch(v) for v in values
@@ -226,8 +226,9 @@ def validate_server_event(
     """Check ``event`` against every rule Meta is known to enforce; return None if it passes.
 
     ``now`` (timezone-aware) fixes the clock for the 7-day / 1-minute event_time window.
-    ``hashed_here`` says ``user_data`` came from ``build_user_data`` (every hashed value is a
-    digest it made or checked), so the 64-hex check of each hash is skipped.
+    ``hashed_here`` says ``user_data`` came from ``build_user_data`` (known keys, non-empty
+    plain values, digests it made or checked), so only its insufficient-information rule is
+    checked, not each key and hash again.
 
     Raises:
         MetaEventValidationError: the first rule broken, with Meta's subcode where known.

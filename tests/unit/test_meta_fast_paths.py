@@ -92,23 +92,19 @@ def test_non_finite_numbers_stay_unserializable() -> None:
         _serialize({"event_name": "Lead", "custom_data": {"x": float("inf")}})
 
 
-def test_hashes_made_here_skip_only_the_hex_check() -> None:
-    event = ServerEvent(
-        event_name="Lead",
-        event_time=int(NOW.timestamp()),
-        action_source="system_generated",
-        event_id="e1",
-        user_data={"em": ["not-a-hash"]},
-    )
+def test_user_data_built_here_is_checked_only_for_enough_information() -> None:
+    def lead(user_data: dict[str, Any]) -> ServerEvent:
+        return ServerEvent(
+            event_name="Lead",
+            event_time=int(NOW.timestamp()),
+            action_source="system_generated",
+            event_id="e1",
+            user_data=user_data,
+        )
+
     with pytest.raises(MetaEventValidationError, match="SHA-256"):
-        validate_server_event(event, now=NOW)
-    validate_server_event(event, now=NOW, hashed_here=True)
-    unknown = ServerEvent(
-        event_name="Lead",
-        event_time=int(NOW.timestamp()),
-        action_source="system_generated",
-        event_id="e1",
-        user_data={"em": ["a" * 64], "favourite_colour": "blue"},
-    )
-    with pytest.raises(MetaEventValidationError, match="unknown"):
-        validate_server_event(unknown, now=NOW, hashed_here=True)
+        validate_server_event(lead({"em": ["not-a-hash"]}), now=NOW)
+    # build_user_data makes only known keys, plain non-empty values and its own digests
+    validate_server_event(lead({"em": ["not-a-hash"]}), now=NOW, hashed_here=True)
+    with pytest.raises(MetaEventValidationError, match="not enough customer information"):
+        validate_server_event(lead({"ge": "a" * 64, "fn": "b" * 64}), now=NOW, hashed_here=True)
