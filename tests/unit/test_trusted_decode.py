@@ -160,3 +160,15 @@ def test_every_name_the_model_knows_is_trusted_and_list_sizes_hold() -> None:
     too_many["user"]["emails"].append("k@example.com")
     with pytest.raises(DecodeError):
         CODEC.decode(body(too_many))
+
+
+def test_with_contact_id_is_model_copy_without_its_cost() -> None:
+    from consumers.pipeline.contacts import with_contact_id
+
+    event = CODEC.decode(CODEC.encode(make_event()))  # built by the trusted reader
+    contact = uuid.uuid4()
+    copied = with_contact_id(event, contact)
+    expected = event.model_copy(update={"contact_id": contact})
+    assert copied == expected and copied.contact_id == contact
+    assert copied.model_fields_set == expected.model_fields_set
+    assert event.contact_id != contact  # the original is untouched
