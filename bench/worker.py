@@ -412,7 +412,7 @@ def _run_baseline(
         by_status = dict(connection.execute(query).all())
     check.dispose()
     summary = _summarise(samples, args.backlog)
-    out = {**summary, "code": str(args.baseline), "rows_by_status": by_status,
+    out = {**summary, "code": Path(args.baseline).name, "rows_by_status": by_status,
            "cpu": _warm_cpu(end, warm, start, args.backlog), "samples": samples}  # fmt: skip
     print(f"baseline worker: {summary['events_per_s_steady']:.0f} events/s steady; "
           f"{describe(out['cpu'])}", flush=True)  # fmt: skip
