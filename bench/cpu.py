@@ -28,6 +28,11 @@ def cpu_seconds(pid: int) -> float | None:
 
 def tree_seconds(pid: int) -> float:
     """CPU seconds of ``pid`` and every live descendant (``capi worker --processes N``)."""
+    return sum(cpu_seconds(member) or 0.0 for member in family(pid))
+
+
+def family(pid: int) -> set[int]:
+    """``pid`` and its live descendants."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -37,14 +42,14 @@ def tree_seconds(pid: int) -> float:
                 )
             except (OSError, ValueError):
                 continue
-    family, grew = {pid}, True
+    members, grew = {pid}, True
     while grew:
         grew = False
         for child, parent in parents.items():
-            if parent in family and child not in family:
-                family.add(child)
+            if parent in members and child not in members:
+                members.add(child)
                 grew = True
-    return sum(cpu_seconds(member) or 0.0 for member in family)
+    return members
 
 
 def _postgres_seconds() -> float:

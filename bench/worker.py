@@ -77,6 +77,15 @@ def _create_schema(admin: Any, schema: str) -> str:
 
 
 def _rss_kb(pid: int) -> int | None:
+    """VmRSS of ``pid`` with its descendants (``--processes N``: the supervisor's workers)."""
+    from bench.cpu import family
+
+    sizes = [_own_rss_kb(member) for member in family(pid)]
+    known = [size for size in sizes if size is not None]
+    return sum(known) if known else None
+
+
+def _own_rss_kb(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
