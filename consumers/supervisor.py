@@ -45,9 +45,14 @@ def child_specs(processes: int, options: Sequence[str], metrics_port: int) -> li
     return specs
 
 
-def _stop_all(children: Sequence[subprocess.Popen[bytes]], signum: int) -> None:
+def _stop_all(
+    children: Sequence[subprocess.Popen[bytes]], signum: int, signalled: set[int]
+) -> None:
+    # Once each: a second signal could reach a child while its interpreter is finalising
+    # (default handlers again) and kill a clean shutdown.
     for child in children:
-        if child.poll() is None:
+        if child.poll() is None and child.pid not in signalled:
+            signalled.add(child.pid)
             child.send_signal(signum)
 
 
@@ -55,18 +60,19 @@ def supervise(specs: Sequence[ChildSpec], grace_seconds: float = STOP_GRACE_SECO
     """Run the children until all have exited; returns the exit code for the supervisor."""
     children: list[subprocess.Popen[bytes]] = []
     stopping: list[int] = []
+    signalled: set[int] = set()
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        stopping.append(signum)
-        _stop_all(children, signum)
+        stopping.append(signum)  # the loop in _wait passes it on: one place sends signals
 
     # Handlers first: a signal during start-up must not kill the supervisor and orphan them.
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for spec in specs:
             if not stopping:
-                children.append(subprocess.Popen(spec.argv))  # noqa: S603 - our own argv
-        code = _wait(children, stopping, grace_seconds)
+                # Their own process group: a terminal's Ctrl-C reaches them once, through us.
+                children.append(subprocess.Popen(spec.argv, process_group=0))  # noqa: S603
+        code = _wait(children, stopping, signalled, grace_seconds)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -74,7 +80,10 @@ def supervise(specs: Sequence[ChildSpec], grace_seconds: float = STOP_GRACE_SECO
 
 
 def _wait(
-    children: Sequence[subprocess.Popen[bytes]], stopping: list[int], grace_seconds: float
+    children: Sequence[subprocess.Popen[bytes]],
+    stopping: list[int],
+    signalled: set[int],
+    grace_seconds: float,
 ) -> int:
     first_failure = 0
     deadline: float | None = None
@@ -86,8 +95,9 @@ def _wait(
         if all(code is not None for code in codes):
             return first_failure
         if deadline is None and (stopping or any(code is not None for code in codes)):
-            # One left on its own (or we were told to stop): the rest follow, gracefully.
-            _stop_all(children, signal.SIGTERM)
+            # We were told to stop (pass the signal on), or one left on its own (the rest
+            # follow, gracefully).
+            _stop_all(children, stopping[0] if stopping else signal.SIGTERM, signalled)
             deadline = time.monotonic() + grace_seconds
         if deadline is not None and time.monotonic() > deadline:
             for child in children:
