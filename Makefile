@@ -34,8 +34,9 @@ test: lint typecheck
 	CAPI_TEST_POSTGRES_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -q
 
 bench: install
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/worker.py
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python bench/ingest.py --peer
+	$(BIN)/python bench/worker.py --peer
 
 # The environment-variable table of docs/operations.md, generated from capi_stream/settings.py.
 docs: install

@@ -26,6 +26,32 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def tree_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and every live descendant (``capi worker --processes N``)."""
+    return sum(cpu_seconds(member) or 0.0 for member in family(pid))
+
+
+def family(pid: int) -> set[int]:
+    """``pid`` and its live descendants."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+            except (OSError, ValueError):
+                continue
+    members, grew = {pid}, True
+    while grew:
+        grew = False
+        for child, parent in parents.items():
+            if parent in members and child not in members:
+                members.add(child)
+                grew = True
+    return members
+
+
 def _postgres_seconds() -> float:
     total = 0.0
     for entry in Path("/proc").iterdir():
@@ -54,8 +80,14 @@ class CpuSnapshot:
     total: float
 
     @classmethod
-    def take(cls, pids: dict[str, int], *, postgres: bool = False) -> CpuSnapshot:
-        processes = {name: cpu_seconds(pid) or 0.0 for name, pid in pids.items()}
+    def take(
+        cls, pids: dict[str, int], *, postgres: bool = False, children: bool = False
+    ) -> CpuSnapshot:
+        """``children``: each named process with its descendants."""
+        processes = {
+            name: (tree_seconds(pid) if children else cpu_seconds(pid)) or 0.0
+            for name, pid in pids.items()
+        }
         if postgres:
             processes["postgres"] = _postgres_seconds()
         busy, total = machine_seconds()

@@ -8,7 +8,11 @@ unique payment ids for a fixed time. Reports requests/s and p50/p99 latency of b
 ratio, checks that every acknowledged event is on the topic, and writes
 ``bench/results/ingest.json``.
 
-    .venv/bin/python bench/ingest.py [--duration 10] [--connections 32]
+    .venv/bin/python bench/ingest.py [--duration 10] [--connections 32] [--peer] [--workers 2]
+
+``--peer`` also drives the ingest peer (``bench/peer_ingest.py``: FastAPI + pydantic +
+``stripe.Webhook.construct_event`` + confluent-kafka awaiting the delivery report) with the
+same load, on a topic of its own. ``--workers N`` runs ``capi serve --workers N``.
 
 The generator is a raw asyncio HTTP/1.1 client (no httpx): a heavy client on a small machine
 would cap the hello-world rate and flatter the ratio.
@@ -173,9 +177,9 @@ def _drive(port: int, path: str, args: argparse.Namespace, pids: dict[str, int])
 
     argv = [sys.executable, __file__, "--load", "--port", str(port), "--path", path,
             "--connections", str(args.connections), "--duration", str(args.duration)]  # fmt: skip
-    before = CpuSnapshot.take(pids)
+    before = CpuSnapshot.take(pids, children=True)  # with its workers (--workers N)
     output = subprocess.run(argv, check=True, capture_output=True, text=True).stdout  # noqa: S603
-    after = CpuSnapshot.take(pids)
+    after = CpuSnapshot.take(pids, children=True)
     result: dict[str, Any] = json.loads(output)
     cpu = after.per_event(before, max(1, result["requests"]))
     cpu["us_per_event"]["load generator"] = round(1e6 * result.pop("cpu_seconds")
@@ -256,8 +260,9 @@ def main(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="capi-bench-"))
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'bench.db'}"
     topic = f"bench.events.{uuid.uuid4().hex[:8]}"
+    peer_topic = f"{topic}.peer"
     with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
-        ensure_topics({"bootstrap.servers": broker.bootstrap_servers}, (topic,), 6)
+        ensure_topics({"bootstrap.servers": broker.bootstrap_servers}, (topic, peer_topic), 6)
         tenant_id = _seed(database_url)
         capi_port, hello_port = find_free_port(), find_free_port()
         env = {
@@ -268,8 +273,18 @@ def main(args: argparse.Namespace) -> None:
             "DATA_DIR": str(workdir),
         }
         bin_dir = Path(sys.executable).parent
-        capi = _serve([str(bin_dir / "capi"), "serve", "--port", str(capi_port)], env,
+        workers = ["--workers", str(args.workers)] if args.workers > 1 else []
+        capi = _serve([str(bin_dir / "capi"), "serve", "--port", str(capi_port), *workers], env,
                       workdir / "capi.log")  # fmt: skip
+        peer_port = find_free_port()
+        peer = None
+        if args.peer:
+            peer_env = {**env, "PEER_BOOTSTRAP": broker.bootstrap_servers,
+                        "PEER_TOPIC": peer_topic, "PEER_SECRET": SECRET}  # fmt: skip
+            peer = _serve([sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"),
+                           "peer_ingest:app", "--port", str(peer_port), "--workers", "1",
+                           "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                           "--log-level", "warning"], peer_env, workdir / "peer.log")  # fmt: skip
         hello = _serve([sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"),
                         "ingest:hello_app", "--port", str(hello_port), "--workers", "1",
                         "--loop", "uvloop", "--http", "httptools", "--no-access-log",
@@ -284,21 +299,35 @@ def main(args: argparse.Namespace) -> None:
                 "capi": _drive(capi_port, f"/webhooks/{tenant_id}/stripe", args,
                                {"server": capi.pid, "broker": broker_pid}),
             }  # fmt: skip
+            if peer is not None:
+                _wait_http(peer_port)
+                results["fastapi_peer"] = _drive(peer_port, f"/webhooks/{tenant_id}/stripe",
+                                                 args, {"server": peer.pid,
+                                                        "broker": broker_pid})  # fmt: skip
         finally:
             _stop(capi)
             _stop(hello)
+            if peer is not None:
+                _stop(peer)
         acked = set(results["capi"].pop("acked"))
         results["hello"].pop("acked")
         on_topic = _topic_event_ids(broker.bootstrap_servers, topic)
+        if peer is not None:
+            peer_acked = set(results["fastapi_peer"].pop("acked"))
+            results["fastapi_peer"]["missing_on_topic"] = len(
+                peer_acked - _topic_event_ids(broker.bootstrap_servers, peer_topic)
+            )
     missing = len(acked - on_topic)
     ratio = results["capi"]["rps"] / results["hello"]["rps"]
     print(f"{'target':<12} {'requests':>9} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9}  errors")
     print(_row("hello-world", results["hello"]))
     print(_row("capi serve", results["capi"]))
+    if "fastapi_peer" in results:
+        print(_row("fastapi peer", results["fastapi_peer"]))
     print(
         f"ratio capi/hello: {ratio:.2f}   acked events: {len(acked)}, missing on topic: {missing}"
     )
-    for name in ("hello", "capi"):
+    for name in results:
         print(f"{name}: {describe(results[name]['cpu'])}".replace("us/event", "us/request"))
     summary = {
         "duration_seconds": args.duration,
@@ -307,6 +336,12 @@ def main(args: argparse.Namespace) -> None:
         "cpus": os.cpu_count(),
         "results": results,
         "ratio": ratio,
+        "workers": args.workers,
+        "capi_cpu_over_hello_cpu": results["capi"]["cpu"]["us_per_event"]["server"]
+        / max(1e-9, results["hello"]["cpu"]["us_per_event"]["server"]),
+        "capi_rate_over_fastapi_peer_rate": results["capi"]["rps"] / results["fastapi_peer"]["rps"]
+        if "fastapi_peer" in results
+        else None,
         "acked_events": len(acked),
         "missing_on_topic": missing,
     }
@@ -320,6 +355,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--peer", action="store_true", help="also drive bench/peer_ingest.py")
+    parser.add_argument("--workers", type=int, default=1, help="capi serve --workers N")
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)

@@ -9,14 +9,25 @@
    event: decode, hash, one INSERT in its own transaction, one POST of that single event with
    a pooled httpx client); (b) bulk inserts of ``--bulk-rows`` already prepared rows with
    SQLAlchemy ``insert().values()`` and with psycopg ``COPY``, 1,000 rows per transaction.
-4. Starts one ``capi worker`` subprocess (production batch settings), samples its VmRSS and
-   the group's committed offsets every second until the whole backlog is committed, then
-   checks that every row is ``sent`` and that the emulator accepted every event.
+4. Starts one ``capi worker`` subprocess (production batch settings; ``--processes N`` runs
+   ``capi worker --processes N``), samples its VmRSS and the group's committed offsets every
+   second until the whole backlog is committed, then checks that every row is ``sent`` and
+   that the emulator accepted every event.
+5. ``--peer``: then the worker peer (``bench/peer_worker.py``: confluent-kafka + Meta's
+   ``facebook_business`` SDK + ``INSERT ... ON CONFLICT``) drains the same backlog in its own
+   consumer group, with the same CPU accounting, never beside the worker.
+
+``--people new`` gives every event a new person (cold hash cache; see ``worker_backlog``);
+``--meta-latency-ms 200`` makes the emulator answer every request that much later (its
+``slow`` fault). ``--processes N`` runs ``capi worker --processes N``.
 
     .venv/bin/python bench/worker.py [--backlog 100000] [--profile-seconds 20]
+    .venv/bin/python bench/worker.py --backlog 30000 --people new --peer \
+        --naive-events 0 --bulk-rows 0 --results worker-new-people.json
 
-Writes ``bench/results/worker.json``. ``--profile-seconds`` runs ``py-spy record`` (not a
-project dependency: ``pip install py-spy``) on the worker for that long, mid-drain.
+Writes ``bench/results/worker.json`` (or ``--results``). ``--profile-seconds`` runs ``py-spy
+record`` (not a project dependency: ``pip install py-spy``) on the worker for that long,
+mid-drain.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +77,15 @@ def _create_schema(admin: Any, schema: str) -> str:
 
 
 def _rss_kb(pid: int) -> int | None:
+    """VmRSS of ``pid`` with its descendants (``--processes N``: the supervisor's workers)."""
+    from bench.cpu import family
+
+    sizes = [_own_rss_kb(member) for member in family(pid)]
+    known = [size for size in sizes if size is not None]
+    return sum(known) if known else None
+
+
+def _own_rss_kb(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -111,9 +132,15 @@ def _time_at(samples: list[dict[str, Any]], target: float) -> float:
 def _drain(
     worker: subprocess.Popen[bytes], consumer: Any, partitions: list[Any], total: int,
     args: argparse.Namespace, workdir: Path, watch: dict[str, int],
-) -> tuple[list[dict[str, Any]], str | None]:  # fmt: skip
-    """Sample every second until ``total`` offsets are committed; optionally py-spy."""
+    cpu: Callable[[], CpuSnapshot] | None = None,
+) -> tuple[list[dict[str, Any]], str | None, tuple[CpuSnapshot, int] | None]:  # fmt: skip
+    """Sample every second until ``total`` offsets are committed; optionally py-spy.
+
+    With ``cpu``, also a CPU snapshot at the first commit (with the count committed then), so
+    CPU per event can leave out start-up: imports, joining the group, the first batch.
+    """
     samples: list[dict[str, Any]] = []
+    warm: tuple[CpuSnapshot, int] | None = None
     started = time.monotonic()
     deadline = started + args.timeout
     profiler: subprocess.Popen[bytes] | None = None
@@ -125,6 +152,8 @@ def _drain(
         for name, pid in watch.items():
             sample[f"{name}_rss_mb"] = round((_rss_kb(pid) or 0) / 1024, 1)
         samples.append(sample)
+        if cpu is not None and warm is None and committed > 0 and committed < total:
+            warm = (cpu(), committed)
         if committed >= total:
             break
         if worker.poll() is not None:
@@ -144,7 +173,7 @@ def _drain(
         time.sleep(max(0.0, 1.0 - (time.monotonic() - started - now)))
     if profiler is not None:
         profiler.wait(args.profile_seconds + 30)
-    return samples, profile_path
+    return samples, profile_path, warm
 
 
 def _summarise(samples: list[dict[str, Any]], total: int) -> dict[str, Any]:
@@ -188,6 +217,9 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
     from capi_stream.kafka.topics import TopicNames, ensure_topics
     from capi_stream.secrets import build_secret_box, generate_key
 
+    global RESULTS
+    RESULTS = RESULTS.parent / args.results
+
     workdir = Path(tempfile.mkdtemp(prefix="capi-bench-worker-"))
     run = uuid.uuid4().hex[:8]
     admin = create_engine(BASE_URL)
@@ -196,6 +228,8 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
     busy_before = machine_seconds()
     processes: list[subprocess.Popen[bytes]] = []
     result: dict[str, Any] = {"backlog": args.backlog, "tenants": args.tenants,
+                              "people": args.people, "meta_latency_ms": args.meta_latency_ms,
+                              "processes": args.processes, "partitions": args.partitions,
                               "cpus": os.cpu_count(), "loadavg_before": load_before}  # fmt: skip
     broker = EmbeddedBroker(log_path=workdir / "tansu.log").start()
     try:
@@ -218,11 +252,17 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
         processes.append(emulator)
         _wait_port(emulator_port)
         graph_url = f"http://127.0.0.1:{emulator_port}"
+        if args.meta_latency_ms:
+            import httpx
+
+            httpx.post(f"{graph_url}/_emulator/faults", timeout=10, json={
+                "kind": "slow", "delay_seconds": args.meta_latency_ms / 1000,
+            }).raise_for_status()  # fmt: skip
 
         kafka = KafkaConfig(bootstrap_servers=broker.bootstrap_servers)
         topics = TopicNames(main=f"bench.events.{run}")
         ensure_topics(kafka.admin_config(), topics.all, args.partitions)
-        templates = data.build_templates(codec, tenants)
+        templates = data.build_templates(codec, tenants, new_people=args.people == "new")
         producer = kafka.producer_config()
         produce_s = data.produce_backlog(producer, topics.main, templates, args.backlog)
         result["produce"] = {"seconds": produce_s, "events_per_s": args.backlog / produce_s,
@@ -234,24 +274,27 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
         # -- references (before the worker, never beside it) ------------------------------
         ref_engine = build_engine(ref_url)
         naive_values = list(data.iter_backlog(templates, 10**9, args.naive_events))
-        if args.naive_events:
+        if args.naive_events and args.meta_latency_ms:
+            print("naive reference skipped: one request per event at that latency", flush=True)
+        elif args.naive_events:
             result["naive"] = data.run_naive(ref_engine, codec, naive_values, tenants, graph_url)
             print(f"naive: {result['naive']['events_per_s']:.0f} events/s", flush=True)
         countries = {t.tenant_id: t.country for t in tenants}
-        base = [p.row for _, p in data.prepare_rows(codec, naive_values[:2000] or
-                                               list(data.iter_backlog(templates, 10**9, 200)),
-                                               countries)]  # fmt: skip
-        rows = data.bulk_rows(base, args.bulk_rows)
-        with ref_engine.begin() as connection:
-            connection.execute(text("TRUNCATE meta_capi_events"))
-        result["bulk_insert"] = data.run_bulk_insert(ref_engine, rows, 1000)
-        with ref_engine.begin() as connection:
-            connection.execute(text("TRUNCATE meta_capi_events"))
-        result["bulk_copy"] = data.run_bulk_copy(ref_engine, rows, 1000)
+        if args.bulk_rows:
+            base = [p.row for _, p in data.prepare_rows(codec, naive_values[:2000] or
+                                                   list(data.iter_backlog(templates, 10**9, 200)),
+                                                   countries)]  # fmt: skip
+            rows = data.bulk_rows(base, args.bulk_rows)
+            with ref_engine.begin() as connection:
+                connection.execute(text("TRUNCATE meta_capi_events"))
+            result["bulk_insert"] = data.run_bulk_insert(ref_engine, rows, 1000)
+            with ref_engine.begin() as connection:
+                connection.execute(text("TRUNCATE meta_capi_events"))
+            result["bulk_copy"] = data.run_bulk_copy(ref_engine, rows, 1000)
+            del rows, base
+            print(f"bulk: insert {result['bulk_insert']['rows_per_s']:.0f} rows/s, "
+                  f"copy {result['bulk_copy']['rows_per_s']:.0f} rows/s", flush=True)  # fmt: skip
         ref_engine.dispose()
-        del rows, base
-        print(f"bulk: insert {result['bulk_insert']['rows_per_s']:.0f} rows/s, "
-              f"copy {result['bulk_copy']['rows_per_s']:.0f} rows/s", flush=True)  # fmt: skip
 
         # -- the worker --------------------------------------------------------------------
         group = f"bench-worker-{run}"
@@ -263,17 +306,24 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
         monitor = Consumer(kafka.consumer_config(group))
         partitions = [TopicPartition(topics.main, p) for p in range(args.partitions)]
         cpu_pids = {"broker": broker.pid or 0, "emulator": emulator.pid}
+        worker_argv = [str(Path(sys.executable).parent / "capi"), "worker"]
+        if args.processes > 1:
+            worker_argv += ["--processes", str(args.processes)]
         with open(workdir / "worker.log", "wb") as log:
             worker = subprocess.Popen(  # noqa: S603
-                [str(Path(sys.executable).parent / "capi"), "worker"], env=env, stdout=log,
-                stderr=subprocess.STDOUT,
+                worker_argv, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         processes.append(worker)
-        cpu_start = CpuSnapshot.take({"worker": worker.pid, **cpu_pids}, postgres=True)
+
+        def take() -> CpuSnapshot:
+            return CpuSnapshot.take({"worker": worker.pid, **cpu_pids}, postgres=True,
+                                    children=True)  # fmt: skip
+
+        cpu_start = take()
         watch = {"worker": worker.pid, "emulator": emulator.pid}
-        samples, profile = _drain(worker, monitor, partitions, args.backlog, args, workdir,
-                                  watch)  # fmt: skip
-        cpu_end = CpuSnapshot.take({"worker": worker.pid, **cpu_pids}, postgres=True)
+        samples, profile, warm = _drain(worker, monitor, partitions, args.backlog, args,
+                                        workdir, watch, take)  # fmt: skip
+        cpu_end = take()
         monitor.close()
         _stop(worker)
         summary = _summarise(samples, args.backlog)
@@ -288,8 +338,18 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
         accepted = sum(counts.values()) - args.naive_events
         result["worker"] = {**summary, "rows_by_status": by_status,
                             "emulator_accepted": accepted,
-                            "cpu": cpu_end.per_event(cpu_start, args.backlog),
+                            "cpu_with_startup": cpu_end.per_event(cpu_start, args.backlog),
+                            "cpu": _warm_cpu(cpu_end, warm, cpu_start, args.backlog),
                             "profile": profile, "samples": samples}  # fmt: skip
+        print(f"worker: {summary['events_per_s_steady']:.0f} events/s steady; "
+              f"{describe(result['worker']['cpu'])}", flush=True)  # fmt: skip
+        if args.baseline:
+            result["baseline_worker"] = _run_baseline(args, env, ref_url, tenants, cpu_pids,
+                                                      kafka, partitions, workdir)  # fmt: skip
+        if args.peer:
+            result["sdk_peer"] = _run_peer(args, broker.bootstrap_servers, topics.main,
+                                           worker_url, graph_url, tenants, cpu_pids, kafka,
+                                           partitions, workdir, sum(counts.values()))  # fmt: skip
     finally:
         for process in reversed(processes):
             _stop(process, signal.SIGINT)
@@ -307,17 +367,141 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
     _report(result, workdir)
 
 
+def _warm_cpu(
+    end: CpuSnapshot, warm: tuple[CpuSnapshot, int] | None, start: CpuSnapshot, total: int
+) -> dict[str, Any]:
+    """CPU per event from the first commit on (start-up left out), else from the start."""
+    if warm is None:
+        return end.per_event(start, total)
+    snapshot, committed = warm
+    return {**end.per_event(snapshot, total - committed), "events": total - committed}
+
+
+def _run_baseline(
+    args: argparse.Namespace, env: dict[str, str], database_url: str, tenants: list[Any],
+    cpu_pids: dict[str, int], kafka: Any, partitions: list[Any], workdir: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """``capi worker`` of another checkout (``--baseline DIR``) on the same backlog: before/after.
+
+    Its own consumer group and its own schema (the reference one, seeded with the same tenants).
+    """
+    from confluent_kafka import Consumer
+    from sqlalchemy import create_engine, text
+
+    from capi_stream.database import build_engine, build_session_factory
+
+    engine = build_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE meta_capi_events"))
+    data.seed_tenants(build_session_factory(engine), tenants)
+    engine.dispose()
+    group = f"bench-baseline-{uuid.uuid4().hex[:8]}"
+    base_env = {**env, "DATABASE_URL": database_url, "CONSUMER_GROUP": group,
+                "PYTHONPATH": str(Path(args.baseline).resolve())}  # fmt: skip
+    monitor = Consumer(kafka.consumer_config(group))
+    with open(workdir / "baseline.log", "wb") as log:
+        worker = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-c", "from ops.cli import main; main()", "worker"], env=base_env,
+            stdout=log,
+            stderr=subprocess.STDOUT, cwd=str(Path(args.baseline).resolve()),
+        )  # fmt: skip
+    try:
+
+        def take() -> CpuSnapshot:
+            return CpuSnapshot.take({"worker": worker.pid, **cpu_pids}, postgres=True)
+
+        start = take()
+        samples, _, warm = _drain(worker, monitor, partitions, args.backlog,
+                                  argparse.Namespace(**{**vars(args), "profile_seconds": 0}),
+                                  workdir, {"worker": worker.pid}, take)  # fmt: skip
+        end = take()
+    finally:
+        monitor.close()
+        _stop(worker)
+    check = create_engine(database_url)
+    with check.connect() as connection:
+        query = text("SELECT status, count(*) FROM meta_capi_events GROUP BY status")
+        by_status = dict(connection.execute(query).all())
+    check.dispose()
+    summary = _summarise(samples, args.backlog)
+    out = {**summary, "code": Path(args.baseline).name, "rows_by_status": by_status,
+           "cpu": _warm_cpu(end, warm, start, args.backlog), "samples": samples}  # fmt: skip
+    print(f"baseline worker: {summary['events_per_s_steady']:.0f} events/s steady; "
+          f"{describe(out['cpu'])}", flush=True)  # fmt: skip
+    return out
+
+
+def _run_peer(
+    args: argparse.Namespace, bootstrap: str, topic: str, database_url: str, graph_url: str,
+    tenants: list[Any], cpu_pids: dict[str, int], kafka: Any, partitions: list[Any],
+    workdir: Path, accepted_before: int,
+) -> dict[str, Any]:  # fmt: skip
+    """The SDK peer (``peer_worker.py``) drains the same backlog in a group of its own."""
+    import httpx
+    from confluent_kafka import Consumer
+    from sqlalchemy import create_engine, text
+
+    group = f"bench-peer-{uuid.uuid4().hex[:8]}"
+    pixels = {str(t.tenant_id): t.pixel_id for t in tenants}
+    argv = [sys.executable, str(ROOT / "bench" / "peer_worker.py"), "--bootstrap", bootstrap,
+            "--topic", topic, "--group", group, "--graph-url", graph_url,
+            "--database-url", database_url.replace("postgresql+psycopg://", "postgresql://"),
+            "--token", data.TOKEN, "--pixels", json.dumps(pixels)]  # fmt: skip
+    monitor = Consumer(kafka.consumer_config(group))
+    with open(workdir / "peer.log", "wb") as log:
+        peer = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+
+        def take() -> CpuSnapshot:
+            return CpuSnapshot.take({"peer": peer.pid, **cpu_pids}, postgres=True)
+
+        start = take()
+        samples, _, warm = _drain(peer, monitor, partitions, args.backlog,
+                                  argparse.Namespace(**{**vars(args), "profile_seconds": 0}),
+                                  workdir, {"worker": peer.pid}, take)  # fmt: skip
+        end = take()
+    finally:
+        monitor.close()
+        _stop(peer)
+    summary = _summarise(samples, args.backlog)
+    counts = httpx.get(f"{graph_url}/_emulator/events", timeout=10).json()["counts"]
+    check = create_engine(database_url)
+    with check.connect() as connection:
+        rows = connection.execute(text("SELECT count(*) FROM peer_events")).scalar_one()
+    check.dispose()
+    peer_result = {**summary, "rows": rows,
+                   "emulator_accepted": sum(counts.values()) - accepted_before,
+                   "cpu_with_startup": end.per_event(start, args.backlog),
+                   "cpu": _warm_cpu(end, warm, start, args.backlog),
+                   "samples": samples}  # fmt: skip
+    print(f"SDK peer: {summary['events_per_s_steady']:.0f} events/s steady; "
+          f"{describe(peer_result['cpu'])}", flush=True)  # fmt: skip
+    return peer_result
+
+
 def _report(result: dict[str, Any], workdir: Path) -> None:
     w = result["worker"]
     steady = w["events_per_s_steady"]
     naive = result.get("naive", {}).get("events_per_s")
-    values = result["bulk_insert"]["rows_per_s"]
-    copy = result["bulk_copy"]["rows_per_s"]
+    values = result.get("bulk_insert", {}).get("rows_per_s")
+    copy = result.get("bulk_copy", {}).get("rows_per_s")
+    peer = result.get("sdk_peer")
     result["ratios"] = {
         "worker_over_naive": steady / naive if naive else None,
-        "worker_over_bulk_insert": steady / values,
-        "worker_over_bulk_copy": steady / copy,
+        "worker_over_bulk_insert": steady / values if values else None,
+        "worker_over_bulk_copy": steady / copy if copy else None,
     }
+    baseline = result.get("baseline_worker")
+    if baseline:
+        result["ratios"]["worker_cpu_over_baseline_cpu"] = (
+            w["cpu"]["us_per_event"]["worker"] / baseline["cpu"]["us_per_event"]["worker"]
+        )
+    if peer:
+        mine, theirs = w["cpu"]["us_per_event"]["worker"], peer["cpu"]["us_per_event"]["peer"]
+        result["ratios"]["worker_cpu_over_sdk_peer_cpu"] = mine / theirs if theirs else None
+        result["ratios"]["worker_rate_over_sdk_peer_rate"] = (
+            steady / peer["events_per_s_steady"] if peer["events_per_s_steady"] else None
+        )
     rss = w["rss_mb"]["after_warmup"]
     print(f"\n{'measure':<44} {'value':>12}")
     print(f"{'worker events/s (steady, 5%-95%)':<44} {steady:>12.0f}")
@@ -326,8 +510,13 @@ def _report(result: dict[str, Any], workdir: Path) -> None:
           f"{w['drain_s']:.1f}")  # fmt: skip
     if naive:
         print(f"{'(a) naive events/s':<44} {naive:>12.1f}")
-    print(f"{'(b) bulk insert() executemany rows/s':<44} {values:>12.0f}")
-    print(f"{'(b) bulk COPY rows/s':<44} {copy:>12.0f}")
+    if values and copy:
+        print(f"{'(b) bulk insert() executemany rows/s':<44} {values:>12.0f}")
+        print(f"{'(b) bulk COPY rows/s':<44} {copy:>12.0f}")
+    if peer:
+        print(f"{'(c) SDK peer events/s (steady)':<44} {peer['events_per_s_steady']:>12.0f}")
+        print(f"(c) SDK peer rows {peer['rows']}, emulator accepted {peer['emulator_accepted']}")
+        print(describe(peer["cpu"]))
     for name, ratio in result["ratios"].items():
         if ratio is not None:
             print(f"{name:<44} {ratio:>12.2f}")
@@ -356,6 +545,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile-cpu-only", action="store_true",
                         help="on-CPU samples only (default: wall clock incl. idle)")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schemas")
+    parser.add_argument("--people", choices=("templated", "new"), default="templated",
+                        help="new: a new person (phone, names, email) per event")  # fmt: skip
+    parser.add_argument("--meta-latency-ms", type=float, default=0.0,
+                        help="the emulator answers every request this much later")  # fmt: skip
+    parser.add_argument(
+        "--peer",
+        action="store_true",
+        help="also drain the backlog with the SDK peer (bench/peer_worker.py)",
+    )
+    parser.add_argument("--processes", type=int, default=1,
+                        help="capi worker --processes N")  # fmt: skip
+    parser.add_argument("--results", default="worker.json", help="file name in bench/results")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="a checkout of another commit: its worker drains the same backlog",
+    )
     return parser
 
 

@@ -3,6 +3,9 @@
 * Templates: a few realistic raw events per tenant (emails, phones, names, addresses in the
   clear, so the worker's normalising and hashing cost is real), Avro-encoded once each; every
   event of the backlog is a template with a 10-digit counter patched into its ids and email.
+* People: ``templated`` reuses each template's phone and names (the hash cache always hits);
+  ``new`` patches a new phone (E.164 from Stripe and GoHighLevel, national from the chatbot)
+  and new first and last names into every event as well: a cold hash cache, as real traffic.
 * References: the naive design (one INSERT and one single-event POST per event)
   and a bulk insert of the same rows into PostgreSQL alone.
 """
@@ -19,6 +22,8 @@ from decimal import Decimal
 from typing import Any
 
 MARKER = b"QQQQQQQQQQ"  # 10 chars, replaced by the event's counter
+PHONE_MARKER = "PPPPPPP"  # 7 digits of the counter (new people only)
+NAME_MARKER = "NNNNNN"  # 6 letters of the counter (new people only)
 TOKEN = "EAAB-bench-token"  # emulator-only
 COUNTRIES = ("US", "GB", "DE", "BR", "FR")
 PHONES = {  # national format of the tenant's country: parsed with its default country
@@ -27,6 +32,14 @@ PHONES = {  # national format of the tenant's country: parsed with its default c
     "DE": "030 90182736",
     "BR": "(11) 91234-5678",
     "FR": "01 42 68 53 00",
+}
+# New people: E.164 (what Stripe and GoHighLevel send) and national (typed into a chatbot).
+NEW_PHONES = {
+    "US": ("+1650" + PHONE_MARKER, "650 " + PHONE_MARKER),
+    "GB": ("+44207" + PHONE_MARKER, "0207 " + PHONE_MARKER),
+    "DE": ("+4930" + PHONE_MARKER, "030 " + PHONE_MARKER),
+    "BR": ("+551191" + PHONE_MARKER, "(11) 91" + PHONE_MARKER),
+    "FR": ("+3314" + PHONE_MARKER, "014 " + PHONE_MARKER),
 }
 
 
@@ -54,6 +67,16 @@ def seed_tenants(sessions: Any, tenants: Sequence[BenchTenant]) -> None:
                 session, t.tenant_id, META_PROVIDER,
                 {"pixel_id": t.pixel_id, "capi_access_token": TOKEN},
             )  # fmt: skip
+
+
+def _new_person(fields: dict[str, Any], tenant: BenchTenant, kind: int) -> dict[str, Any]:
+    user = dict(fields["user"])
+    e164, national = NEW_PHONES[tenant.country]
+    if user.get("phones"):
+        user["phones"] = [national if kind == 2 else e164]
+    user["first_name"] = user["first_name"].split("-")[0] + NAME_MARKER.lower()
+    user["last_name"] = NAME_MARKER.capitalize() + user["last_name"].split(" ")[0]
+    return {**fields, "user": user}
 
 
 def _template_fields(tenant: BenchTenant, kind: int, event_time: datetime) -> dict[str, Any]:
@@ -101,18 +124,37 @@ def _template_fields(tenant: BenchTenant, kind: int, event_time: datetime) -> di
                             "order_id": f"contract-{m}"}}  # fmt: skip
 
 
+def _letters(counter: int) -> bytes:
+    out = bytearray()
+    for _ in range(len(NAME_MARKER)):
+        counter, digit = divmod(counter, 26)
+        out.append(97 + digit)
+    return bytes(out)
+
+
 @dataclass(frozen=True, slots=True)
 class Template:
     tenant: BenchTenant
     value: bytes
     key: bytes
+    new_people: bool = False
 
     def render(self, counter: int) -> tuple[bytes, bytes]:
         digits = b"%010d" % counter
-        return self.value.replace(MARKER, digits), self.key.replace(MARKER, digits)
+        value = self.value.replace(MARKER, digits)
+        if self.new_people:  # same lengths: the Avro body stays valid
+            letters = _letters(counter)
+            value = (
+                value.replace(PHONE_MARKER.encode(), b"%07d" % (counter % 10**7))
+                .replace(NAME_MARKER.lower().encode(), letters)
+                .replace(NAME_MARKER.capitalize().encode(), letters.capitalize())
+            )
+        return value, self.key.replace(MARKER, digits)
 
 
-def build_templates(codec: Any, tenants: Sequence[BenchTenant], kinds: int = 4) -> list[Template]:
+def build_templates(
+    codec: Any, tenants: Sequence[BenchTenant], kinds: int = 4, *, new_people: bool = False
+) -> list[Template]:
     """One Avro value per (tenant, kind), encoded once; event_time 10 minutes ago."""
     from capi_stream.event import ConversionEvent
 
@@ -120,10 +162,13 @@ def build_templates(codec: Any, tenants: Sequence[BenchTenant], kinds: int = 4) 
     templates = []
     for tenant in tenants:
         for kind in range(kinds):
-            event = ConversionEvent.model_validate(_template_fields(tenant, kind, event_time))
+            fields = _template_fields(tenant, kind, event_time)
+            if new_people:
+                fields = _new_person(fields, tenant, kind)
+            event = ConversionEvent.model_validate(fields)
             value = codec.encode(event)
             assert value.count(MARKER) >= 3, "marker lost in encoding"
-            templates.append(Template(tenant, value, event.event_id.encode()))
+            templates.append(Template(tenant, value, event.event_id.encode(), new_people))
     return templates
 
 

@@ -40,6 +40,7 @@ FOREIGN_PREFIXES = ("CAPI_TEST_", "CAPI_BENCH_")
 FOREIGN_NAMES = frozenset(
     {
         "CAPI_KAFKA_BACKEND",  # tests/conftest.py: which broker the suite starts
+        "CAPI_SERVE_APP_OPTIONS",  # capi serve --workers N hands its options to each process
         # Apache Kafka's own scripts and images read these.
         "KAFKA_OPTS", "KAFKA_HEAP_OPTS", "KAFKA_JMX_OPTS", "KAFKA_JVM_PERFORMANCE_OPTS",
         "KAFKA_LOG4J_OPTS", "KAFKA_GC_LOG_OPTS", "KAFKA_DEBUG", "KAFKA_HOME",

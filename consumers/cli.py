@@ -3,6 +3,8 @@
 SIGTERM and SIGINT finish the batch in flight, commit, leave the group and exit 0. The
 dead-letter limit exits 3 with a message that says what to do; a Kafka client that could
 not be brought back (``ClientUnrecoverableError``) exits 4 so the orchestrator restarts it.
+``--processes N`` runs N such processes in the same group under a supervisor
+(``consumers/supervisor.py``).
 """
 
 from __future__ import annotations
@@ -44,8 +46,21 @@ EXIT_KAFKA_UNRECOVERABLE = 4
     help="Port of /healthz, /readyz and /metrics; 0 = any free port. [default: "
     f"WORKER_METRICS_PORT, else {CapiSettings.model_fields['worker_metrics_port'].default}]",
 )
-def worker(tiers: Tiers, group: str | None, metrics_port: int | None) -> None:
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes in the group (one per core); ports are --metrics-port + i.",
+)
+def worker(tiers: Tiers, group: str | None, metrics_port: int | None, processes: int) -> None:
     """Deliver events from Kafka to Meta's Conversions API."""
+    if processes > 1:
+        from consumers.supervisor import child_specs, supervise
+
+        options = ["--tiers", tiers, *(["--group", group] if group else [])]
+        base = CapiSettings().worker_metrics_port if metrics_port is None else metrics_port
+        sys.exit(supervise(child_specs(processes, options, base)))
     configure_json_logging()
     settings = CapiSettings()
     runtime = build_runtime(settings)
@@ -74,3 +89,7 @@ def worker(tiers: Tiers, group: str | None, metrics_port: int | None) -> None:
         sys.exit(EXIT_KAFKA_UNRECOVERABLE)
     finally:
         runtime.engine.dispose()
+
+
+if __name__ == "__main__":  # how the supervisor starts each worker process
+    worker()

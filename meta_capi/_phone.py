@@ -2,11 +2,56 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
+from phonenumbers import PhoneMetadata
 
 _INTERNATIONAL_PREFIX = re.compile(r"^[^\d+]*(?:\+|00)")
+_E164 = re.compile(r"\+([1-9]\d{6,14})")
+
+
+@functools.cache
+def _national_prefix(country_code: int) -> re.Pattern[str] | None:
+    """The pattern ``phonenumbers.parse`` strips from a national number of this country code.
+
+    Raises:
+        LookupError: no metadata for the code (the caller then parses).
+    """
+    region = phonenumbers.region_code_for_country_code(country_code)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+    if metadata is None:
+        raise LookupError(country_code)
+    pattern = metadata.national_prefix_for_parsing
+    return re.compile(pattern) if pattern else None
+
+
+def _e164_digits(text: str) -> str | None:
+    """The digits of a number already in E.164 (``+16505551212``), or None to parse it.
+
+    What the parsing path returns for such text, without parsing: the country code is the
+    1-3 digit prefix ``phonenumbers`` would take, and every outcome of the path (possible
+    number, impossible number, parse failure) yields the digits unchanged unless the national
+    part starts with a prefix ``phonenumbers`` strips. Those, and unknown codes, are parsed.
+    """
+    match = _E164.fullmatch(text)
+    if match is None:
+        return None
+    digits = match.group(1)
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    try:
+        prefix = _national_prefix(code)
+    except LookupError:
+        return None
+    if prefix is not None and prefix.match(digits[size:]):
+        return None
+    return digits
 
 
 def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
@@ -33,6 +78,9 @@ def normalize_phone(value: str, default_country: str | None) -> str | None:
     where Meta's literal rule ("strip letters") would leave the meaningless '1800'.
     """
     text = value.strip()
+    fast = _e164_digits(text)
+    if fast is not None:
+        return fast
     digits = re.sub(r"\D", "", text)
     if not digits:
         return None

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TypedDict, Unpack
 
 import httpx
+import orjson
 from pydantic import SecretStr
 
 from capi_stream.errors import ConfigurationError
@@ -262,6 +263,14 @@ class MetaCAPIClient:
 
 def _serialize(event: EventInput) -> str:
     payload = event.to_payload() if isinstance(event, SupportsPayload) else event
+    try:
+        # orjson is ~5x faster; it writes NaN and infinities as null where the standard
+        # library refuses them, so any null (rare: payloads carry no None) is re-checked.
+        text = orjson.dumps(payload if type(payload) is dict else dict(payload))
+        if b"null" not in text:
+            return text.decode()
+    except TypeError:  # > 64-bit ints, surrogates, other types: the standard library decides
+        pass
     return json.dumps(dict(payload), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 

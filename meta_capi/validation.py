@@ -152,8 +152,10 @@ def _check_messaging(event: ServerEvent) -> None:
             )
 
 
-def _check_user_data(user: Mapping[str, str | list[str]]) -> None:
-    for key, value in user.items():
+def _check_user_data(user: Mapping[str, str | list[str]], *, hashed_here: bool = False) -> None:
+    # build_user_data's output has only known keys, non-empty plain values and its own
+    # digests: only the insufficient-information rule is left to check.
+    for key, value in () if hashed_here else user.items():
         field = f"user_data.{key}"
         if key in NEVER_HASH_KEYS:
             if not isinstance(value, str) or not value:
@@ -218,10 +220,15 @@ def _check_ldu(event: ServerEvent) -> None:
         )
 
 
-def validate_server_event(event: ServerEvent, *, now: datetime | None = None) -> None:
+def validate_server_event(
+    event: ServerEvent, *, now: datetime | None = None, hashed_here: bool = False
+) -> None:
     """Check ``event`` against every rule Meta is known to enforce; return None if it passes.
 
     ``now`` (timezone-aware) fixes the clock for the 7-day / 1-minute event_time window.
+    ``hashed_here`` says ``user_data`` came from ``build_user_data`` (known keys, non-empty
+    plain values, digests it made or checked), so only its insufficient-information rule is
+    checked, not each key and hash again.
 
     Raises:
         MetaEventValidationError: the first rule broken, with Meta's subcode where known.
@@ -232,6 +239,6 @@ def validate_server_event(event: ServerEvent, *, now: datetime | None = None) ->
         raise _fail("event_name is empty", "event_name", SUBCODE_PARAMETER_ERROR)
     _check_time(event, now or datetime.now(UTC))
     _check_source(event)
-    _check_user_data(event.user_data)
+    _check_user_data(event.user_data, hashed_here=hashed_here)
     _check_money(event)
     _check_ldu(event)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -11,7 +12,24 @@ import click
 from capi_stream.errors import DependencyUnavailableError, EventValidationError
 from capi_stream.settings import CapiSettings
 
-__all__ = ["publish", "serve"]
+__all__ = ["create_app", "publish", "serve"]
+
+# How `capi serve --workers N` hands its options to the app factory in each worker process.
+_OPTIONS_ENV = "CAPI_SERVE_APP_OPTIONS"
+
+
+def create_app() -> Any:
+    """The webhook app of one ``capi serve --workers N`` process (uvicorn's factory).
+
+    Each worker process builds its own runtime (producer, engine, tenant cache); the options
+    come from the ``capi serve`` command line that started them.
+    """
+    from capi_stream.runtime import build_runtime
+    from producers.app import AppOptions, build_app
+
+    options = json.loads(os.environ.get(_OPTIONS_ENV, "{}"))
+    return build_app(build_runtime(CapiSettings()), AppOptions(**options))
+
 
 EXIT_KAFKA_UNRECOVERABLE = 4
 
@@ -39,9 +57,16 @@ EXIT_KAFKA_UNRECOVERABLE = 4
     show_default=True,
     help="Log one line per HTTP request (uvicorn's access log).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port (one per core).",
+)
 def serve(
     host: str | None, port: int | None, publish_timeout: float, tenant_cache_ttl: float,
-    access_log: bool,
+    access_log: bool, workers: int,
 ) -> None:  # fmt: skip
     """Serve POST /webhooks/{tenant_id}/{source}, /healthz, /readyz, /metrics, /openapi.json."""
     import uvicorn
@@ -66,18 +91,25 @@ def serve(
         publish_timeout_seconds=publish_timeout, tenant_cache_ttl_seconds=tenant_cache_ttl,
         on_kafka_give_up=give_up,
     )  # fmt: skip
-    app = build_app(runtime, options)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=host or settings.http_host,
-            port=port or settings.http_port,
-            loop="uvloop",
-            http="httptools",
-            access_log=access_log,
-            log_level="info",
+    config: dict[str, Any] = {
+        "host": host or settings.http_host,
+        "port": port or settings.http_port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": access_log,
+        "log_level": "info",
+    }
+    if workers > 1:  # uvicorn needs an import string to start its worker processes
+        runtime.engine.dispose()
+        os.environ[_OPTIONS_ENV] = json.dumps(
+            {
+                "publish_timeout_seconds": publish_timeout,
+                "tenant_cache_ttl_seconds": tenant_cache_ttl,
+            }
         )
-    )
+        uvicorn.run("producers.cli:create_app", factory=True, workers=workers, **config)
+        return
+    server = uvicorn.Server(uvicorn.Config(build_app(runtime, options), **config))
     server.run()
     if gave_up:
         click.echo("error: the Kafka producer could not be brought back; exiting", err=True)

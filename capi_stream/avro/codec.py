@@ -28,6 +28,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from prometheus_client import Counter
 
 from capi_stream.avro.compiled import compile_reader, compile_writer
+from capi_stream.avro.trusted import EVENT_RULES
 from capi_stream.errors import DecodeError
 from capi_stream.event import ConversionEvent
 
@@ -120,6 +121,10 @@ class _ReaderSchema:
             self._read = compile_reader(schema)
         except NotImplementedError:  # a type the compiler lacks: fastavro only
             self._write, self._read = _decline, _decline
+        try:
+            self._read_trusted: Any = compile_reader(schema, EVENT_RULES)
+        except (NotImplementedError, KeyError):  # not the event schema: validate every record
+            self._read_trusted = _decline
 
     def encode(self, event: ConversionEvent) -> bytes:
         try:
@@ -141,6 +146,18 @@ class _ReaderSchema:
             if self._read is not _decline:
                 _fell_back("decode", exc)  # fastavro read what the compiled code declined
             return record
+
+    def read_event(self, data: bytes, start: int) -> ConversionEvent:
+        """The event of a body written with this schema, validated once, while it is read.
+
+        The trusted reader checks the model's rules itself (``trusted.py``); a body it declines
+        (a broken rule, or garbage) is read again and validated by pydantic, which decides.
+        """
+        try:
+            event: ConversionEvent = self._read_trusted(data, start)
+        except Exception:  # the plain path below gives the definitive event or error
+            return record_to_event(self.read(data, start))
+        return event
 
 
 def _decline(*_: object) -> Any:
@@ -180,7 +197,7 @@ class SingleObjectCodec:
             raise DecodeError("not an Avro single-object encoded message (no C3 01 marker)")
         fingerprint = data[2:10]
         if fingerprint == self._fingerprint:
-            return record_to_event(self._reader.read(data, 10))
+            return self._reader.read_event(data, 10)
         writer = self._writers.get(fingerprint)
         if writer is None:
             raise DecodeError(f"unknown writer schema fingerprint {fingerprint[::-1].hex()}")
@@ -210,7 +227,7 @@ class ConfluentCodec:
             raise DecodeError("not a Confluent-framed Avro message (no magic byte 0)")
         (schema_id,) = struct.unpack(">I", data[1:5])
         if schema_id == self._schema_id:
-            return record_to_event(self._reader.read(data, 5))
+            return self._reader.read_event(data, 5)
         writer = self._writers.get(schema_id)
         if writer is None:
             writer = self._fetch_writer(schema_id)

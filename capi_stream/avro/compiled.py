@@ -13,10 +13,12 @@ one from ours.
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -82,13 +84,64 @@ def _text(data: bytes, pos: int) -> tuple[str, int]:
     return data[pos:end].decode(), end
 
 
-class _BadInput(Exception):
+class _BadInput(ValueError):
     """Input the generated reader leaves to fastavro."""
 
 
 def _uuid(text: str) -> str | uuid.UUID:
     # The model parses canonical text itself (in Rust); anything else as fastavro would.
     return text if _CANONICAL_UUID.fullmatch(text) else uuid.UUID(text)
+
+
+_setattr = object.__setattr__
+
+
+def _trusted_uuid(text: str) -> uuid.UUID:
+    # 8-4-4-4-12 hex digits only: other spellings go to the model, whose parser is not
+    # uuid.UUID's. Built as uuid.UUID.__init__ ends, at a third of its cost.
+    if len(text) != 36 or text[8] != "-" or text[13] != "-" or text[18] != "-" or text[23] != "-":
+        raise _BadInput
+    digits = text.replace("-", "")
+    if len(digits) != 32 or not digits.isascii() or not digits.isalnum():  # int() takes more
+        raise _BadInput
+    value = object.__new__(uuid.UUID)
+    _setattr(value, "int", int(digits, 16))
+    _setattr(value, "is_safe", uuid.SafeUUID.unknown)
+    return value
+
+
+def construct_model(model: Any, values: dict[str, Any]) -> Any:
+    """A pydantic model instance holding ``values`` (every field), without validation.
+
+    What ``model_construct`` ends with, without its per-field default and alias handling
+    (five times the cost); only for models without private attributes or a post-init hook
+    (``tests/unit/test_trusted_decode.py`` holds the event's models to that).
+    """
+    instance = model.__new__(model)
+    _setattr(instance, "__dict__", values)
+    _setattr(instance, "__pydantic_fields_set__", set(values))
+    _setattr(instance, "__pydantic_extra__", None)
+    _setattr(instance, "__pydantic_private__", None)
+    return instance
+
+
+@dataclass(frozen=True, slots=True)
+class TrustRules:
+    """What a trusted reader checks so that its records can skip the model's validation.
+
+    Keys are ``"Record.field"`` (Avro record names); an array's or map's rule applies to each
+    item, ``"Record.field{}"`` to a map's keys. Every string needs a rule (``choices``,
+    ``text_limits`` or a check): max length in characters, and non-empty, stripped and
+    NUL-free, as the models' ``ShortText``/``LongText`` are. ``checks`` are predicates on
+    other values; uuids become ``uuid.UUID``; each record becomes ``models[name]``, built
+    without validation.
+    """
+
+    models: Mapping[str, type]
+    text_limits: Mapping[str, int]
+    choices: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    sizes: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    checks: Mapping[str, Callable[[Any], bool]] = dataclasses.field(default_factory=dict)
 
 
 _GLOBALS: dict[str, Any] = {
@@ -105,6 +158,8 @@ _GLOBALS: dict[str, Any] = {
     "_UUID": uuid.UUID,
     "_uuid": _uuid,
     "_timedelta": timedelta,
+    "_construct": construct_model,
+    "_trusted_uuid": _trusted_uuid,
 }
 
 
@@ -116,6 +171,8 @@ class _Source:
         self.depth = 1
         self.constants: dict[str, Any] = {}
         self._count = 0
+        self.rules: TrustRules | None = None
+        self.record = ""  # the Avro record whose fields are being read
 
     def emit(self, *lines: str) -> None:
         self.lines.extend("    " * self.depth + line for line in lines)
@@ -324,23 +381,52 @@ def _read_field(src: _Source, field: Schema, record: str) -> None:
     kind, schema = _type_of(field["type"])
     value, assign = src.name("v"), f"{record}[{field['name']!r}] = "
     if kind != "union":
-        _read(src, schema, value)
+        _read(src, schema, value, field["name"])
         src.emit(assign + value)
         return
     index, branch = _nullable(schema)
     branch_byte = src.name("u")
     src.emit(f"{branch_byte} = data[pos]", "pos += 1", f"if {branch_byte} == {index << 1}:")
     src.depth += 1
-    _read(src, branch, value)
+    _read(src, branch, value, field["name"])
     src.emit(assign + value)
     src.depth -= 1
     src.emit(f"elif {branch_byte} != {0 if index == 1 else 2}:", "    raise _BadInput")
 
 
-def _read(src: _Source, schema: Any, target: str) -> None:
+def _check(src: _Source, kind: str, target: str, name: str) -> None:
+    """With trust rules: raise _BadInput unless the value passes the rule of ``name``."""
+    rules = src.rules
+    if rules is None:
+        return
+    key = f"{src.record}.{name}"
+    if kind == "string":
+        if key in rules.choices:
+            allowed = src.constant("A", rules.choices[key])
+            src.emit(f"if {target} not in {allowed}:", "    raise _BadInput")
+        elif key in rules.text_limits:
+            limit = rules.text_limits[key]
+            src.emit(
+                f"if not 0 < len({target}) <= {limit} or '\\x00' in {target}"
+                f" or {target} != {target}.strip():",
+                "    raise _BadInput",
+            )
+        elif key not in rules.checks:
+            raise NotImplementedError(f"no rule for the text {key}")
+    if key in rules.checks:
+        check = src.constant("P", rules.checks[key])
+        src.emit(f"if not {check}({target}):", "    raise _BadInput")
+
+
+def _read(src: _Source, schema: Any, target: str, name: str = "") -> None:
     kind, schema = _type_of(schema)
     if kind == "record":
+        outer, src.record = src.record, str(schema["name"])
         _read_record(src, schema["fields"], target)
+        if src.rules is not None:
+            model = src.constant("M", src.rules.models[src.record])
+            src.emit(f"{target} = _construct({model}, {target})")
+        src.record = outer
     elif kind == "union":
         index, branch = _nullable(schema)
         branch_byte = src.name("u")
@@ -352,7 +438,7 @@ def _read(src: _Source, schema: Any, target: str) -> None:
             f"elif {branch_byte} == {index << 1}:",
         )
         src.depth += 1
-        _read(src, branch, target)
+        _read(src, branch, target, name)
         src.depth -= 1
         src.emit("else:", "    raise _BadInput")
     elif kind in ("array", "map"):
@@ -370,18 +456,24 @@ def _read(src: _Source, schema: Any, target: str) -> None:
         src.depth += 1
         if kind == "map":
             key = src.name("k")
-            _read(src, "string", key)
-            _read(src, schema["values"], item)
+            _read(src, "string", key, name + "{}")
+            _read(src, schema["values"], item, name)
             src.emit(f"{target}[{key}] = {item}")
         else:
-            _read(src, schema["items"], item)
+            _read(src, schema["items"], item, name)
             src.emit(f"{target}.append({item})")
         src.depth -= 2
+        size = src.rules.sizes.get(f"{src.record}.{name}") if src.rules else None
+        if size is not None:
+            src.emit(f"if len({target}) > {size}:", "    raise _BadInput")
     elif kind == "string":
         logical = _checked_logical(kind, schema)
         _read_text(src, target)
         if logical == "uuid":
-            src.emit(f"{target} = _uuid({target})")
+            convert = "_trusted_uuid" if src.rules is not None else "_uuid"
+            src.emit(f"{target} = {convert}({target})")
+        else:
+            _check(src, kind, target, name)
     elif kind in ("int", "long"):
         logical = _checked_logical(kind, schema)
         _read_long(src, target)
@@ -389,6 +481,7 @@ def _read(src: _Source, schema: Any, target: str) -> None:
             src.emit(f"if not -_INT32 <= {target} < _INT32:", "    raise _BadInput")
         if logical == "timestamp-millis":
             src.emit(f"{target} = _EPOCH + _timedelta(0, 0, 0, {target})")  # milliseconds
+        _check(src, kind, target, name)
     elif kind == "bytes":
         _checked_logical(kind, schema)
         _read_raw(src, target)
@@ -397,17 +490,22 @@ def _read(src: _Source, schema: Any, target: str) -> None:
             f"{target} = {context}.create_decimal(int.from_bytes({target}, 'big', signed=True))"
             f".scaleb({-int(schema.get('scale', 0))}, {context})"
         )
+        _check(src, kind, target, name)
     else:
         raise NotImplementedError(f"Avro type {kind!r} is not compiled")
 
 
-def compile_reader(schema: Schema) -> Reader:
+def compile_reader(schema: Schema, rules: TrustRules | None = None) -> Reader:
     """Decoder of a body written with ``schema`` itself, starting at ``data[start]``.
 
     Returns what ``fastavro.schemaless_reader`` returns, except that canonical uuid text stays
     ``str``. Raises on anything it does not handle; fastavro then decides.
+
+    With ``rules`` it returns the top record's model instead, built without validation, and
+    raises on any value that breaks a rule (the caller then validates the plain record).
     """
     src = _Source()
+    src.rules = rules
     src.emit("pos = start", "size = len(data)", 'text = data.decode("latin-1")')
     _read(src, schema, "record")
     # Slices stop at the end silently; a length that ran past it shows here.

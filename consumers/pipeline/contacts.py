@@ -14,13 +14,23 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from capi_stream.avro.compiled import construct_model
 from capi_stream.event import ConversionEvent
 from consumers.pipeline.contact_facts import extract_facts
 from consumers.pipeline.enrich import ContactHints
 from storage.contacts import EventKey, LinkedContact, record_contacts
 from storage.errors import map_db_errors
 
-__all__ = ["SqlContactLinker", "link_events"]
+__all__ = ["SqlContactLinker", "link_events", "with_contact_id"]
+
+
+def with_contact_id(event: ConversionEvent, contact_id: uuid.UUID) -> ConversionEvent:
+    """``event`` carrying its linked ``contact_id``: what ``model_copy(update=...)`` gives
+    (a shallow copy, not validated again), at a fraction of its cost per event."""
+    copy: ConversionEvent = construct_model(
+        ConversionEvent, {**event.__dict__, "contact_id": contact_id}
+    )
+    return copy
 
 
 def link_events(

@@ -137,7 +137,7 @@ def prepare_event(
         messaging_channel=event.messaging_channel,
     )
     try:
-        validate_server_event(server_event, now=now)
+        validate_server_event(server_event, now=now, hashed_here=True)
         for value in custom.values():  # money must survive as a JSON number
             if isinstance(value, Decimal):
                 to_json_number(value)

@@ -26,6 +26,7 @@ from capi_stream.errors import DecodeError, PermanentError
 from capi_stream.event import ConversionEvent, EventKey
 from capi_stream.kafka.topics import TopicNames
 from consumers.delays import TenantBlocks
+from consumers.pipeline.contacts import with_contact_id
 from consumers.pipeline.enrich import ContactHints
 from consumers.pipeline.forward import Forwarder
 from consumers.pipeline.items import BatchReport, Incoming, Item, PipelineOptions
@@ -187,7 +188,7 @@ class BatchProcessor:
             assert item.event is not None
             hints = contacts.get((item.event.tenant_id, item.event.event_id))
             if hints is not None and hints.contact_id != item.event.contact_id:
-                item.event = item.event.model_copy(update={"contact_id": hints.contact_id})
+                item.event = with_contact_id(item.event, hints.contact_id)
         return contacts
 
     def _decode(self, item: Item, book: OutcomeBook) -> None:
