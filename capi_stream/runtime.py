@@ -59,6 +59,8 @@ def resolve_settings(settings: CapiSettings) -> CapiSettings:
     update: dict[str, object] = {"kafka_bootstrap_servers": stack.kafka_bootstrap_servers}
     if "database_url" not in settings.model_fields_set:
         update["database_url"] = stack.database_url
+    if "data_dir" not in settings.model_fields_set:
+        update["data_dir"] = stack.data_dir  # its secrets key file, among others
     if "meta_graph_url" not in settings.model_fields_set and stack.meta_graph_url:
         update["meta_graph_url"] = stack.meta_graph_url  # the stack's emulator, as its worker
     return settings.model_copy(update=update)

@@ -21,7 +21,8 @@ import uvicorn
 
 from capi_stream.kafka.backends import kafka_cluster
 from capi_stream.kafka.broker import find_free_port, wait_for_port
-from capi_stream.kafka.topics import ensure_topics
+from capi_stream.kafka.topic_admin import TopicAdmin, fix_topics
+from capi_stream.kafka.topic_specs import build_topic_specs
 from capi_stream.runtime import Runtime, build_runtime, build_secrets, secrets_key_path
 from capi_stream.secrets import keep_key_file
 from capi_stream.settings import CapiSettings
@@ -148,7 +149,9 @@ def _running(settings: CapiSettings, data_dir: Path, *, use_emulator: bool) -> I
         elif kind == "embedded":
             kind = "embedded, in memory: NOT durable"
         migrate(runtime.engine, secrets=build_secrets(resolved))
-        ensure_topics(runtime.kafka.admin_config(), runtime.topics.all, resolved.topic_partitions)
+        # As `capi topics` makes them (retention too), so `capi topics --check` agrees.
+        admin = TopicAdmin(runtime.kafka.admin_config())
+        fix_topics(admin, build_topic_specs(resolved), resolved.topic_replication_factor)
         tenant = seed_demo_tenant(runtime.sessions, emulator_url)
         write_example_event(data_dir, tenant)
         graph_url = emulator_url or resolved.meta_graph_url

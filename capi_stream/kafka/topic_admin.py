@@ -18,9 +18,9 @@ from confluent_kafka.admin._resource import ResourceType
 from confluent_kafka.cimpl import NewTopic
 
 from capi_stream.errors import DependencyUnavailableError
-from capi_stream.kafka.topic_specs import TopicSpec, TopicState
+from capi_stream.kafka.topic_specs import TopicProblem, TopicSpec, TopicState, compare_topics
 
-__all__ = ["TopicAdmin"]
+__all__ = ["TopicAdmin", "fix_topics"]
 
 RETENTION = "retention.ms"
 
@@ -126,3 +126,22 @@ class TopicAdmin:
             f"{what} on the Kafka cluster at {self._address} (KAFKA_BOOTSTRAP_SERVERS): "
             f"{exc.args[0] if exc.args else exc}"
         )
+
+
+def fix_topics(
+    admin: TopicAdmin, specs: Sequence[TopicSpec], replication_factor: int
+) -> list[TopicProblem]:
+    """Create the missing topics and correct retention; returns what it fixed.
+
+    Partition counts are never changed (it would move keys between partitions): such
+    problems are left for the caller to report.
+
+    Raises:
+        DependencyUnavailableError: the broker did not answer.
+    """
+    problems = compare_topics(specs, admin.describe([spec.name for spec in specs]))
+    missing = [p.spec for p in problems if p.kind == "missing"]
+    retention = [p.spec for p in problems if p.kind == "retention"]
+    admin.create(missing, replication_factor)
+    admin.set_retention(retention)
+    return [p for p in problems if p.fixable]

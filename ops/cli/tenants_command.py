@@ -77,8 +77,8 @@ def _tenant_id(value: str) -> uuid.UUID:
 
 @contextmanager
 def _session(ctx: click.Context) -> Iterator[Session]:
-    settings: CapiSettings = ctx.obj
-    engine = open_database(resolve_settings(settings))
+    settings = resolve_settings(ctx.obj)  # a running stack's database and key file
+    engine = open_database(settings)
     try:
         sessions = build_session_factory(engine, build_secrets(settings))
         verify_secrets_key(sessions)

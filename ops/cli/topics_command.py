@@ -15,7 +15,7 @@ import sys
 import click
 
 from capi_stream.kafka.config import KafkaConfig
-from capi_stream.kafka.topic_admin import TopicAdmin
+from capi_stream.kafka.topic_admin import TopicAdmin, fix_topics
 from capi_stream.kafka.topic_specs import (
     TopicProblem,
     TopicSpec,
@@ -56,7 +56,7 @@ def topics(check: bool, timeout: float) -> None:
     problems = compare_topics(specs, admin.describe([spec.name for spec in specs]))
     click.echo(f"topics on {bootstrap}:")
     if not check and any(problem.fixable for problem in problems):
-        _fix(admin, problems, settings.topic_replication_factor)
+        _say_fixed(fix_topics(admin, specs, settings.topic_replication_factor))
         problems = compare_topics(specs, admin.describe([spec.name for spec in specs]))
     _report(specs, problems)
     if problems:
@@ -66,15 +66,13 @@ def topics(check: bool, timeout: float) -> None:
         sys.exit(EXIT_MISMATCH)
 
 
-def _fix(admin: TopicAdmin, problems: list[TopicProblem], replication_factor: int) -> None:
-    missing = [p.spec for p in problems if p.kind == "missing"]
-    retention = [p.spec for p in problems if p.kind == "retention"]
-    admin.create(missing, replication_factor)
-    for spec in missing:
-        click.echo(f"  created   {spec.name}")
-    admin.set_retention(retention)
-    for spec in retention:
-        click.echo(f"  retention {spec.name} -> {format_retention(spec.retention_ms)}")
+def _say_fixed(fixed: list[TopicProblem]) -> None:
+    for problem in fixed:
+        spec = problem.spec
+        if problem.kind == "missing":
+            click.echo(f"  created   {spec.name}")
+        else:
+            click.echo(f"  retention {spec.name} -> {format_retention(spec.retention_ms)}")
 
 
 def _report(specs: tuple[TopicSpec, ...], problems: list[TopicProblem]) -> None:
