@@ -54,9 +54,8 @@ from capi_stream.kafka.topics import TopicNames
 from consumers.config import WorkerConfig
 from consumers.dlq_limit import DeadLetterLimit, DeadLetterLimitError
 from consumers.headers import parse_hop
-from consumers.pipeline.contacts import SqlContactLinker
-from consumers.pipeline.processor import BatchProcessor, Incoming, PipelineOptions
-from consumers.pipeline.sender import ConcurrentSender
+from consumers.pipeline.assembly import build_processor
+from consumers.pipeline.processor import BatchProcessor, Incoming
 from consumers.pipeline.store import SqlEventStore
 from consumers.pipeline.tenants import MetaSender
 from ops.dlq.reader import iter_dead_letters
@@ -156,12 +155,11 @@ class _ReplayRun:
         )
         if not request.no_send:  # --no-send produces nothing: no retries, no dead letters
             self.producer = ConfirmedProducer(kafka.producer_config())
-        self.tenants, self.sender = tenants, ConcurrentSender(config.send_concurrency)
-        self.processor = BatchProcessor(
-            codec=codec, topics=topics, store=self.store, contacts=SqlContactLinker(sessions),
-            tenants=tenants, sender=self.sender,
-            options=PipelineOptions(config.retry_delays_seconds, config.rate_limit_default_seconds),
+        self.processor = build_processor(
+            codec=codec, topics=topics, sessions=sessions, store=self.store, tenants=tenants,
+            config=config,
         )  # fmt: skip
+        self.tenants, self.sender = tenants, self.processor.sender
 
     def execute(self, progress: ReplayProgress | None) -> ReplaySummary:
         request, summary = self.request, self.summary
