@@ -8,16 +8,15 @@ clients, each owned by a ``ClientLifecycle`` that rebuilds it after a fatal erro
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.avro.codec import EventCodec
 from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.consumer import Consumer, own_group_consumer
 from capi_stream.kafka.lifecycle import ClientLifecycle, RecoveryPolicy
 from capi_stream.kafka.producer import ConfirmedProducer
 from capi_stream.kafka.topics import TopicNames
@@ -30,8 +29,6 @@ from consumers.pipeline.assembly import build_meta_client_factory, build_process
 from consumers.pipeline.processor import BatchProcessor
 from consumers.pipeline.store import SqlEventStore
 from consumers.pipeline.tenants import MetaSender, TenantCache
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["WorkerParts", "build_consumers", "build_forward_producer", "build_worker_parts"]
 
@@ -82,23 +79,9 @@ def build_consumers(
     kafka: KafkaConfig, config: WorkerConfig, policy: RecoveryPolicy
 ) -> ClientLifecycle[Consumer]:
     """The group consumer, replaced by a fresh member after a fatal error."""
-    return ClientLifecycle(
-        "consumer",
-        Consumer,
-        kafka.consumer_config(config.group_id),
-        dispose=close_consumer,
-        policy=policy,
-    )
+    return own_group_consumer(kafka, config.group_id, policy=policy)
 
 
 def build_forward_producer(kafka: KafkaConfig, policy: RecoveryPolicy) -> ConfirmedProducer:
     """The producer of retries and dead letters (``acks=all``, confirmed per batch)."""
     return ConfirmedProducer(kafka.producer_config(), policy=policy)
-
-
-def close_consumer(consumer: Consumer) -> None:
-    """Close, tolerating a consumer that is already closed or broken beyond a clean leave."""
-    try:
-        consumer.close()
-    except (KafkaException, RuntimeError) as exc:
-        logger.warning("consumer close failed", extra={"error": str(exc)})

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
+from capi_stream.kafka.consumer import Consumer
 from capi_stream.kafka.message import PartitionKey
 from consumers.metrics import WorkerMetrics
 from consumers.partitions import key_of

@@ -28,12 +28,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.avro.codec import EventCodec
 from capi_stream.errors import ClientUnrecoverableError, DependencyUnavailableError
 from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.consumer import Consumer, close_consumer
 from capi_stream.kafka.lifecycle import ClientLifecycle, RecoveryPolicy
 from capi_stream.kafka.message import KafkaRecord, PartitionKey
 from capi_stream.kafka.producer import ConfirmedProducer
@@ -42,7 +43,6 @@ from consumers.assembly import (
     build_consumers,
     build_forward_producer,
     build_worker_parts,
-    close_consumer,
 )
 from consumers.batch import collect_batch
 from consumers.config import WorkerConfig

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,6 +47,7 @@ from capi_stream.avro.codec import EventCodec
 from capi_stream.errors import DecodeError, DependencyUnavailableError
 from capi_stream.event import ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.consumer import Consumer
 from capi_stream.kafka.message import KafkaRecord
 from capi_stream.kafka.producer import ConfirmedProducer
 from capi_stream.kafka.scan import PartitionKey, build_scan_consumer, list_partitions
