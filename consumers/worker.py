@@ -368,7 +368,7 @@ class Worker:
         assert self._control is not None
         # Queued forwards would duplicate the replay; in-flight ones may still land (harmless:
         # the next hop finds the row sent).
-        producer.drop_queued()
+        producer.purge()
         self._control.rewind(first)
         self._control.enter_outage()
         delay = self.backoff.next_delay()
