@@ -34,7 +34,7 @@ from consumers.worker import Worker
 from producers.app import AppOptions
 from storage.migrate import migrate
 from storage.models import EventStatus
-from tests.conftest import unique_name
+from tests.conftest import test_secret_box, unique_name
 from tests.integration.emulator_fixture import Emulator
 from tests.integration.webhook_fixtures import (
     AppHarness,
@@ -85,7 +85,7 @@ def sqlite_sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     # The subject is the Kafka edge; one database backend is enough here.
     engine = build_engine(f"sqlite:///{tmp_path / 'capi.db'}")
     migrate(engine)
-    yield build_session_factory(engine)
+    yield build_session_factory(engine, test_secret_box())  # tenants are sealed at rest
     engine.dispose()
 
 
