@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from capi_stream.kafka.lifecycle import ClientStatus
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,43 @@ class HealthServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def start_health_server(probes: HealthProbes, host: str, port: int) -> HealthServer:
+    """Serve ``probes`` on ``host:port``, or on any free port if that one is taken (a second
+    worker on one host); the port used is logged."""
+    try:
+        server = HealthServer(probes, host, port)
+    except OSError as exc:
+        logger.warning("health port unavailable", extra={"port": port, "error": str(exc)})
+        server = HealthServer(probes, host, 0)
+    server.start()
+    logger.info("health server listening", extra={"port": server.port})
+    return server
+
+
+def liveness(loop_age_seconds: float) -> tuple[bool, str]:
+    """Live while the poll loop turned within the last minute."""
+    return (loop_age_seconds < 60, f"last loop {loop_age_seconds:.1f}s ago")
+
+
+def readiness(
+    *,
+    stopped_by_dlq_limit: bool,
+    in_outage: bool,
+    clients: Sequence[tuple[str, ClientStatus | None]],
+    assigned: int,
+) -> tuple[bool, str]:
+    """Ready unless stopped, paused by an outage, a Kafka client is not ready (being
+    replaced or gave up), or no partition is assigned; the detail says which."""
+    if stopped_by_dlq_limit:
+        return False, "stopped by the dead-letter limit"
+    if in_outage:
+        return False, "dependency outage: paused"
+    for kind, status in clients:
+        if status is not None and not status.ready:
+            return False, f"{kind} {status.state.value}: {status.detail}"
+    return (assigned > 0, f"{assigned} partitions assigned")
 
 
 def _handler(probes: HealthProbes) -> type[BaseHTTPRequestHandler]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 
+from capi_stream.kafka.consumer import Consumer
 from capi_stream.kafka.message import PartitionKey
 from consumers.delays import PauseBook
 

@@ -28,38 +28,38 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.avro.codec import EventCodec
 from capi_stream.errors import ClientUnrecoverableError, DependencyUnavailableError
 from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.consumer import Consumer, close_consumer
 from capi_stream.kafka.lifecycle import ClientLifecycle, RecoveryPolicy
 from capi_stream.kafka.message import KafkaRecord, PartitionKey
 from capi_stream.kafka.producer import ConfirmedProducer
 from capi_stream.kafka.topics import TopicNames
+from consumers.assembly import (
+    build_consumers,
+    build_forward_producer,
+    build_worker_parts,
+)
 from consumers.batch import collect_batch
 from consumers.config import WorkerConfig
-from consumers.dead_letter_stats import DeadLetterStatsReader
-from consumers.delays import Backoff, is_due
-from consumers.dlq_limit import DeadLetterLimit
+from consumers.delays import is_due
 from consumers.headers import parse_hop
-from consumers.health import HealthProbes, HealthServer
-from consumers.inflight import InFlight, earliest_offsets
-from consumers.metrics import WorkerMetrics
-from consumers.partitions import PartitionControl, key_of
-from consumers.pipeline.contacts import SqlContactLinker
-from consumers.pipeline.processor import (
-    BatchProcessor,
-    BatchReport,
-    Incoming,
-    PipelineOptions,
-    PreparedBatch,
+from consumers.health import (
+    HealthProbes,
+    HealthServer,
+    liveness,
+    readiness,
+    start_health_server,
 )
-from consumers.pipeline.sender import ConcurrentSender
-from consumers.pipeline.store import SqlEventStore
-from consumers.pipeline.tenants import MetaSender, TenantCache
-from meta_capi.client import MetaCAPIClient
+from consumers.inflight import InFlight, earliest_offsets
+from consumers.partitions import PartitionControl
+from consumers.pipeline.processor import BatchReport, Incoming, PreparedBatch
+from consumers.pipeline.tenants import MetaSender
+from consumers.rebalance import Rebalance
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,10 @@ def _now_ms() -> int:
 
 class Worker:
     """A consumer-group member; ``run()`` blocks until ``stop_event`` is set.
+
+    Its parts are built by ``consumers.assembly``, its rebalance bookkeeping is
+    ``consumers.rebalance.Rebalance``, its probes are ``consumers.health``; this class is
+    the loop.
 
     Raises (from ``run``):
         DeadLetterLimitError: too many dead letters in the window (after committing).
@@ -92,33 +96,20 @@ class Worker:
     ) -> None:
         self.kafka, self.topics, self.config, self.codec = kafka, topics, config, codec
         self.stop_event = stop_event or threading.Event()
-        self.metrics = WorkerMetrics()
-        self.store = SqlEventStore(sessions)
-        self.tenants = TenantCache(
-            self.store.load_tenant, build_client or self._build_client,
-            ttl_seconds=config.tenant_cache_ttl_seconds,
-        )  # fmt: skip
-        self.sender = ConcurrentSender(config.send_concurrency)
-        self.processor = BatchProcessor(
-            codec=codec, topics=topics, store=self.store,
-            contacts=SqlContactLinker(sessions), tenants=self.tenants,
-            sender=self.sender, options=PipelineOptions(
-                config.retry_delays_seconds, config.rate_limit_default_seconds),
-        )  # fmt: skip
-        self.dlq_limit = DeadLetterLimit(config.dlq_limit_count, config.dlq_limit_window_seconds)
-        self.metrics.watch(self._ready, self.dlq_limit, DeadLetterStatsReader(sessions).read)
-        self.backoff = Backoff(
-            config.outage_backoff_base_seconds, config.outage_backoff_cap_seconds
+        parts = build_worker_parts(
+            topics=topics, sessions=sessions, codec=codec, config=config, build_client=build_client
         )
+        self.metrics, self.store, self.tenants = parts.metrics, parts.store, parts.tenants
+        self.processor, self.sender = parts.processor, parts.processor.sender
+        self.dlq_limit, self.backoff = parts.dlq_limit, parts.backoff
+        self.metrics.watch(self.ready, self.dlq_limit, parts.dead_letter_stats.read)
+        self.rebalance = Rebalance(self.metrics, self)
         self.stopped_by_dlq_limit = False
         self.health: HealthServer | None = None
         self._outage_retry_at = 0.0
         self._collecting: list[Message] = []
         self._last_loop = time.monotonic()
         self._last_lag = 0.0
-        self._lag_labels: set[PartitionKey] = set()
-        self._assigned: set[PartitionKey] = set()
-        self._fresh: set[PartitionKey] = set()
         self.recovery = recovery or RecoveryPolicy()
         self._consumer: Consumer | None = None
         self._consumers: ClientLifecycle[Consumer] | None = None
@@ -128,27 +119,17 @@ class Worker:
         # One thread: batches finish in the order they were prepared.
         self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-finish")
 
-    def _build_client(self, credentials: Mapping[str, Any]) -> MetaSender:
-        c = self.config
-        # A tenant may name its own Graph endpoint (the dev stack's demo tenant: the emulator).
-        graph_url = credentials.get("graph_url")
-        return MetaCAPIClient.from_tenant(
-            credentials,
-            graph_url=graph_url if isinstance(graph_url, str) else c.meta_graph_url,
-            api_version=c.meta_api_version,
-            timeout_seconds=c.meta_timeout_seconds, partner_agent=c.meta_partner_agent,
-        )  # fmt: skip
-
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
-        consumers: ClientLifecycle[Consumer] = ClientLifecycle(
-            "consumer", Consumer, self.kafka.consumer_config(self.config.group_id),
-            dispose=_close_consumer, policy=self.recovery,
-        )  # fmt: skip
-        producer = ConfirmedProducer(self.kafka.producer_config(), policy=self.recovery)
+        consumers = build_consumers(self.kafka, self.config, self.recovery)
+        producer = build_forward_producer(self.kafka, self.recovery)
         self._consumers, self._producer = consumers, producer
         self._attach(consumers.client)
-        self._start_health()
+        if self.config.metrics_port is not None:
+            probes = HealthProbes(self.live, self.ready, self.metrics.render)
+            self.health = start_health_server(
+                probes, self.config.metrics_host, self.config.metrics_port
+            )
         logger.info(
             "worker started",
             extra={"topics": self.config.subscribed_topics(self.topics),
@@ -164,7 +145,7 @@ class Worker:
             logger.info("worker stopping: signal received")
         finally:
             self._finisher.shutdown(wait=True)  # it may still use the producer
-            _close_consumer(consumers.client)  # leaves the group at once
+            close_consumer(consumers.client)  # leaves the group at once
             producer.close()
             self.sender.close()
             self.tenants.close()
@@ -178,8 +159,8 @@ class Worker:
         self._consumer, self._control = consumer, PartitionControl(consumer)
         self._control.in_outage = in_outage  # a replaced consumer inherits the outage
         consumer.subscribe(
-            self.config.subscribed_topics(self.topics),
-            on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost,
+            self.config.subscribed_topics(self.topics), on_assign=self.rebalance.on_assign,
+            on_revoke=self.rebalance.on_revoke, on_lost=self.rebalance.on_lost,
         )  # fmt: skip
 
     def _replace_consumer(
@@ -200,10 +181,8 @@ class Worker:
             self.stop_event.wait(0.05)  # its backoff; a stop request still ends it at once
             return
         # The old member's partitions, pauses and half-collected records are gone with it.
-        self._assigned.clear()
-        self._fresh.clear()
+        self.rebalance.reset()
         self._collecting = []
-        self.metrics.assigned.set(0)
         self._attach(consumers.client)
 
     def _consume(self, count: int, timeout: float) -> list[Message]:
@@ -216,85 +195,57 @@ class Worker:
                 self._consumers.condemn(f"fatal consumer error: {error.str()}")
         return messages
 
-    def _start_health(self) -> None:
-        if self.config.metrics_port is None:
-            return
-        probes = HealthProbes(self._live, self._ready, self.metrics.render)
-        host, port = self.config.metrics_host, self.config.metrics_port
-        try:
-            self.health = HealthServer(probes, host, port)
-        except OSError as exc:  # port taken (a second worker on one host): any free port
-            logger.warning("health port unavailable", extra={"port": port, "error": str(exc)})
-            self.health = HealthServer(probes, host, 0)
-        self.health.start()
-        logger.info("health server listening", extra={"port": self.health.port})
+    # -- probes (asked from the health server's thread) ------------------------------------
+    def live(self) -> tuple[bool, str]:
+        return liveness(time.monotonic() - self._last_loop)
 
-    def _live(self) -> tuple[bool, str]:
-        age = time.monotonic() - self._last_loop
-        return (age < 60, f"last loop {age:.1f}s ago")
-
-    def _ready(self) -> tuple[bool, str]:
-        if self.stopped_by_dlq_limit:
-            return False, "stopped by the dead-letter limit"
-        if self._control is not None and self._control.in_outage:
-            return False, "dependency outage: paused"
-        for kind, owner in (("consumer", self._consumers), ("forward producer", self._producer)):
-            status = owner.status() if owner is not None else None
-            if status is not None and not status.ready:
-                return False, f"{kind} {status.state.value}: {status.detail}"
-        # Never touch the consumer here: it is not thread-safe; callbacks keep this set.
-        assigned = len(self._assigned)
-        return (assigned > 0, f"{assigned} partitions assigned")
-
-    # -- rebalance callbacks (run inside consume/poll, on this thread) ---------------------
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        logger.info(
-            "assigned", extra={"partitions": [f"{p.topic}[{p.partition}]" for p in partitions]}
+    def ready(self) -> tuple[bool, str]:
+        consumers, producer = self._consumers, self._producer
+        # Never touch the consumer here: it is not thread-safe; callbacks keep the set.
+        return readiness(
+            stopped_by_dlq_limit=self.stopped_by_dlq_limit,
+            in_outage=self._control is not None and self._control.in_outage,
+            clients=[
+                ("consumer", consumers.status() if consumers is not None else None),
+                ("forward producer", producer.status() if producer is not None else None),
+            ],
+            assigned=len(self.rebalance.assigned),
         )
-        self._assigned |= {key_of(tp) for tp in partitions}
-        self._fresh |= {key_of(tp) for tp in partitions}
-        self.metrics.assigned.set(len(self._assigned))
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        gone = {key_of(tp) for tp in partitions}
-        logger.info("revoked", extra={"partitions": [f"{t}[{p}]" for t, p in sorted(gone)]})
-        self._commit_inflight(consumer)  # while these partitions are still ours
-        self._forget_inflight(gone)  # committed or not: no longer ours to commit or rewind
-        if self._control is not None:
-            self._control.forget(partitions)
-        # Records of revoked partitions not yet processed belong to their next owner.
-        self._collecting[:] = [
-            m for m in self._collecting if (m.topic(), m.partition()) not in gone
-        ]
-        for topic, partition in gone & self._lag_labels:
-            self.metrics.lag.remove(topic, str(partition))
-        self._lag_labels -= gone
-        self._assigned -= gone
-        self.metrics.assigned.set(len(self._assigned))
+    # -- rebalance hooks (``RebalanceHooks``: run inside consume/poll, on this thread) -----
+    def commit_inflight(self, consumer: Consumer) -> None:
+        """Commit the batch in flight early (before a revoke); failures wait for ``_settle``."""
+        inflight = self._inflight
+        if inflight is None or inflight.committed:
+            return
+        try:
+            inflight.future.result()
+            self._commit(consumer, inflight.handled)
+        except DependencyUnavailableError:
+            return  # the loop settles it: outage, rewind, replay
+        inflight.committed = True
 
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        logger.warning("partitions lost")
-        # Lost, not revoked: they may be another member's already, or (a broker restarted
-        # with its storage) a new log where an old offset points past the end. Never commit
-        # or seek them for the batch in flight; their next owner re-reads from the commits.
-        self._forget_inflight({key_of(tp) for tp in partitions})
-        self._on_revoke(consumer, partitions)
-
-    def _forget_inflight(self, gone: set[PartitionKey]) -> None:
+    def forget_inflight(self, gone: set[PartitionKey]) -> None:
         inflight = self._inflight
         if inflight is None or not gone:
             return
         inflight.handled = [i for i in inflight.handled if (i.topic, i.partition) not in gone]
         inflight.first = {key: o for key, o in inflight.first.items() if key not in gone}
 
+    def drop_partitions(self, partitions: list[TopicPartition], gone: set[PartitionKey]) -> None:
+        if self._control is not None:
+            self._control.forget(partitions)
+        self._collecting[:] = [
+            m for m in self._collecting if (m.topic(), m.partition()) not in gone
+        ]
+
     # -- the loop --------------------------------------------------------------------------
     def _iterate(self, consumer: Consumer, producer: ConfirmedProducer) -> None:
         assert self._control is not None
         self._last_loop = time.monotonic()
         self._control.resume_due(_now_ms())
-        if self._fresh:
-            # A partition assigned again after a revoke must not inherit an old pause.
-            fresh, self._fresh = self._fresh, set()
+        fresh = self.rebalance.take_fresh()
+        if fresh:  # assigned again after a revoke: must not inherit an old pause
             self._control.resume_fresh(fresh)
         self.metrics.paused.set(len(self._control.book))
         if self._control.in_outage:
@@ -381,18 +332,6 @@ class Worker:
         self._observe(inflight.records, report)
         return True
 
-    def _commit_inflight(self, consumer: Consumer) -> None:
-        """Commit the batch in flight early (before a revoke); failures wait for ``_settle``."""
-        inflight = self._inflight
-        if inflight is None or inflight.committed:
-            return
-        try:
-            inflight.future.result()
-            self._commit(consumer, inflight.handled)
-        except DependencyUnavailableError:
-            return  # the loop settles it: outage, rewind, replay
-        inflight.committed = True
-
     def _observe(self, records: int, report: BatchReport) -> None:
         self.metrics.observe_batch(report)
         logger.info(
@@ -429,7 +368,7 @@ class Worker:
         assert self._control is not None
         # Queued forwards would duplicate the replay; in-flight ones may still land (harmless:
         # the next hop finds the row sent).
-        producer.drop_queued()
+        producer.purge()
         self._control.rewind(first)
         self._control.enter_outage()
         delay = self.backoff.next_delay()
@@ -479,15 +418,7 @@ class Worker:
             _low, high = consumer.get_watermark_offsets(tp, cached=True)
             if high is not None and high >= 0 and tp.offset >= 0:
                 self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - tp.offset))
-                self._lag_labels.add((tp.topic, tp.partition))
-
-
-def _close_consumer(consumer: Consumer) -> None:
-    """Close, tolerating a consumer that is already closed or broken beyond a clean leave."""
-    try:
-        consumer.close()
-    except (KafkaException, RuntimeError) as exc:
-        logger.warning("consumer close failed", extra={"error": str(exc)})
+                self.rebalance.lag_labels.add((tp.topic, tp.partition))
 
 
 def _incoming(message: Message) -> Incoming:

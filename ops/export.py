@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from capi_stream.avro.codec import EventCodec, event_to_record, load_schema
 from capi_stream.errors import DecodeError
 from capi_stream.event import ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.consumer import Consumer
 from capi_stream.kafka.scan import (
     OFFSET_BEGINNING,
     PartitionKey,

@@ -10,29 +10,28 @@ un-acked is ever reported as published.
 Two front ends over one record format:
 
 * ``EventPublisher``: synchronous (CLI, scripts, ``publish_event``).
-* ``AsyncEventPublisher``: for the ASGI app. ``produce()`` never blocks the event loop, and
-  the loop itself serves delivery reports: while anything is in flight, a timer calls
-  ``poll(0)`` every millisecond and the callbacks resolve each request's future in place.
-  The records of one loop iteration are produced together, at its end.
+* ``AsyncEventPublisher``: for the ASGI app, on ``AsyncConfirmedProducer``
+  (``capi_stream/kafka/async_producer.py``): ``produce()`` never blocks the event loop and
+  the loop itself serves the delivery reports.
+
+Both deliver on the Kafka edge's one producer base (``capi_stream/kafka/producer.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
-from functools import partial
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from pydantic import ValidationError
 
 from capi_stream.avro.codec import EventCodec, build_codec
-from capi_stream.errors import DependencyUnavailableError, EventValidationError
+from capi_stream.errors import EventValidationError
 from capi_stream.event import SOURCE_ID_FIELDS, ConversionEvent
+from capi_stream.kafka.async_producer import EXPIRY_SCAN_MARGIN_SECONDS, AsyncConfirmedProducer
 from capi_stream.kafka.config import KafkaConfig
-from capi_stream.kafka.lifecycle import ClientLifecycle, ClientStatus, RecoveryPolicy
-from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord, discard_producer
+from capi_stream.kafka.lifecycle import ClientStatus, RecoveryPolicy
+from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
 from capi_stream.runtime import resolve_bootstrap
 from capi_stream.settings import CapiSettings
 from meta_capi.hashing import hash_email, hash_phone
@@ -49,18 +48,6 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 # Every publish waits for its ack, so linger is added to each webhook's latency; at 1 ms the
 # records that arrive during one round trip still share a batch (acks=all, idempotent).
 PUBLISH_LINGER_MS = 1
-# librdkafka scans for expired messages about once a second; wait that much longer ourselves.
-_EXPIRY_SCAN_MARGIN = 1.5
-# How often the event loop serves delivery reports while any are outstanding; acks take a
-# few milliseconds, so this adds at most about a millisecond to a webhook's latency.
-_POLL_INTERVAL_SECONDS = 0.001
-# While the producer waits to be replaced, the loop looks again this often (no traffic
-# needed: a pod taken out of rotation by its readiness must still heal itself).
-_RECOVERY_POLL_SECONDS = 0.05
-# With nothing in flight the loop still polls now and then: a fatal error or a stuck
-# producer is then noticed (readiness) before the next webhook, and librdkafka's error and
-# statistics events do not pile up.
-_IDLE_POLL_SECONDS = 1.0
 
 
 def _person(event: ConversionEvent, default_country: str | None) -> str:
@@ -166,7 +153,7 @@ class EventPublisher:
         event = coerce_event(data)
         key = build_key(event, default_country)
         record = OutgoingRecord(self._topic, self._codec.encode(event), key=key)
-        self._producer.send(record, timeout=self._timeout + _EXPIRY_SCAN_MARGIN)
+        self._producer.send(record, timeout=self._timeout + EXPIRY_SCAN_MARGIN_SECONDS)
         return event
 
     def close(self) -> None:
@@ -200,37 +187,9 @@ def publish_event(
         return pub.publish(data)
 
 
-def _resolve(future: asyncio.Future[None], error: KafkaError | None) -> None:
-    if future.done():  # the caller gave up (timeout, cancelled request)
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(DependencyUnavailableError(f"broker did not take the event: {error}"))
-
-
-def _report(
-    note: Callable[[KafkaError | None], None],
-    future: asyncio.Future[None],
-    error: KafkaError | None,
-    _message: Message,
-) -> None:
-    note(error)
-    _resolve(future, error)
-
-
-def _expire(future: asyncio.Future[None], timeout: float) -> None:
-    if not future.done():
-        error = DependencyUnavailableError(f"event not acknowledged within {timeout}s")
-        future.set_exception(error)
-
-
 class AsyncEventPublisher:
-    """Asynchronous publisher for the web app; one producer per process, polled by its loop.
-
-    Everything happens on the event loop's thread: no poll thread to hand the GIL to and
-    to wake the loop once per delivery report. Use one loop at a time; ``close`` on that
-    loop's thread or after it has ended, since it runs the callbacks where it is called.
+    """Asynchronous publisher for the web app; one producer per process, polled by its loop
+    (``AsyncConfirmedProducer``: delivery reports served on the event loop's thread).
 
     The producer is owned by a ``ClientLifecycle``: when it becomes unusable (fatal error,
     stuck idempotent producer, a delivery timed out) its outstanding records are failed at
@@ -251,99 +210,14 @@ class AsyncEventPublisher:
     ) -> None:
         self.topic = topic
         self._codec = codec
-        self._timeout = timeout_seconds
-        self.lifecycle: ClientLifecycle[Producer] = ClientLifecycle(
-            "webhook producer", Producer, _producer_config(kafka, timeout_seconds),
-            dispose=discard_producer, policy=policy, watch_epoch=True,
+        self._producer = AsyncConfirmedProducer(
+            _producer_config(kafka, timeout_seconds), timeout_seconds=timeout_seconds,
+            name="webhook producer", policy=policy, on_give_up=on_give_up,
         )  # fmt: skip
-        self._on_give_up = on_give_up
-        self._gave_up_reported = False
-        self._purged: Producer | None = None  # the condemned client already purged
-        self._poller: asyncio.TimerHandle | None = None
-        self._poller_loop: asyncio.AbstractEventLoop | None = None
-        self._outbox: list[tuple[bytes, bytes, asyncio.Future[None]]] = []
-
-    @property
-    def _producer(self) -> Producer:
-        return self.lifecycle.client
+        self.lifecycle = self._producer.lifecycle
 
     def status(self) -> ClientStatus:
-        return self.lifecycle.status()
-
-    def _poll(self) -> None:
-        self._poller = None
-        try:
-            self._producer.poll(0)  # runs the delivery callbacks (and error/stats callbacks)
-        except KafkaException as exc:  # a fatal error is raised here too, not only reported
-            self.lifecycle.note_exception(exc)
-        unusable = self.lifecycle.condemned or self.lifecycle.gave_up
-        if unusable and not self._recover():  # come back until a fresh producer is in place
-            self._schedule_poll(asyncio.get_running_loop(), _RECOVERY_POLL_SECONDS)
-            return
-        loop = asyncio.get_running_loop()
-        if len(self._producer):  # still in flight: come back
-            self._schedule_poll(loop)
-        else:  # idle: error and statistics events must still be served (and not pile up)
-            self._schedule_poll(loop, _IDLE_POLL_SECONDS)
-
-    def _recover(self) -> bool:
-        """Replace a condemned producer when its backoff allows; True if one is usable."""
-        condemned = self._producer
-        if self.lifecycle.condemned and self._purged is not condemned:
-            # Its outstanding records are of unknown fate: answer them 503 now, not at expiry.
-            discard_producer(condemned)
-            self._purged = condemned
-        if self.lifecycle.recover():
-            self._purged = None
-            return True
-        if self.lifecycle.gave_up and not self._gave_up_reported:
-            self._gave_up_reported = True
-            if self._on_give_up is not None:
-                self._on_give_up()
-        return False
-
-    def _produce_outbox(self, loop: asyncio.AbstractEventLoop) -> None:
-        # The records of one loop iteration go out back to back: librdkafka wakes its broker
-        # thread (a syscall, ~15 us here) for a record that finds it asleep, not for the ones
-        # that follow before it has woken.
-        outbox, self._outbox = self._outbox, []
-        if not self._recover():
-            detail = self.lifecycle.status().detail
-            for _value, _key, future in outbox:
-                if not future.done():
-                    future.set_exception(DependencyUnavailableError(f"producer: {detail}"))
-            self._schedule_poll(loop, _RECOVERY_POLL_SECONDS)
-            return
-        producer = self._producer
-        report = self.lifecycle.note_delivery
-        for value, key, future in outbox:
-            try:
-                producer.produce(
-                    self.topic, value, key=key, on_delivery=partial(_report, report, future)
-                )
-            except BufferError:
-                future.set_exception(DependencyUnavailableError("producer queue is full"))
-            except KafkaException as exc:
-                error = exc.args[0]
-                if isinstance(error, KafkaError) and error.fatal():
-                    self.lifecycle.condemn(f"produce refused: {error.str()}")
-                future.set_exception(
-                    DependencyUnavailableError(f"producer refused the event: {exc}")
-                )
-        self._schedule_poll(loop)
-
-    def _schedule_poll(
-        self, loop: asyncio.AbstractEventLoop, delay: float = _POLL_INTERVAL_SECONDS
-    ) -> None:
-        # A timer left on a loop that has ended never fires: a new loop gets its own. An
-        # idle poll due later than this one is brought forward.
-        current = self._poller
-        if current is not None and self._poller_loop is loop:
-            if current.when() <= loop.time() + delay:
-                return
-            current.cancel()
-        self._poller = loop.call_later(delay, self._poll)
-        self._poller_loop = loop
+        return self._producer.status()
 
     async def publish(self, event: ConversionEvent, *, default_country: str | None = None) -> None:
         """Send ``event``; returns once the broker acknowledged it.
@@ -354,46 +228,18 @@ class AsyncEventPublisher:
             DependencyUnavailableError: refused, timed out, the local queue is full, or the
                 producer is being replaced.
         """
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        record = (self._codec.encode(event), build_key(event, default_country), future)
-        self._outbox.append(record)
-        if len(self._outbox) == 1:
-            loop.call_soon(self._produce_outbox, loop)
-        # A bare timer instead of asyncio.wait_for (a task and two callbacks per request).
-        timer = loop.call_later(self._timeout + _EXPIRY_SCAN_MARGIN, _expire, future, self._timeout)
-        try:
-            await future
-        finally:
-            timer.cancel()
+        key = build_key(event, default_country)
+        await self._producer.send(OutgoingRecord(self.topic, self._codec.encode(event), key=key))
 
     def check_broker(self, timeout: float) -> None:
         """Blocking readiness check (run it in a thread): a usable producer that reaches a broker.
-
-        The producer's own state comes first: a metadata call succeeds against a restarted
-        broker while a stuck producer still cannot produce.
 
         Raises:
             DependencyUnavailableError: the producer is being replaced or gave up, or no
                 broker answered within ``timeout`` seconds.
         """
-        status = self.lifecycle.status()
-        if not status.ready:
-            raise DependencyUnavailableError(f"producer {status.state.value}: {status.detail}")
-        try:
-            self._producer.list_topics(timeout=timeout)
-        except KafkaException as exc:
-            raise DependencyUnavailableError(f"broker unreachable: {exc}") from exc
+        self._producer.check_broker(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
         """Deliver what is still queued (bounded by ``timeout``)."""
-        if self._poller is not None:
-            self._poller.cancel()
-            self._poller = None
-        if self.lifecycle.condemned or self.lifecycle.gave_up:
-            discard_producer(self._producer)  # a flush would only wait for the timeout
-            return
-        try:
-            self._producer.flush(timeout)
-        except KafkaException as exc:
-            self.lifecycle.note_exception(exc)
+        self._producer.close(timeout)

@@ -1,6 +1,8 @@
-"""A producer whose sends return only once the broker acknowledged them (acks=all).
+"""Producers whose sends count only once the broker acknowledged them (acks=all).
 
-The librdkafka producer inside is owned by a ``ClientLifecycle``: a fatal error, an
+``ProducerBase`` is the one producer of the Kafka edge; ``ConfirmedProducer`` delivers
+synchronously on it, ``AsyncConfirmedProducer`` (``capi_stream.kafka.async_producer``) on an
+asyncio loop. The librdkafka producer inside is owned by a ``ClientLifecycle``: a fatal error, an
 idempotent producer stuck re-initialising or a delivery that timed out gets it replaced
 (``capi_stream.kafka.lifecycle``), so a broker restart never leaves a process unable to
 produce. Whatever was not acknowledged when that happens raises, never passes as sent.
@@ -45,27 +47,110 @@ def discard_producer(producer: Producer) -> None:
         return
 
 
-class ConfirmedProducer:
-    """Wraps ``confluent_kafka.Producer``: ``send_all`` blocks until every record is acked.
+class ProducerBase:
+    """One ``confluent_kafka.Producer`` owned by a ``ClientLifecycle``: what the synchronous
+    (``ConfirmedProducer``) and the asynchronous (``AsyncConfirmedProducer``) delivery share.
+
+    It produces a record translating librdkafka's refusals (a fatal one condemns the client),
+    serves callbacks, checks the broker, purges and closes; the delivery itself (waiting for
+    the acknowledgements) is the subclass's.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        name: str = "producer",
+        policy: RecoveryPolicy | None = None,
+        watch_epoch: bool | None = None,
+    ) -> None:
+        if watch_epoch is None:
+            watch_epoch = bool(config.get("enable.idempotence"))
+        self.lifecycle: ClientLifecycle[Producer] = ClientLifecycle(
+            name, Producer, config, dispose=discard_producer, policy=policy,
+            watch_epoch=watch_epoch,
+        )  # fmt: skip
+
+    @property
+    def _client(self) -> Producer:
+        """The current librdkafka producer (replaced after a fatal error)."""
+        return self.lifecycle.client
+
+    def status(self) -> ClientStatus:
+        return self.lifecycle.status()
+
+    @property
+    def unusable(self) -> bool:
+        """Condemned (waiting to be replaced) or given up."""
+        return self.lifecycle.condemned or self.lifecycle.gave_up
+
+    def _produce(
+        self, producer: Producer, record: OutgoingRecord, on_delivery: Any, what: str
+    ) -> None:
+        """Hand ``record`` to ``producer``; ``BufferError`` (local queue full) passes through.
+
+        Raises:
+            DependencyUnavailableError: refused (a fatal refusal condemns the client).
+        """
+        kwargs: dict[str, Any] = {"key": record.key}
+        if record.headers:
+            kwargs["headers"] = record.headers
+        if record.timestamp_ms is not None:
+            kwargs["timestamp"] = record.timestamp_ms
+        try:
+            producer.produce(record.topic, record.value, on_delivery=on_delivery, **kwargs)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if isinstance(error, KafkaError) and error.fatal():
+                self.lifecycle.condemn(f"produce refused: {error.str()}")
+            raise DependencyUnavailableError(f"producer refused {what}: {exc}") from exc
+
+    def _serve(self, producer: Producer, timeout: float) -> None:
+        try:
+            producer.poll(timeout)  # runs delivery, error and statistics callbacks
+        except KafkaException as exc:  # a fatal error is raised here too, not only reported
+            self.lifecycle.note_exception(exc)
+
+    def _reach_broker(self, timeout: float) -> None:
+        """A metadata round trip through the current producer.
+
+        Raises:
+            DependencyUnavailableError: no broker answered within ``timeout`` seconds.
+        """
+        try:
+            self._client.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            raise DependencyUnavailableError(f"broker unreachable: {exc}") from exc
+
+    def purge(self) -> None:
+        """Purge records not sent yet (a rewound batch produces them again); keeps in-flight
+        ones, since purging those would upset idempotence for a client that stays."""
+        producer = self._client
+        try:
+            producer.purge(in_queue=True, in_flight=False)
+            producer.flush(0)
+        except KafkaException as exc:
+            self.lifecycle.note_exception(exc)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Deliver what is still queued (bounded by ``timeout``); a condemned or given-up
+        client is discarded instead, since a flush would only wait for the timeout."""
+        if self.unusable:
+            discard_producer(self._client)
+            return
+        try:
+            self._client.flush(timeout)
+        except KafkaException as exc:
+            self.lifecycle.note_exception(exc)
+
+
+class ConfirmedProducer(ProducerBase):
+    """Synchronous delivery: ``send_all`` blocks until every record is acked.
 
     Raises ``DependencyUnavailableError`` when the broker cannot take a record, so callers
     never treat an unacknowledged record as delivered, and ``ClientUnrecoverableError`` once
     the producer was replaced too often without a success (the process should exit).
     """
-
-    def __init__(self, config: dict[str, Any], *, policy: RecoveryPolicy | None = None) -> None:
-        self.lifecycle: ClientLifecycle[Producer] = ClientLifecycle(
-            "producer", Producer, config, dispose=discard_producer, policy=policy,
-            watch_epoch=bool(config.get("enable.idempotence")),
-        )  # fmt: skip
-
-    @property
-    def raw(self) -> Producer:
-        """The current underlying producer, for callers that manage delivery reports."""
-        return self.lifecycle.client
-
-    def status(self) -> ClientStatus:
-        return self.lifecycle.status()
 
     def ensure_usable(self) -> None:
         """Replace a condemned producer if its backoff has passed.
@@ -88,14 +173,11 @@ class ConfirmedProducer:
             DependencyUnavailableError: no answer, or the producer is not usable.
         """
         self.ensure_usable()
-        try:
-            self.raw.list_topics(timeout=timeout)
-        except KafkaException as exc:
-            raise DependencyUnavailableError(f"broker unreachable: {exc}") from exc
+        self._reach_broker(timeout)
 
     def send_all(self, records: Sequence[OutgoingRecord], timeout: float = 30.0) -> None:
         self.ensure_usable()
-        producer = self.raw
+        producer = self._client
         errors: list[KafkaError] = []
         lifecycle = self.lifecycle
 
@@ -105,7 +187,7 @@ class ConfirmedProducer:
                 errors.append(error)
 
         for record in records:
-            self._produce(producer, record, on_delivery)
+            self._produce_waiting(producer, record, on_delivery)
         deadline = time.monotonic() + timeout
         remaining = len(producer)
         while remaining and not lifecycle.condemned:
@@ -129,51 +211,20 @@ class ConfirmedProducer:
     def send(self, record: OutgoingRecord, timeout: float = 30.0) -> None:
         self.send_all([record], timeout)
 
-    def _produce(self, producer: Producer, record: OutgoingRecord, on_delivery: Any) -> None:
-        kwargs: dict[str, Any] = {"key": record.key, "headers": record.headers}
-        if record.timestamp_ms is not None:
-            kwargs["timestamp"] = record.timestamp_ms
+    def _produce_waiting(
+        self, producer: Producer, record: OutgoingRecord, on_delivery: Any
+    ) -> None:
         while True:
             try:
-                producer.produce(record.topic, record.value, on_delivery=on_delivery, **kwargs)
+                self._produce(producer, record, on_delivery, "a record")
                 return
             except BufferError:
                 # Local queue full: serve delivery reports to make room, then try again.
                 self._serve(producer, 0.1)
-            except KafkaException as exc:
-                error = exc.args[0]
-                if isinstance(error, KafkaError) and error.fatal():
-                    self.lifecycle.condemn(f"produce refused: {error.str()}")
-                raise DependencyUnavailableError(f"producer refused a record: {exc}") from exc
             if self.lifecycle.condemned:
                 raise DependencyUnavailableError(f"producer: {self.status().detail}")
-
-    def _serve(self, producer: Producer, timeout: float) -> None:
-        try:
-            producer.poll(timeout)
-        except KafkaException as exc:
-            self.lifecycle.note_exception(exc)
 
     def serve_events(self) -> None:
         """Serve pending callbacks (errors, statistics) while no send is running, so a
         fatal error is seen between sends and the events do not pile up."""
-        self._serve(self.raw, 0)
-
-    def drop_queued(self) -> None:
-        """Purge records not sent yet (a rewound batch produces them again); keeps in-flight
-        ones, since purging those would upset idempotence for a client that stays."""
-        producer = self.raw
-        try:
-            producer.purge(in_queue=True, in_flight=False)
-            producer.flush(0)
-        except KafkaException as exc:
-            self.lifecycle.note_exception(exc)
-
-    def close(self, timeout: float = 10.0) -> None:
-        if self.lifecycle.condemned or self.lifecycle.gave_up:
-            discard_producer(self.raw)  # a flush would wait for nothing
-            return
-        try:
-            self.raw.flush(timeout)
-        except KafkaException as exc:
-            self.lifecycle.note_exception(exc)
+        self._serve(self._client, 0)

@@ -18,15 +18,14 @@ Records produced after a partition was found complete are not read: a scan is a 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from capi_stream.errors import DependencyUnavailableError
-from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.consumer import Consumer, build_scan_consumer
 from capi_stream.kafka.message import PartitionKey
 
 __all__ = [
@@ -41,22 +40,6 @@ __all__ = [
 
 _BATCH = 500
 _POLL_SECONDS = 0.2
-
-
-def build_scan_consumer(kafka: KafkaConfig, group_id: str | None = None) -> Consumer:
-    """A consumer for ``assign()`` reads; ``group_id`` only names where offsets are committed.
-
-    Without a group id a throw-away one is used and nothing is ever committed under it.
-    """
-    config = kafka.consumer_config(
-        group_id or f"capi-scan-{uuid.uuid4().hex[:12]}",
-        **{
-            "enable.partition.eof": True,
-            # Keep read-ahead small: a scan may stop long before the end of a big log.
-            "queued.max.messages.kbytes": 4096,
-        },
-    )
-    return Consumer(config)
 
 
 def list_partitions(consumer: Consumer, topic: str, timeout: float = 10.0) -> list[int]:

@@ -10,29 +10,13 @@ import click
 
 from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
-from ops.cli.options import (
-    FROM_HELP,
-    INSTANT_METAVAR,
-    TO_HELP,
-    check_range,
-    parse_instant,
-)
+from ops.cli.options import check_range, time_range_options
 from ops.export import ExportRequest, export_events
 from storage.tenants import read_default_countries
 
 
 @click.command()
-@click.option(
-    "--from",
-    "start",
-    required=True,
-    callback=parse_instant,
-    metavar=INSTANT_METAVAR,
-    help=FROM_HELP,
-)
-@click.option(
-    "--to", "end", required=True, callback=parse_instant, metavar=INSTANT_METAVAR, help=TO_HELP
-)
+@time_range_options
 @click.option("--tenant", "tenant_id", help="Only this tenant (UUID).")
 @click.option("--event-name", help="Only this event name, e.g. Purchase.")
 @click.option(

@@ -10,8 +10,9 @@ import io
 import os
 import stat
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Any, TypeVar
 
 import click
 
@@ -22,7 +23,10 @@ __all__ = [
     "check_range",
     "parse_instant",
     "read_secret",
+    "time_range_options",
 ]
+
+CommandT = TypeVar("CommandT", bound=Callable[..., Any])
 
 INSTANT_METAVAR = "ISO-8601"
 _FORMATS = (
@@ -42,6 +46,19 @@ def parse_instant(_ctx: click.Context, param: click.Parameter, value: str) -> da
             f"{value!r} is not an ISO 8601 date/time ({_FORMATS})", param=param
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def time_range_options(command: CommandT) -> CommandT:
+    """``--from`` and ``--to`` (the ``start`` and ``end`` parameters), as every ranged
+    command reads them."""
+    start = click.option(
+        "--from", "start", required=True, callback=parse_instant, metavar=INSTANT_METAVAR,
+        help=FROM_HELP,
+    )  # fmt: skip
+    end = click.option(
+        "--to", "end", required=True, callback=parse_instant, metavar=INSTANT_METAVAR, help=TO_HELP
+    )
+    return start(end(command))
 
 
 def check_range(start: datetime, end: datetime, now: datetime | None = None) -> None:

@@ -26,13 +26,7 @@ from rich.text import Text
 from capi_stream.runtime import build_runtime
 from capi_stream.settings import CapiSettings
 from consumers.config import WorkerConfig
-from ops.cli.options import (
-    FROM_HELP,
-    INSTANT_METAVAR,
-    TO_HELP,
-    check_range,
-    parse_instant,
-)
+from ops.cli.options import check_range, time_range_options
 from ops.replay.run import (
     Outcome,
     ReplayRequest,
@@ -124,17 +118,7 @@ def _print_summary(console: Console, summary: ReplaySummary, dry_run: bool) -> N
 
 
 @click.command()
-@click.option(
-    "--from",
-    "start",
-    required=True,
-    callback=parse_instant,
-    metavar=INSTANT_METAVAR,
-    help=FROM_HELP,
-)
-@click.option(
-    "--to", "end", required=True, callback=parse_instant, metavar=INSTANT_METAVAR, help=TO_HELP
-)
+@time_range_options
 @click.option("--topic", help="Topic to read (default: the main topic).")
 @click.option("--tenant", "tenants", multiple=True, help="Only this tenant (UUID); repeatable.")
 @click.option("--event-name", "event_names", multiple=True, help="e.g. Purchase; repeatable.")

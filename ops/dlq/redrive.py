@@ -25,13 +25,13 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.avro.codec import EventCodec
 from capi_stream.errors import CapiError, DecodeError
 from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.consumer import Consumer
 from capi_stream.kafka.producer import ConfirmedProducer, OutgoingRecord
 from capi_stream.kafka.scan import OFFSET_BEGINNING, build_scan_consumer, list_partitions, log_end
 from capi_stream.kafka.scan import scan_partitions as _scan

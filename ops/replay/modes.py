@@ -24,10 +24,11 @@ from typing import Any
 
 from capi_stream.event import EventKey
 from consumers.config import WorkerConfig
+from consumers.pipeline.assembly import build_meta_client_factory
 from consumers.pipeline.processor import EventStore
 from consumers.pipeline.store import TenantRecord
 from consumers.pipeline.tenants import MetaSender, TenantCache
-from meta_capi.client import BatchOutcome, MetaCAPIClient, SendResult
+from meta_capi.client import BatchOutcome, SendResult
 from meta_capi.server_event import ServerEvent
 from ops.replay.dead_letters import DeadLetterIndex
 from storage.events import AttemptOutcome, StoredEvent
@@ -85,13 +86,7 @@ def build_tenant_cache(
     if no_send:
         return TenantCache(_allow_missing_meta(load), lambda _c: NoSendClient(), ttl_seconds=ttl)
 
-    def meta_client(credentials: Mapping[str, Any]) -> MetaSender:
-        return MetaCAPIClient.from_tenant(
-            credentials, graph_url=config.meta_graph_url, api_version=config.meta_api_version,
-            timeout_seconds=config.meta_timeout_seconds, partner_agent=config.meta_partner_agent,
-        )  # fmt: skip
-
-    return TenantCache(load, build_client or meta_client, ttl_seconds=ttl)
+    return TenantCache(load, build_client or build_meta_client_factory(config), ttl_seconds=ttl)
 
 
 def _allow_missing_meta(

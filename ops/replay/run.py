@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,6 +47,7 @@ from capi_stream.avro.codec import EventCodec
 from capi_stream.errors import DecodeError, DependencyUnavailableError
 from capi_stream.event import ConversionEvent
 from capi_stream.kafka.config import KafkaConfig
+from capi_stream.kafka.consumer import Consumer
 from capi_stream.kafka.message import KafkaRecord
 from capi_stream.kafka.producer import ConfirmedProducer
 from capi_stream.kafka.scan import PartitionKey, build_scan_consumer, list_partitions
@@ -54,9 +55,8 @@ from capi_stream.kafka.topics import TopicNames
 from consumers.config import WorkerConfig
 from consumers.dlq_limit import DeadLetterLimit, DeadLetterLimitError
 from consumers.headers import parse_hop
-from consumers.pipeline.contacts import SqlContactLinker
-from consumers.pipeline.processor import BatchProcessor, Incoming, PipelineOptions
-from consumers.pipeline.sender import ConcurrentSender
+from consumers.pipeline.assembly import build_processor
+from consumers.pipeline.processor import BatchProcessor, Incoming
 from consumers.pipeline.store import SqlEventStore
 from consumers.pipeline.tenants import MetaSender
 from ops.dlq.reader import iter_dead_letters
@@ -156,12 +156,11 @@ class _ReplayRun:
         )
         if not request.no_send:  # --no-send produces nothing: no retries, no dead letters
             self.producer = ConfirmedProducer(kafka.producer_config())
-        self.tenants, self.sender = tenants, ConcurrentSender(config.send_concurrency)
-        self.processor = BatchProcessor(
-            codec=codec, topics=topics, store=self.store, contacts=SqlContactLinker(sessions),
-            tenants=tenants, sender=self.sender,
-            options=PipelineOptions(config.retry_delays_seconds, config.rate_limit_default_seconds),
+        self.processor = build_processor(
+            codec=codec, topics=topics, sessions=sessions, store=self.store, tenants=tenants,
+            config=config,
         )  # fmt: skip
+        self.tenants, self.sender = tenants, self.processor.sender
 
     def execute(self, progress: ReplayProgress | None) -> ReplaySummary:
         request, summary = self.request, self.summary

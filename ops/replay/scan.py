@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
+from capi_stream.kafka.consumer import Consumer
 from capi_stream.kafka.scan import OFFSET_BEGINNING, PartitionKey, probe_watermarks, scan_partitions
 from ops.export import find_start_offsets
 

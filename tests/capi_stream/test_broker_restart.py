@@ -34,7 +34,7 @@ from consumers.worker import Worker
 from producers.app import AppOptions
 from storage.migrate import migrate
 from storage.models import EventStatus
-from tests.conftest import unique_name
+from tests.conftest import test_secret_box, unique_name
 from tests.support.emulator_fixture import Emulator
 from tests.support.webhook_fixtures import (
     AppHarness,
@@ -85,7 +85,7 @@ def sqlite_sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     # The subject is the Kafka edge; one database backend is enough here.
     engine = build_engine(f"sqlite:///{tmp_path / 'capi.db'}")
     migrate(engine)
-    yield build_session_factory(engine)
+    yield build_session_factory(engine, test_secret_box())  # tenants are sealed at rest
     engine.dispose()
 
 
@@ -288,7 +288,7 @@ def test_a_running_worker_forwards_and_sends_again_after_the_broker_restarts(
         wait_for(lambda: _sent(sqlite_sessions, busy_tenant) > 0, 30, what="the backlog moving")
 
         broker.kill()
-        wait_for(lambda: not worker._ready()[0], 30, what="worker not ready while down")
+        wait_for(lambda: not worker.ready()[0], 30, what="worker not ready while down")
         back = restart(broker, restart_kafka, topics.all)
         back_ms = time.time() * 1000
         # After: the next three sends fail, so records must hop through the tiers (a replay
@@ -300,7 +300,7 @@ def test_a_running_worker_forwards_and_sends_again_after_the_broker_restarts(
         produce_events(restart_kafka, topics.main, doomed, CODEC)
         wait_for(lambda: _sent(sqlite_sessions, tenant_id) == 120, 90, what="all 100 sent after")
         all_sent = time.monotonic()
-        wait_for(lambda: worker._ready()[0], 30, what="worker ready again")
+        wait_for(lambda: worker.ready()[0], 30, what="worker ready again")
 
     rows = {r.event_id: r for r in event_rows(sqlite_sessions, tenant_id)}
     after_ids = {e.event_id for e in after}
@@ -358,11 +358,11 @@ def test_a_condemned_consumer_is_replaced_and_the_worker_carries_on(
         assert worker._consumers is not None
         first = worker._consumers.client
         worker._consumers.condemn("test: a fatal consumer error")
-        wait_for(lambda: not worker._ready()[0], 10, what="not ready while replaced")
+        wait_for(lambda: not worker.ready()[0], 10, what="not ready while replaced")
         events = [make_conversion(tenant_id, n) for n in range(1, 31)]
         produce_events(restart_kafka, topics.main, events, CODEC)
         wait_for(lambda: _sent(sqlite_sessions, tenant_id) == 31, 40, what="31 sent")
-        wait_for(lambda: worker._ready()[0], 20, what="ready again")
+        wait_for(lambda: worker.ready()[0], 20, what="ready again")
         assert worker._consumers.client is not first
         assert worker._consumers.status().rebuilds == 1
 
@@ -395,4 +395,4 @@ def test_a_worker_whose_consumer_cannot_be_brought_back_exits(
     thread.join(30)
     assert not thread.is_alive()
     assert [type(e) for e in errors] == [ClientUnrecoverableError]
-    assert not worker._ready()[0]
+    assert not worker.ready()[0]

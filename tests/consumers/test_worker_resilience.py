@@ -61,11 +61,11 @@ def test_two_workers_in_one_group_split_the_partitions(
         running_worker(kafka_config, topic_names, session_factory, config) as second,
     ):
         wait_for(
-            lambda: first.worker._assigned and second.worker._assigned
-            and len(first.worker._assigned | second.worker._assigned) == 3,
+            lambda: first.worker.rebalance.assigned and second.worker.rebalance.assigned
+            and len(first.worker.rebalance.assigned | second.worker.rebalance.assigned) == 3,
             what="both workers assigned",
         )  # fmt: skip
-        assert not first.worker._assigned & second.worker._assigned
+        assert not first.worker.rebalance.assigned & second.worker.rebalance.assigned
         events = [make_conversion(tenant_id, n, "Lead") for n in range(30)]
         produce_events(kafka_config, topic_names.main, events, CODEC)
         wait_for(lambda: _all_sent(session_factory, tenant_id, 30), what="30 sent")
@@ -319,7 +319,7 @@ def test_waiting_tier_records_survive_a_rebalance_and_never_run_early(
         wait_for(lambda: len(first.worker._control.book) > 0 if first.worker._control else False,
                  what="tier partitions paused until due")  # fmt: skip
         with running_worker(kafka_config, topic_names, session_factory, config) as second:
-            wait_for(lambda: second.worker._assigned, what="the second worker assigned")
+            wait_for(lambda: second.worker.rebalance.assigned, what="the second worker assigned")
             wait_for(lambda: _all_sent(session_factory, tenant_id, 6), what="all sent")
     received = emulator.state.events(pixel)
     assert {e.payload["event_id"] for e in received} == {e.event_id for e in events}
