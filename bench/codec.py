@@ -36,31 +36,52 @@ TENANT = uuid.UUID("11111111-2222-3333-4444-555555555555")
 
 def _typical() -> ConversionEvent:
     return ConversionEvent.create(
-        tenant_id=TENANT, source="stripe", source_event_id="pi_1", event_name="Purchase",
-        event_time=datetime(2026, 11, 28, 10, 30, 15, tzinfo=UTC), action_source="website",
-        event_source_url="https://shop.example.com/thanks", client_user_agent="Mozilla/5.0",
+        tenant_id=TENANT,
+        source="stripe",
+        source_event_id="pi_1",
+        event_name="Purchase",
+        event_time=datetime(2026, 11, 28, 10, 30, 15, tzinfo=UTC),
+        action_source="website",
+        event_source_url="https://shop.example.com/thanks",
+        client_user_agent="Mozilla/5.0",
         user={"emails": ["jane@example.com"], "phones": ["+1 555 0100"], "first_name": "Jane"},
         attribution={"fbclid": "IwAR2F4-dbP0l7", "fbp": "fb.1.1554763741205.1234567890"},
         custom_data={"value": Decimal("1234.567"), "currency": "USD", "order_id": "pi_1"},
-    )  # fmt: skip
+    )
 
 
 def _full() -> ConversionEvent:
     text = "Zoë Müller-Łukasz"
     user: dict[str, Any] = dict.fromkeys(UserIdentity.model_fields, text)
-    user |= {"emails": ["a@example.com", "b@example.com"], "phones": ["+15550100"],
-             "external_ids": ["x-1"]}  # fmt: skip
+    user |= {
+        "emails": ["a@example.com", "b@example.com"],
+        "phones": ["+15550100"],
+        "external_ids": ["x-1"],
+    }
     return ConversionEvent.create(
-        tenant_id=TENANT, source="ghl", source_event_id="appt-1", event_name="Lead",
-        contact_id=uuid.uuid4(), delivery_id="d-1", event_time=datetime.now(UTC),
-        action_source="chat", event_source_url="https://example.com/" + "p" * 600,
-        client_user_agent="Mozilla/5.0 (X11; Linux x86_64)", client_ip_address="203.0.113.9",
-        messaging_channel="whatsapp", user=user,
+        tenant_id=TENANT,
+        source="ghl",
+        source_event_id="appt-1",
+        event_name="Lead",
+        contact_id=uuid.uuid4(),
+        delivery_id="d-1",
+        event_time=datetime.now(UTC),
+        action_source="chat",
+        event_source_url="https://example.com/" + "p" * 600,
+        client_user_agent="Mozilla/5.0 (X11; Linux x86_64)",
+        client_ip_address="203.0.113.9",
+        messaging_channel="whatsapp",
+        user=user,
         source_ids={"ghl_contact_id": "c-1", "mc_subscriber_id": "42"},
         attribution={"fbc": "fb.1.1.abc", "click_time": datetime.now(UTC), "utm_source": "fb"},
-        custom_data={"value": Decimal("99999.9999"), "currency": "EUR", "num_items": 3,
-                     "content_ids": ["sku-1", "sku-2"], "extra": {"plan": "gold", "seats": "5"}},
-    )  # fmt: skip
+        custom_data={
+            "value": Decimal("99999.9999"),
+            "currency": "EUR",
+            "num_items": 3,
+            "content_ids": ["sku-1", "sku-2"],
+            "extra": {"plan": "gold", "seats": "5"},
+        },
+    )
 
 
 def _candidates(event: ConversionEvent) -> dict[str, Callable[[], Any]]:

@@ -47,8 +47,13 @@ BASE_URL = os.environ.get(
     "CAPI_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 COUNTRIES = ("US", "GB", "DE", "BR", "FR")
-PHONES = {"US": "(650) 253-{:04d}", "GB": "020 7946 {:04d}", "DE": "030 9018{:04d}",
-          "BR": "(11) 91234-{:04d}", "FR": "01 42 68 {:04d}"}  # fmt: skip
+PHONES = {
+    "US": "(650) 253-{:04d}",
+    "GB": "020 7946 {:04d}",
+    "DE": "030 9018{:04d}",
+    "BR": "(11) 91234-{:04d}",
+    "FR": "01 42 68 {:04d}",
+}
 
 
 def build_event(tenant: uuid.UUID, country: str, n: int, now: datetime) -> ConversionEvent:
@@ -69,10 +74,16 @@ def build_event(tenant: uuid.UUID, country: str, n: int, now: datetime) -> Conve
         source_ids["mc_subscriber_id"] = f"sub{n}"
         fields["ctwa_clid"] = f"ctwa-{n}"
     return ConversionEvent.create(
-        tenant_id=tenant, source="api", source_event_id=f"e{n}", event_name="Lead",
-        action_source="chat", event_time=now - timedelta(seconds=n % 600), user=fields,
-        source_ids=source_ids, attribution=attribution,
-    )  # fmt: skip
+        tenant_id=tenant,
+        source="api",
+        source_event_id=f"e{n}",
+        event_name="Lead",
+        action_source="chat",
+        event_time=now - timedelta(seconds=n % 600),
+        user=fields,
+        source_ids=source_ids,
+        attribution=attribution,
+    )
 
 
 def _facts_cpu(events: list[ConversionEvent], countries: dict[uuid.UUID, str | None]) -> float:

@@ -72,8 +72,10 @@ class DevRun:
         """The Tansu child of this `capi dev` (found by parent pid, never by name)."""
         children = subprocess.run(  # noqa: S603
             ["pgrep", "-P", str(self.process.pid)],  # noqa: S607
-            capture_output=True, text=True, check=False,
-        ).stdout.split()  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
         for pid in children:
             if "tansu" in Path(f"/proc/{pid}/cmdline").read_text():
                 return int(pid)
@@ -103,9 +105,10 @@ def _load(url_of: Any, seconds: float, clients: int, kill_at: float, kill: Any) 
                 t0 = time.perf_counter()
                 try:
                     response = http.post(
-                        url_of(tenant, source), content=body,
+                        url_of(tenant, source),
+                        content=body,
                         headers=signed_headers(tenant, source, body),
-                    )  # fmt: skip
+                    )
                 except httpx.HTTPError:
                     continue
                 took = (time.perf_counter() - t0) * 1000
@@ -153,9 +156,11 @@ def run(storage: str, seconds: float, clients: int) -> dict[str, Any]:
         pid = first.broker_pid()
         load = _load(
             lambda tenant, source: tenant.webhook_url(base, source),
-            seconds, clients, kill_at=seconds / 2,
+            seconds,
+            clients,
+            kill_at=seconds / 2,
             kill=lambda: os.kill(pid, signal.SIGKILL),
-        )  # fmt: skip
+        )
         before_restart = _rows(data, load["event_ids"])
         first.stop()
         t0 = time.monotonic()

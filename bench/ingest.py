@@ -60,7 +60,7 @@ async def hello_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
 
 
 # --- load generator (runs in its own process) ----------------------------------------------
@@ -68,15 +68,30 @@ async def hello_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def _stripe_body(index: int, run: str) -> bytes:
     now = int(time.time())
-    return json.dumps({
-        "id": f"evt_{run}_{index}", "object": "event", "type": "payment_intent.succeeded",
-        "created": now, "livemode": False, "data": {"object": {
-            "id": f"pi_{run}_{index}", "object": "payment_intent", "status": "succeeded",
-            "amount": 15000, "amount_received": 15000, "currency": "usd",
-            "customer": f"cus_{run}_{index}", "receipt_email": f"buyer{index}@example.com",
-            "metadata": {}, "created": now,
-        }},
-    }, separators=(",", ":")).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "id": f"evt_{run}_{index}",
+            "object": "event",
+            "type": "payment_intent.succeeded",
+            "created": now,
+            "livemode": False,
+            "data": {
+                "object": {
+                    "id": f"pi_{run}_{index}",
+                    "object": "payment_intent",
+                    "status": "succeeded",
+                    "amount": 15000,
+                    "amount_received": 15000,
+                    "currency": "usd",
+                    "customer": f"cus_{run}_{index}",
+                    "receipt_email": f"buyer{index}@example.com",
+                    "metadata": {},
+                    "created": now,
+                }
+            },
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def _request(host: str, port: int, path: str, body: bytes) -> bytes:
@@ -90,9 +105,16 @@ def _request(host: str, port: int, path: str, body: bytes) -> bytes:
 
 
 async def _worker(
-    host: str, port: int, path: str, run: str, counter: list[int], stop_at: float,
-    latencies: list[float], acked: list[str], errors: dict[str, int],
-) -> None:  # fmt: skip
+    host: str,
+    port: int,
+    path: str,
+    run: str,
+    counter: list[int],
+    stop_at: float,
+    latencies: list[float],
+    acked: list[str],
+    errors: dict[str, int],
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < stop_at:
@@ -128,10 +150,12 @@ async def _load(
     counter = [0]
     started = time.perf_counter()
     stop_at = started + duration
-    await asyncio.gather(*(
-        _worker(url_host, port, path, run, counter, stop_at, latencies, acked, errors)
-        for _ in range(connections)
-    ))  # fmt: skip
+    await asyncio.gather(
+        *(
+            _worker(url_host, port, path, run, counter, stop_at, latencies, acked, errors)
+            for _ in range(connections)
+        )
+    )
     elapsed = time.perf_counter() - started
     latencies.sort()
     return {
@@ -175,15 +199,27 @@ def _drive(port: int, path: str, args: argparse.Namespace, pids: dict[str, int])
     """One load run against ``port``, with the CPU each of ``pids`` spent per request."""
     from bench.cpu import CpuSnapshot
 
-    argv = [sys.executable, __file__, "--load", "--port", str(port), "--path", path,
-            "--connections", str(args.connections), "--duration", str(args.duration)]  # fmt: skip
+    argv = [
+        sys.executable,
+        __file__,
+        "--load",
+        "--port",
+        str(port),
+        "--path",
+        path,
+        "--connections",
+        str(args.connections),
+        "--duration",
+        str(args.duration),
+    ]
     before = CpuSnapshot.take(pids, children=True)  # with its workers (--workers N)
     output = subprocess.run(argv, check=True, capture_output=True, text=True).stdout  # noqa: S603
     after = CpuSnapshot.take(pids, children=True)
     result: dict[str, Any] = json.loads(output)
     cpu = after.per_event(before, max(1, result["requests"]))
-    cpu["us_per_event"]["load generator"] = round(1e6 * result.pop("cpu_seconds")
-                                                  / max(1, result["requests"]), 1)  # fmt: skip
+    cpu["us_per_event"]["load generator"] = round(
+        1e6 * result.pop("cpu_seconds") / max(1, result["requests"]), 1
+    )
     result["cpu"] = cpu
     return result
 
@@ -194,8 +230,14 @@ def _topic_event_ids(bootstrap: str, topic: str) -> set[str]:
     from capi_stream.avro.codec import build_codec
 
     codec = build_codec(None, topic)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
-                         "enable.partition.eof": True, "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+        }
+    )
     partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     found: set[str] = set()
@@ -274,36 +316,87 @@ def main(args: argparse.Namespace) -> None:
         }
         bin_dir = Path(sys.executable).parent
         workers = ["--workers", str(args.workers)] if args.workers > 1 else []
-        capi = _serve([str(bin_dir / "capi"), "serve", "--port", str(capi_port), *workers], env,
-                      workdir / "capi.log")  # fmt: skip
+        capi = _serve(
+            [str(bin_dir / "capi"), "serve", "--port", str(capi_port), *workers],
+            env,
+            workdir / "capi.log",
+        )
         peer_port = find_free_port()
         peer = None
         if args.peer:
-            peer_env = {**env, "PEER_BOOTSTRAP": broker.bootstrap_servers,
-                        "PEER_TOPIC": peer_topic, "PEER_SECRET": SECRET}  # fmt: skip
-            peer = _serve([sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"),
-                           "peer_ingest:app", "--port", str(peer_port), "--workers", "1",
-                           "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                           "--log-level", "warning"], peer_env, workdir / "peer.log")  # fmt: skip
-        hello = _serve([sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"),
-                        "ingest:hello_app", "--port", str(hello_port), "--workers", "1",
-                        "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                        "--log-level", "warning"], env, workdir / "hello.log")  # fmt: skip
+            peer_env = {
+                **env,
+                "PEER_BOOTSTRAP": broker.bootstrap_servers,
+                "PEER_TOPIC": peer_topic,
+                "PEER_SECRET": SECRET,
+            }
+            peer = _serve(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--app-dir",
+                    str(ROOT / "bench"),
+                    "peer_ingest:app",
+                    "--port",
+                    str(peer_port),
+                    "--workers",
+                    "1",
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                peer_env,
+                workdir / "peer.log",
+            )
+        hello = _serve(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(ROOT / "bench"),
+                "ingest:hello_app",
+                "--port",
+                str(hello_port),
+                "--workers",
+                "1",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env,
+            workdir / "hello.log",
+        )
         try:
             _wait_http(capi_port)
             _wait_http(hello_port)
             broker_pid = broker.pid or 0
             results = {
-                "hello": _drive(hello_port, "/", args,
-                                {"server": hello.pid, "broker": broker_pid}),
-                "capi": _drive(capi_port, f"/webhooks/{tenant_id}/stripe", args,
-                               {"server": capi.pid, "broker": broker_pid}),
-            }  # fmt: skip
+                "hello": _drive(hello_port, "/", args, {"server": hello.pid, "broker": broker_pid}),
+                "capi": _drive(
+                    capi_port,
+                    f"/webhooks/{tenant_id}/stripe",
+                    args,
+                    {"server": capi.pid, "broker": broker_pid},
+                ),
+            }
             if peer is not None:
                 _wait_http(peer_port)
-                results["fastapi_peer"] = _drive(peer_port, f"/webhooks/{tenant_id}/stripe",
-                                                 args, {"server": peer.pid,
-                                                        "broker": broker_pid})  # fmt: skip
+                results["fastapi_peer"] = _drive(
+                    peer_port,
+                    f"/webhooks/{tenant_id}/stripe",
+                    args,
+                    {"server": peer.pid, "broker": broker_pid},
+                )
         finally:
             _stop(capi)
             _stop(hello)

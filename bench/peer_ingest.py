@@ -72,10 +72,14 @@ class PaymentIntent(BaseModel):
 
 
 app = FastAPI()
-_producer = Producer({
-    "bootstrap.servers": os.environ.get("PEER_BOOTSTRAP", "127.0.0.1:9092"),
-    "acks": "all", "enable.idempotence": True, "linger.ms": 5,
-})  # fmt: skip
+_producer = Producer(
+    {
+        "bootstrap.servers": os.environ.get("PEER_BOOTSTRAP", "127.0.0.1:9092"),
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+    }
+)
 _TOPIC = os.environ.get("PEER_TOPIC", "peer.events")
 _SECRET = os.environ.get("PEER_SECRET", "")
 
@@ -108,10 +112,16 @@ async def stripe_webhook(tenant_id: uuid.UUID, request: Request) -> dict[str, st
     event_id = str(uuid.uuid5(NAMESPACE, f"{tenant_id}:stripe:{intent.id}"))
     record = _blank(_SCHEMA_JSON)
     record.update(
-        schema_version=1, event_id=event_id, tenant_id=str(tenant_id), source="stripe",
-        source_event_id=intent.id, delivery_id=event.id, event_name="Purchase",
-        event_time=datetime.fromtimestamp(intent.created, UTC), action_source="website",
-    )  # fmt: skip
+        schema_version=1,
+        event_id=event_id,
+        tenant_id=str(tenant_id),
+        source="stripe",
+        source_event_id=intent.id,
+        delivery_id=event.id,
+        event_name="Purchase",
+        event_time=datetime.fromtimestamp(intent.created, UTC),
+        action_source="website",
+    )
     record["user"]["emails"] = [intent.receipt_email] if intent.receipt_email else []
     record["source_ids"]["stripe_customer_id"] = intent.customer
     record["custom_data"]["value"] = Decimal(intent.amount_received).scaleb(-2)

@@ -118,10 +118,14 @@ def run(args: argparse.Namespace) -> None:
     connection = psycopg.connect(args.database_url, autocommit=False)
     connection.execute(TABLE)
     connection.commit()
-    consumer = Consumer({
-        "bootstrap.servers": args.bootstrap, "group.id": args.group,
-        "enable.auto.commit": False, "auto.offset.reset": "earliest",
-    })  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": args.group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([args.topic])
     pool = ThreadPoolExecutor(args.threads)
     stopping = False
@@ -145,11 +149,20 @@ def run(args: argparse.Namespace) -> None:
             event = _sdk_event(record)
             by_pixel[pixel].append(event)
             money = record["custom_data"]
-            rows.append((
-                record["tenant_id"], record["event_id"], pixel, record["event_name"],
-                record["event_time"], money["value"], money["currency"], "sent",
-                json.dumps(money, default=str), now,
-            ))  # fmt: skip
+            rows.append(
+                (
+                    record["tenant_id"],
+                    record["event_id"],
+                    pixel,
+                    record["event_name"],
+                    record["event_time"],
+                    money["value"],
+                    money["currency"],
+                    "sent",
+                    json.dumps(money, default=str),
+                    now,
+                )
+            )
         futures = [pool.submit(_send, pixel, events) for pixel, events in by_pixel.items()]
         for future in futures:
             future.result()

@@ -130,10 +130,15 @@ def _time_at(samples: list[dict[str, Any]], target: float) -> float:
 
 
 def _drain(
-    worker: subprocess.Popen[bytes], consumer: Any, partitions: list[Any], total: int,
-    args: argparse.Namespace, workdir: Path, watch: dict[str, int],
+    worker: subprocess.Popen[bytes],
+    consumer: Any,
+    partitions: list[Any],
+    total: int,
+    args: argparse.Namespace,
+    workdir: Path,
+    watch: dict[str, int],
     cpu: Callable[[], CpuSnapshot] | None = None,
-) -> tuple[list[dict[str, Any]], str | None, tuple[CpuSnapshot, int] | None]:  # fmt: skip
+) -> tuple[list[dict[str, Any]], str | None, tuple[CpuSnapshot, int] | None]:
     """Sample every second until ``total`` offsets are committed; optionally py-spy.
 
     With ``cpu``, also a CPU snapshot at the first commit (with the count committed then), so
@@ -160,16 +165,33 @@ def _drain(
             raise RuntimeError(f"worker exited early with {worker.returncode}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out: {committed}/{total} committed")
-        if (args.profile_seconds and profiler is None and committed > total * 0.1
-                and total - committed > 0):  # fmt: skip
+        if (
+            args.profile_seconds
+            and profiler is None
+            and committed > total * 0.1
+            and total - committed > 0
+        ):
             profile_path = str(workdir / "worker-profile.txt")
             profiler = subprocess.Popen(  # noqa: S603
-                [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
-                 "--rate", "100", "--duration", str(args.profile_seconds), "--pid",
-                 str(worker.pid), "--output", profile_path, "--threads",
-                 *([] if args.profile_cpu_only else ["--idle"])],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "100",
+                    "--duration",
+                    str(args.profile_seconds),
+                    "--pid",
+                    str(worker.pid),
+                    "--output",
+                    profile_path,
+                    "--threads",
+                    *([] if args.profile_cpu_only else ["--idle"]),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         time.sleep(max(0.0, 1.0 - (time.monotonic() - started - now)))
     if profiler is not None:
         profiler.wait(args.profile_seconds + 30)
@@ -202,7 +224,7 @@ def _summarise(samples: list[dict[str, Any]], total: int) -> dict[str, Any]:
             else None,
             "overall_max": max(all_rss) if all_rss else None,
             "flat": bool(rss) and max(rss) <= 1.2 * median,
-        },  # fmt: skip
+        },
     }
 
 
@@ -227,10 +249,16 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
     load_before = os.getloadavg()
     busy_before = machine_seconds()
     processes: list[subprocess.Popen[bytes]] = []
-    result: dict[str, Any] = {"backlog": args.backlog, "tenants": args.tenants,
-                              "people": args.people, "meta_latency_ms": args.meta_latency_ms,
-                              "processes": args.processes, "partitions": args.partitions,
-                              "cpus": os.cpu_count(), "loadavg_before": load_before}  # fmt: skip
+    result: dict[str, Any] = {
+        "backlog": args.backlog,
+        "tenants": args.tenants,
+        "people": args.people,
+        "meta_latency_ms": args.meta_latency_ms,
+        "processes": args.processes,
+        "partitions": args.partitions,
+        "cpus": os.cpu_count(),
+        "loadavg_before": load_before,
+    }
     broker = EmbeddedBroker(log_path=workdir / "tansu.log").start()
     try:
         worker_url = _create_schema(admin, schemas[0])
@@ -246,18 +274,31 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
         emulator_port = find_free_port()
         with open(workdir / "emulator.log", "wb") as log:
             emulator = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "meta_capi.emulator", "--port", str(emulator_port),
-                 "--no-keep-events"], stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "meta_capi.emulator",
+                    "--port",
+                    str(emulator_port),
+                    "--no-keep-events",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         processes.append(emulator)
         _wait_port(emulator_port)
         graph_url = f"http://127.0.0.1:{emulator_port}"
         if args.meta_latency_ms:
             import httpx
 
-            httpx.post(f"{graph_url}/_emulator/faults", timeout=10, json={
-                "kind": "slow", "delay_seconds": args.meta_latency_ms / 1000,
-            }).raise_for_status()  # fmt: skip
+            httpx.post(
+                f"{graph_url}/_emulator/faults",
+                timeout=10,
+                json={
+                    "kind": "slow",
+                    "delay_seconds": args.meta_latency_ms / 1000,
+                },
+            ).raise_for_status()
 
         kafka = KafkaConfig(bootstrap_servers=broker.bootstrap_servers)
         topics = TopicNames(main=f"bench.events.{run}")
@@ -265,10 +306,12 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
         templates = data.build_templates(codec, tenants, new_people=args.people == "new")
         producer = kafka.producer_config()
         produce_s = data.produce_backlog(producer, topics.main, templates, args.backlog)
-        result["produce"] = {"seconds": produce_s, "events_per_s": args.backlog / produce_s,
-                             "templates": len(templates),
-                             "mean_value_bytes": sum(len(t.value) for t in templates)
-                             / len(templates)}  # fmt: skip
+        result["produce"] = {
+            "seconds": produce_s,
+            "events_per_s": args.backlog / produce_s,
+            "templates": len(templates),
+            "mean_value_bytes": sum(len(t.value) for t in templates) / len(templates),
+        }
         print(f"produced {args.backlog} events in {produce_s:.1f}s", flush=True)
 
         # -- references (before the worker, never beside it) ------------------------------
@@ -281,9 +324,14 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
             print(f"naive: {result['naive']['events_per_s']:.0f} events/s", flush=True)
         countries = {t.tenant_id: t.country for t in tenants}
         if args.bulk_rows:
-            base = [p.row for _, p in data.prepare_rows(codec, naive_values[:2000] or
-                                                   list(data.iter_backlog(templates, 10**9, 200)),
-                                                   countries)]  # fmt: skip
+            base = [
+                p.row
+                for _, p in data.prepare_rows(
+                    codec,
+                    naive_values[:2000] or list(data.iter_backlog(templates, 10**9, 200)),
+                    countries,
+                )
+            ]
             rows = data.bulk_rows(base, args.bulk_rows)
             with ref_engine.begin() as connection:
                 connection.execute(text("TRUNCATE meta_capi_events"))
@@ -292,17 +340,27 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
                 connection.execute(text("TRUNCATE meta_capi_events"))
             result["bulk_copy"] = data.run_bulk_copy(ref_engine, rows, 1000)
             del rows, base
-            print(f"bulk: insert {result['bulk_insert']['rows_per_s']:.0f} rows/s, "
-                  f"copy {result['bulk_copy']['rows_per_s']:.0f} rows/s", flush=True)  # fmt: skip
+            print(
+                f"bulk: insert {result['bulk_insert']['rows_per_s']:.0f} rows/s, "
+                f"copy {result['bulk_copy']['rows_per_s']:.0f} rows/s",
+                flush=True,
+            )
         ref_engine.dispose()
 
         # -- the worker --------------------------------------------------------------------
         group = f"bench-worker-{run}"
-        env = {**os.environ, "DATABASE_URL": worker_url,
-               "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers, "META_GRAPH_URL": graph_url,
-               "TOPIC_MAIN": topics.main, "TOPIC_PARTITIONS": str(args.partitions),
-               "CONSUMER_GROUP": group, "WORKER_METRICS_PORT": "0", "BATCH_MAX_EVENTS": "1000",
-               "DATA_DIR": str(workdir)}  # fmt: skip
+        env = {
+            **os.environ,
+            "DATABASE_URL": worker_url,
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "META_GRAPH_URL": graph_url,
+            "TOPIC_MAIN": topics.main,
+            "TOPIC_PARTITIONS": str(args.partitions),
+            "CONSUMER_GROUP": group,
+            "WORKER_METRICS_PORT": "0",
+            "BATCH_MAX_EVENTS": "1000",
+            "DATA_DIR": str(workdir),
+        }
         monitor = Consumer(kafka.consumer_config(group))
         partitions = [TopicPartition(topics.main, p) for p in range(args.partitions)]
         cpu_pids = {"broker": broker.pid or 0, "emulator": emulator.pid}
@@ -311,18 +369,23 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
             worker_argv += ["--processes", str(args.processes)]
         with open(workdir / "worker.log", "wb") as log:
             worker = subprocess.Popen(  # noqa: S603
-                worker_argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                worker_argv,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         processes.append(worker)
 
         def take() -> CpuSnapshot:
-            return CpuSnapshot.take({"worker": worker.pid, **cpu_pids}, postgres=True,
-                                    children=True)  # fmt: skip
+            return CpuSnapshot.take(
+                {"worker": worker.pid, **cpu_pids}, postgres=True, children=True
+            )
 
         cpu_start = take()
         watch = {"worker": worker.pid, "emulator": emulator.pid}
-        samples, profile, warm = _drain(worker, monitor, partitions, args.backlog, args,
-                                        workdir, watch, take)  # fmt: skip
+        samples, profile, warm = _drain(
+            worker, monitor, partitions, args.backlog, args, workdir, watch, take
+        )
         cpu_end = take()
         monitor.close()
         _stop(worker)
@@ -336,20 +399,38 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
 
         counts = httpx.get(f"{graph_url}/_emulator/events", timeout=10).json()["counts"]
         accepted = sum(counts.values()) - args.naive_events
-        result["worker"] = {**summary, "rows_by_status": by_status,
-                            "emulator_accepted": accepted,
-                            "cpu_with_startup": cpu_end.per_event(cpu_start, args.backlog),
-                            "cpu": _warm_cpu(cpu_end, warm, cpu_start, args.backlog),
-                            "profile": profile, "samples": samples}  # fmt: skip
-        print(f"worker: {summary['events_per_s_steady']:.0f} events/s steady; "
-              f"{describe(result['worker']['cpu'])}", flush=True)  # fmt: skip
+        result["worker"] = {
+            **summary,
+            "rows_by_status": by_status,
+            "emulator_accepted": accepted,
+            "cpu_with_startup": cpu_end.per_event(cpu_start, args.backlog),
+            "cpu": _warm_cpu(cpu_end, warm, cpu_start, args.backlog),
+            "profile": profile,
+            "samples": samples,
+        }
+        print(
+            f"worker: {summary['events_per_s_steady']:.0f} events/s steady; "
+            f"{describe(result['worker']['cpu'])}",
+            flush=True,
+        )
         if args.baseline:
-            result["baseline_worker"] = _run_baseline(args, env, ref_url, tenants, cpu_pids,
-                                                      kafka, partitions, workdir)  # fmt: skip
+            result["baseline_worker"] = _run_baseline(
+                args, env, ref_url, tenants, cpu_pids, kafka, partitions, workdir
+            )
         if args.peer:
-            result["sdk_peer"] = _run_peer(args, broker.bootstrap_servers, topics.main,
-                                           worker_url, graph_url, tenants, cpu_pids, kafka,
-                                           partitions, workdir, sum(counts.values()))  # fmt: skip
+            result["sdk_peer"] = _run_peer(
+                args,
+                broker.bootstrap_servers,
+                topics.main,
+                worker_url,
+                graph_url,
+                tenants,
+                cpu_pids,
+                kafka,
+                partitions,
+                workdir,
+                sum(counts.values()),
+            )
     finally:
         for process in reversed(processes):
             _stop(process, signal.SIGINT)
@@ -378,9 +459,15 @@ def _warm_cpu(
 
 
 def _run_baseline(
-    args: argparse.Namespace, env: dict[str, str], database_url: str, tenants: list[Any],
-    cpu_pids: dict[str, int], kafka: Any, partitions: list[Any], workdir: Path,
-) -> dict[str, Any]:  # fmt: skip
+    args: argparse.Namespace,
+    env: dict[str, str],
+    database_url: str,
+    tenants: list[Any],
+    cpu_pids: dict[str, int],
+    kafka: Any,
+    partitions: list[Any],
+    workdir: Path,
+) -> dict[str, Any]:
     """``capi worker`` of another checkout (``--baseline DIR``) on the same backlog: before/after.
 
     Its own consumer group and its own schema (the reference one, seeded with the same tenants).
@@ -396,24 +483,37 @@ def _run_baseline(
     data.seed_tenants(build_session_factory(engine), tenants)
     engine.dispose()
     group = f"bench-baseline-{uuid.uuid4().hex[:8]}"
-    base_env = {**env, "DATABASE_URL": database_url, "CONSUMER_GROUP": group,
-                "PYTHONPATH": str(Path(args.baseline).resolve())}  # fmt: skip
+    base_env = {
+        **env,
+        "DATABASE_URL": database_url,
+        "CONSUMER_GROUP": group,
+        "PYTHONPATH": str(Path(args.baseline).resolve()),
+    }
     monitor = Consumer(kafka.consumer_config(group))
     with open(workdir / "baseline.log", "wb") as log:
         worker = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-c", "from ops.cli import main; main()", "worker"], env=base_env,
+            [sys.executable, "-c", "from ops.cli import main; main()", "worker"],
+            env=base_env,
             stdout=log,
-            stderr=subprocess.STDOUT, cwd=str(Path(args.baseline).resolve()),
-        )  # fmt: skip
+            stderr=subprocess.STDOUT,
+            cwd=str(Path(args.baseline).resolve()),
+        )
     try:
 
         def take() -> CpuSnapshot:
             return CpuSnapshot.take({"worker": worker.pid, **cpu_pids}, postgres=True)
 
         start = take()
-        samples, _, warm = _drain(worker, monitor, partitions, args.backlog,
-                                  argparse.Namespace(**{**vars(args), "profile_seconds": 0}),
-                                  workdir, {"worker": worker.pid}, take)  # fmt: skip
+        samples, _, warm = _drain(
+            worker,
+            monitor,
+            partitions,
+            args.backlog,
+            argparse.Namespace(**{**vars(args), "profile_seconds": 0}),
+            workdir,
+            {"worker": worker.pid},
+            take,
+        )
         end = take()
     finally:
         monitor.close()
@@ -424,18 +524,34 @@ def _run_baseline(
         by_status = dict(connection.execute(query).all())
     check.dispose()
     summary = _summarise(samples, args.backlog)
-    out = {**summary, "code": Path(args.baseline).name, "rows_by_status": by_status,
-           "cpu": _warm_cpu(end, warm, start, args.backlog), "samples": samples}  # fmt: skip
-    print(f"baseline worker: {summary['events_per_s_steady']:.0f} events/s steady; "
-          f"{describe(out['cpu'])}", flush=True)  # fmt: skip
+    out = {
+        **summary,
+        "code": Path(args.baseline).name,
+        "rows_by_status": by_status,
+        "cpu": _warm_cpu(end, warm, start, args.backlog),
+        "samples": samples,
+    }
+    print(
+        f"baseline worker: {summary['events_per_s_steady']:.0f} events/s steady; "
+        f"{describe(out['cpu'])}",
+        flush=True,
+    )
     return out
 
 
 def _run_peer(
-    args: argparse.Namespace, bootstrap: str, topic: str, database_url: str, graph_url: str,
-    tenants: list[Any], cpu_pids: dict[str, int], kafka: Any, partitions: list[Any],
-    workdir: Path, accepted_before: int,
-) -> dict[str, Any]:  # fmt: skip
+    args: argparse.Namespace,
+    bootstrap: str,
+    topic: str,
+    database_url: str,
+    graph_url: str,
+    tenants: list[Any],
+    cpu_pids: dict[str, int],
+    kafka: Any,
+    partitions: list[Any],
+    workdir: Path,
+    accepted_before: int,
+) -> dict[str, Any]:
     """The SDK peer (``peer_worker.py``) drains the same backlog in a group of its own."""
     import httpx
     from confluent_kafka import Consumer
@@ -443,10 +559,24 @@ def _run_peer(
 
     group = f"bench-peer-{uuid.uuid4().hex[:8]}"
     pixels = {str(t.tenant_id): t.pixel_id for t in tenants}
-    argv = [sys.executable, str(ROOT / "bench" / "peer_worker.py"), "--bootstrap", bootstrap,
-            "--topic", topic, "--group", group, "--graph-url", graph_url,
-            "--database-url", database_url.replace("postgresql+psycopg://", "postgresql://"),
-            "--token", data.TOKEN, "--pixels", json.dumps(pixels)]  # fmt: skip
+    argv = [
+        sys.executable,
+        str(ROOT / "bench" / "peer_worker.py"),
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--group",
+        group,
+        "--graph-url",
+        graph_url,
+        "--database-url",
+        database_url.replace("postgresql+psycopg://", "postgresql://"),
+        "--token",
+        data.TOKEN,
+        "--pixels",
+        json.dumps(pixels),
+    ]
     monitor = Consumer(kafka.consumer_config(group))
     with open(workdir / "peer.log", "wb") as log:
         peer = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
@@ -456,9 +586,16 @@ def _run_peer(
             return CpuSnapshot.take({"peer": peer.pid, **cpu_pids}, postgres=True)
 
         start = take()
-        samples, _, warm = _drain(peer, monitor, partitions, args.backlog,
-                                  argparse.Namespace(**{**vars(args), "profile_seconds": 0}),
-                                  workdir, {"worker": peer.pid}, take)  # fmt: skip
+        samples, _, warm = _drain(
+            peer,
+            monitor,
+            partitions,
+            args.backlog,
+            argparse.Namespace(**{**vars(args), "profile_seconds": 0}),
+            workdir,
+            {"worker": peer.pid},
+            take,
+        )
         end = take()
     finally:
         monitor.close()
@@ -469,13 +606,19 @@ def _run_peer(
     with check.connect() as connection:
         rows = connection.execute(text("SELECT count(*) FROM peer_events")).scalar_one()
     check.dispose()
-    peer_result = {**summary, "rows": rows,
-                   "emulator_accepted": sum(counts.values()) - accepted_before,
-                   "cpu_with_startup": end.per_event(start, args.backlog),
-                   "cpu": _warm_cpu(end, warm, start, args.backlog),
-                   "samples": samples}  # fmt: skip
-    print(f"SDK peer: {summary['events_per_s_steady']:.0f} events/s steady; "
-          f"{describe(peer_result['cpu'])}", flush=True)  # fmt: skip
+    peer_result = {
+        **summary,
+        "rows": rows,
+        "emulator_accepted": sum(counts.values()) - accepted_before,
+        "cpu_with_startup": end.per_event(start, args.backlog),
+        "cpu": _warm_cpu(end, warm, start, args.backlog),
+        "samples": samples,
+    }
+    print(
+        f"SDK peer: {summary['events_per_s_steady']:.0f} events/s steady; "
+        f"{describe(peer_result['cpu'])}",
+        flush=True,
+    )
     return peer_result
 
 
@@ -506,8 +649,10 @@ def _report(result: dict[str, Any], workdir: Path) -> None:
     print(f"\n{'measure':<44} {'value':>12}")
     print(f"{'worker events/s (steady, 5%-95%)':<44} {steady:>12.0f}")
     print(f"{'worker events/s (overall incl. join)':<44} {w['events_per_s_overall']:>12.0f}")
-    print(f"{'worker first commit (s) / drain (s)':<44} {w['first_commit_s']:>5.1f} / "
-          f"{w['drain_s']:.1f}")  # fmt: skip
+    print(
+        f"{'worker first commit (s) / drain (s)':<44} {w['first_commit_s']:>5.1f} / "
+        f"{w['drain_s']:.1f}"
+    )
     if naive:
         print(f"{'(a) naive events/s':<44} {naive:>12.1f}")
     if values and copy:
@@ -521,8 +666,10 @@ def _report(result: dict[str, Any], workdir: Path) -> None:
         if ratio is not None:
             print(f"{name:<44} {ratio:>12.2f}")
     if rss:
-        print(f"{'worker RSS MB after warm-up min/med/max':<44} {rss['min']:.0f} / "
-              f"{rss['median']:.0f} / {rss['max']:.0f}  flat={w['rss_mb']['flat']}")  # fmt: skip
+        print(
+            f"{'worker RSS MB after warm-up min/med/max':<44} {rss['min']:.0f} / "
+            f"{rss['median']:.0f} / {rss['max']:.0f}  flat={w['rss_mb']['flat']}"
+        )
     print(f"rows by status: {w['rows_by_status']}  emulator accepted: {w['emulator_accepted']}")
     print(describe(w["cpu"]))
     print(f"logs: {workdir}")
@@ -542,20 +689,30 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bulk-rows", type=int, default=50_000)
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--profile-seconds", type=int, default=0)
-    parser.add_argument("--profile-cpu-only", action="store_true",
-                        help="on-CPU samples only (default: wall clock incl. idle)")  # fmt: skip
+    parser.add_argument(
+        "--profile-cpu-only",
+        action="store_true",
+        help="on-CPU samples only (default: wall clock incl. idle)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schemas")
-    parser.add_argument("--people", choices=("templated", "new"), default="templated",
-                        help="new: a new person (phone, names, email) per event")  # fmt: skip
-    parser.add_argument("--meta-latency-ms", type=float, default=0.0,
-                        help="the emulator answers every request this much later")  # fmt: skip
+    parser.add_argument(
+        "--people",
+        choices=("templated", "new"),
+        default="templated",
+        help="new: a new person (phone, names, email) per event",
+    )
+    parser.add_argument(
+        "--meta-latency-ms",
+        type=float,
+        default=0.0,
+        help="the emulator answers every request this much later",
+    )
     parser.add_argument(
         "--peer",
         action="store_true",
         help="also drain the backlog with the SDK peer (bench/peer_worker.py)",
     )
-    parser.add_argument("--processes", type=int, default=1,
-                        help="capi worker --processes N")  # fmt: skip
+    parser.add_argument("--processes", type=int, default=1, help="capi worker --processes N")
     parser.add_argument("--results", default="worker.json", help="file name in bench/results")
     parser.add_argument(
         "--baseline",

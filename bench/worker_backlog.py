@@ -64,9 +64,11 @@ def seed_tenants(sessions: Any, tenants: Sequence[BenchTenant]) -> None:
         for t in tenants:
             upsert_tenant(session, t.tenant_id, f"bench {t.pixel_id}", t.country)
             upsert_integration(
-                session, t.tenant_id, META_PROVIDER,
+                session,
+                t.tenant_id,
+                META_PROVIDER,
                 {"pixel_id": t.pixel_id, "capi_access_token": TOKEN},
-            )  # fmt: skip
+            )
 
 
 def _new_person(fields: dict[str, Any], tenant: BenchTenant, kind: int) -> dict[str, Any]:
@@ -91,37 +93,86 @@ def _template_fields(tenant: BenchTenant, kind: int, event_time: datetime) -> di
     }
     phone = PHONES[tenant.country]
     if kind == 0:  # a Stripe purchase on the website, full customer information
-        return {**base, "source": "stripe", "event_name": "Purchase", "action_source": "website",
-                "event_source_url": "https://shop.example.com/checkout/complete",
-                "user": {"emails": [f" Jane.Doe+{m}@Example.COM "], "phones": [phone],
-                         "first_name": "Jane", "last_name": "Doe-Smith", "city": "Menlo Park",
-                         "state": "California", "zip": "94025-1234", "country": tenant.country,
-                         "external_ids": [f"cus_{m}"]},
-                "attribution": {"fbc": "fb.1.1712000000000.IwAR2xYzAbCdEf",
-                                "fbp": "fb.1.1596403881668.1116446470"},
-                "custom_data": {"value": Decimal("149.90"), "currency": "USD",
-                                "order_id": f"ord-{m}", "content_ids": ["sku-1", "sku-2"],
-                                "num_items": 2}}  # fmt: skip
+        return {
+            **base,
+            "source": "stripe",
+            "event_name": "Purchase",
+            "action_source": "website",
+            "event_source_url": "https://shop.example.com/checkout/complete",
+            "user": {
+                "emails": [f" Jane.Doe+{m}@Example.COM "],
+                "phones": [phone],
+                "first_name": "Jane",
+                "last_name": "Doe-Smith",
+                "city": "Menlo Park",
+                "state": "California",
+                "zip": "94025-1234",
+                "country": tenant.country,
+                "external_ids": [f"cus_{m}"],
+            },
+            "attribution": {
+                "fbc": "fb.1.1712000000000.IwAR2xYzAbCdEf",
+                "fbp": "fb.1.1596403881668.1116446470",
+            },
+            "custom_data": {
+                "value": Decimal("149.90"),
+                "currency": "USD",
+                "order_id": f"ord-{m}",
+                "content_ids": ["sku-1", "sku-2"],
+                "num_items": 2,
+            },
+        }
     if kind == 1:  # a GoHighLevel lead, system generated
-        return {**base, "source": "ghl", "event_name": "Lead",
-                "action_source": "system_generated",
-                "user": {"emails": [f"josé.garcía.{m}@correo.example.com"], "phones": [phone],
-                         "first_name": "José", "last_name": "García Núñez", "city": "São Paulo",
-                         "country": tenant.country}}  # fmt: skip
+        return {
+            **base,
+            "source": "ghl",
+            "event_name": "Lead",
+            "action_source": "system_generated",
+            "user": {
+                "emails": [f"josé.garcía.{m}@correo.example.com"],
+                "phones": [phone],
+                "first_name": "José",
+                "last_name": "García Núñez",
+                "city": "São Paulo",
+                "country": tenant.country,
+            },
+        }
     if kind == 2:  # a chatbot registration with birthday and gender
-        return {**base, "source": "chatbot", "event_name": "CompleteRegistration",
-                "action_source": "chat",
-                "user": {"emails": [f"MARIE.{m}@EXAMPLE.FR"], "phones": [phone],
-                         "first_name": "Marie-Claire", "last_name": "O'Brien",
-                         "gender": "Female", "date_of_birth": "1990-04-23",
-                         "zip": "75001", "country": tenant.country,
-                         "external_ids": [f"sub-{m}"]}}  # fmt: skip
+        return {
+            **base,
+            "source": "chatbot",
+            "event_name": "CompleteRegistration",
+            "action_source": "chat",
+            "user": {
+                "emails": [f"MARIE.{m}@EXAMPLE.FR"],
+                "phones": [phone],
+                "first_name": "Marie-Claire",
+                "last_name": "O'Brien",
+                "gender": "Female",
+                "date_of_birth": "1990-04-23",
+                "zip": "75001",
+                "country": tenant.country,
+                "external_ids": [f"sub-{m}"],
+            },
+        }
     # a Denefits contract: money in another currency, few match keys
-    return {**base, "source": "denefits", "event_name": "Purchase", "action_source": "other",
-            "user": {"emails": [f"buyer{m}@mail.example.org"], "first_name": "Ana",
-                     "last_name": "Souza", "country": tenant.country},
-            "custom_data": {"value": Decimal("1200.00"), "currency": "EUR",
-                            "order_id": f"contract-{m}"}}  # fmt: skip
+    return {
+        **base,
+        "source": "denefits",
+        "event_name": "Purchase",
+        "action_source": "other",
+        "user": {
+            "emails": [f"buyer{m}@mail.example.org"],
+            "first_name": "Ana",
+            "last_name": "Souza",
+            "country": tenant.country,
+        },
+        "custom_data": {
+            "value": Decimal("1200.00"),
+            "currency": "EUR",
+            "order_id": f"contract-{m}",
+        },
+    }
 
 
 def _letters(counter: int) -> bytes:
@@ -183,8 +234,14 @@ def produce_backlog(
     """Produce ``count`` events (acks=all); returns the seconds it took."""
     from confluent_kafka import Producer
 
-    producer = Producer({**config, "batch.size": 1_000_000, "linger.ms": 20,
-                         "queue.buffering.max.messages": 500_000})  # fmt: skip
+    producer = Producer(
+        {
+            **config,
+            "batch.size": 1_000_000,
+            "linger.ms": 20,
+            "queue.buffering.max.messages": 500_000,
+        }
+    )
     errors: list[Any] = []
 
     def on_delivery(error: Any, _message: Any) -> None:
@@ -219,15 +276,19 @@ def prepare_rows(codec: Any, values: Sequence[bytes], countries: dict[uuid.UUID,
     out = []
     for value in values:
         event = codec.decode(value)
-        out.append((event, prepare_event(event, None, default_country=countries[event.tenant_id],
-                                         now=now)))  # fmt: skip
+        out.append(
+            (event, prepare_event(event, None, default_country=countries[event.tenant_id], now=now))
+        )
     return out
 
 
 def run_naive(
-    engine: Any, codec: Any, values: Sequence[bytes], tenants: Sequence[BenchTenant],
+    engine: Any,
+    codec: Any,
+    values: Sequence[bytes],
+    tenants: Sequence[BenchTenant],
     graph_url: str,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Per event: decode, hash, one INSERT (own transaction), one POST of that single event."""
     import httpx
     from sqlalchemy import insert
@@ -246,17 +307,26 @@ def run_naive(
         now = datetime.now(UTC)
         prepared = prepare_event(event, None, default_country=tenant.country, now=now)
         with engine.begin() as connection:
-            connection.execute(insert(table).values(
-                id=uuid.uuid4(), created_at=now, updated_at=now, **prepared.row))  # fmt: skip
+            connection.execute(
+                insert(table).values(
+                    id=uuid.uuid4(), created_at=now, updated_at=now, **prepared.row
+                )
+            )
         assert prepared.server_event is not None
         body = {"data": [prepared.server_event.to_payload()], "access_token": TOKEN}
-        response = client.post(f"{graph_url}/v26.0/{tenant.pixel_id}/events",
-                               content=json.dumps(body, separators=(",", ":")))  # fmt: skip
+        response = client.post(
+            f"{graph_url}/v26.0/{tenant.pixel_id}/events",
+            content=json.dumps(body, separators=(",", ":")),
+        )
         failures += response.status_code != 200
     seconds = time.perf_counter() - started
     client.close()
-    return {"events": len(values), "seconds": seconds, "events_per_s": len(values) / seconds,
-            "failed_posts": failures}  # fmt: skip
+    return {
+        "events": len(values),
+        "seconds": seconds,
+        "events_per_s": len(values) / seconds,
+        "failed_posts": failures,
+    }
 
 
 def bulk_rows(base_rows: Sequence[dict[str, Any]], count: int) -> list[dict[str, Any]]:
@@ -287,8 +357,12 @@ def run_bulk_insert(engine: Any, rows: Sequence[dict[str, Any]], batch: int) -> 
         with engine.begin() as connection:
             connection.execute(statement, list(rows[start : start + batch]))
     seconds = time.perf_counter() - started
-    return {"rows": len(rows), "batch": batch, "seconds": seconds,
-            "rows_per_s": len(rows) / seconds}  # fmt: skip
+    return {
+        "rows": len(rows),
+        "batch": batch,
+        "seconds": seconds,
+        "rows_per_s": len(rows) / seconds,
+    }
 
 
 def run_bulk_copy(engine: Any, rows: Sequence[dict[str, Any]], batch: int) -> dict[str, Any]:
@@ -305,11 +379,14 @@ def run_bulk_copy(engine: Any, rows: Sequence[dict[str, Any]], batch: int) -> di
         for start in range(0, len(rows), batch):
             with connection.cursor() as cursor, cursor.copy(statement) as copy:
                 for row in rows[start : start + batch]:
-                    copy.write_row([Json(row[c]) if c in json_columns else row[c]
-                                    for c in columns])  # fmt: skip
+                    copy.write_row([Json(row[c]) if c in json_columns else row[c] for c in columns])
             connection.commit()
     finally:
         raw.close()
     seconds = time.perf_counter() - started
-    return {"rows": len(rows), "batch": batch, "seconds": seconds,
-            "rows_per_s": len(rows) / seconds}  # fmt: skip
+    return {
+        "rows": len(rows),
+        "batch": batch,
+        "seconds": seconds,
+        "rows_per_s": len(rows) / seconds,
+    }

@@ -75,18 +75,23 @@ PIXEL_SCHEMES: Final[dict[str, PixelScheme]] = {
     scheme.source: scheme
     for scheme in (
         PixelScheme(
-            "stripe", "Purchase", "", "Checkout Session id (cs_...) or PaymentIntent id (pi_...)",
+            "stripe",
+            "Purchase",
+            "",
+            "Checkout Session id (cs_...) or PaymentIntent id (pi_...)",
             key_is_capability=True,
         ),
         PixelScheme("denefits", "Purchase", ":created", "Denefits contract code"),
         PixelScheme(
-            "perspective", "InitiateCheckout", ":converted",
+            "perspective",
+            "InitiateCheckout",
+            ":converted",
             "{funnelId}:{contact id} or {funnelId}:email-<sha256 of the email, 32 hex>",
         ),
         PixelScheme("ghl", "AddToCart", "", "GoHighLevel appointment id"),
         PixelScheme("chatbot", "Lead", ":qualified", "ManyChat subscriber id"),
     )
-}  # fmt: skip
+}
 
 
 def scheme_for(source: str) -> PixelScheme:

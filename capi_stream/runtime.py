@@ -89,9 +89,11 @@ def require_database(settings: CapiSettings) -> None:
         return
     path = Path(url.database or "")
     if not path.exists():
-        where = "DATABASE_URL" if "database_url" in settings.model_fields_set else (
-            "DATABASE_URL unset, so the default"
-        )  # fmt: skip
+        where = (
+            "DATABASE_URL"
+            if "database_url" in settings.model_fields_set
+            else ("DATABASE_URL unset, so the default")
+        )
         raise ConfigurationError(
             f"no database at {path.resolve()} ({where}): start the stack with `make run`, "
             "or set DATABASE_URL to your database (a new one: `capi migrate`)"

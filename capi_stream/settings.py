@@ -32,9 +32,20 @@ ENV_FILE = ".env"
 # Environment variables with these prefixes are taken to be ours: one that is no field is a
 # typo (KAFKA_BOOTSTRAP_SERVER) that would otherwise silently fall back to a default.
 OUR_PREFIXES = (
-    "CAPI_", "KAFKA_", "META_", "DATABASE_", "SCHEMA_REGISTRY_", "TOPIC_", "RETRY_", "BATCH_",
-    "DLQ_", "WEBHOOK_", "WORKER_", "CONSUMER_", "ADMIN_",
-)  # fmt: skip
+    "CAPI_",
+    "KAFKA_",
+    "META_",
+    "DATABASE_",
+    "SCHEMA_REGISTRY_",
+    "TOPIC_",
+    "RETRY_",
+    "BATCH_",
+    "DLQ_",
+    "WEBHOOK_",
+    "WORKER_",
+    "CONSUMER_",
+    "ADMIN_",
+)
 # ...except these, which belong to other programs or to our own test and bench harness.
 FOREIGN_PREFIXES = ("CAPI_TEST_", "CAPI_BENCH_")
 FOREIGN_NAMES = frozenset(
@@ -42,10 +53,16 @@ FOREIGN_NAMES = frozenset(
         "CAPI_KAFKA_BACKEND",  # tests/conftest.py: which broker the suite starts
         "CAPI_SERVE_APP_OPTIONS",  # capi serve --workers N hands its options to each process
         # Apache Kafka's own scripts and images read these.
-        "KAFKA_OPTS", "KAFKA_HEAP_OPTS", "KAFKA_JMX_OPTS", "KAFKA_JVM_PERFORMANCE_OPTS",
-        "KAFKA_LOG4J_OPTS", "KAFKA_GC_LOG_OPTS", "KAFKA_DEBUG", "KAFKA_HOME",
+        "KAFKA_OPTS",
+        "KAFKA_HEAP_OPTS",
+        "KAFKA_JMX_OPTS",
+        "KAFKA_JVM_PERFORMANCE_OPTS",
+        "KAFKA_LOG4J_OPTS",
+        "KAFKA_GC_LOG_OPTS",
+        "KAFKA_DEBUG",
+        "KAFKA_HOME",
     }
-)  # fmt: skip
+)
 
 
 class CapiSettings(BaseSettings):

@@ -34,11 +34,22 @@ PREFIX = "capi-"
 # tool, a producer's trace id) passes through unchanged.
 HOP_HEADERS = frozenset(
     {
-        ATTEMPT, DUE_MS, ORIGINAL_TOPIC, ORIGINAL_PARTITION, ORIGINAL_OFFSET,
-        ORIGINAL_TIMESTAMP, ERROR_CLASS, ERROR_CODE, ERROR_SUBCODE, ERROR_MESSAGE,
-        TENANT_ID, EVENT_ID, EVENT_NAME, FAILED_AT,
+        ATTEMPT,
+        DUE_MS,
+        ORIGINAL_TOPIC,
+        ORIGINAL_PARTITION,
+        ORIGINAL_OFFSET,
+        ORIGINAL_TIMESTAMP,
+        ERROR_CLASS,
+        ERROR_CODE,
+        ERROR_SUBCODE,
+        ERROR_MESSAGE,
+        TENANT_ID,
+        EVENT_ID,
+        EVENT_NAME,
+        FAILED_AT,
     }
-)  # fmt: skip
+)
 MAX_MESSAGE_BYTES = 1024
 MAX_VALUE_BYTES = 256  # any other header value (ids, names): bounded too
 

@@ -51,17 +51,23 @@ class WorkerMetrics:
             "capi_worker_dependency_outages", "Batches replayed after an outage", registry=r
         )
         self.meta_seconds = Histogram(
-            "capi_worker_meta_send_seconds", "Duration of one tenant's Meta send",
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0), registry=r,
-        )  # fmt: skip
+            "capi_worker_meta_send_seconds",
+            "Duration of one tenant's Meta send",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0),
+            registry=r,
+        )
         self.batch_size = Histogram(
-            "capi_worker_batch_size", "Records per batch",
-            buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500), registry=r,
-        )  # fmt: skip
+            "capi_worker_batch_size",
+            "Records per batch",
+            buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500),
+            registry=r,
+        )
         self.lag = Gauge(
-            "capi_worker_consumer_lag", "High watermark minus position",
-            ["topic", "partition"], registry=r,
-        )  # fmt: skip
+            "capi_worker_consumer_lag",
+            "High watermark minus position",
+            ["topic", "partition"],
+            registry=r,
+        )
         self.paused = Gauge(
             "capi_worker_paused_partitions", "Partitions waiting for a due time", registry=r
         )
@@ -72,50 +78,62 @@ class WorkerMetrics:
             "capi_worker_assigned_partitions", "Partitions assigned to this worker", registry=r
         )
         self.tenant_events = Counter(
-            "capi_worker_tenant_events", "Events by tenant and outcome (sent, retried, "
-            "dead_lettered, expired)", ["tenant", "outcome"], registry=r,
-        )  # fmt: skip
+            "capi_worker_tenant_events",
+            "Events by tenant and outcome (sent, retried, dead_lettered, expired)",
+            ["tenant", "outcome"],
+            registry=r,
+        )
         self.ready = Gauge("capi_worker_ready", "1 while /readyz answers 200", registry=r)
         self.dlq_limit = Gauge(
-            "capi_worker_dead_letter_limit", "DLQ_LIMIT_COUNT: more in the window stops the worker",
+            "capi_worker_dead_letter_limit",
+            "DLQ_LIMIT_COUNT: more in the window stops the worker",
             registry=r,
-        )  # fmt: skip
+        )
         self.dlq_window = Gauge(
             "capi_worker_dead_letters_in_window",
-            "Dead letters of this worker within DLQ_LIMIT_WINDOW_SECONDS", registry=r,
-        )  # fmt: skip
-        self.dead_events = Gauge(
-            "capi_worker_dead_letter_events", "Events dead in the database (awaiting a redrive)",
+            "Dead letters of this worker within DLQ_LIMIT_WINDOW_SECONDS",
             registry=r,
-        )  # fmt: skip
+        )
+        self.dead_events = Gauge(
+            "capi_worker_dead_letter_events",
+            "Events dead in the database (awaiting a redrive)",
+            registry=r,
+        )
         self.dead_oldest = Gauge(
             "capi_worker_dead_letter_oldest_age_seconds",
-            "Time since the oldest still-dead event was dead-lettered", registry=r,
-        )  # fmt: skip
+            "Time since the oldest still-dead event was dead-lettered",
+            registry=r,
+        )
         self.dead_oldest_event = Gauge(
             "capi_worker_dead_letter_oldest_event_age_seconds",
             "Age of the oldest still-dead event (Meta refuses events older than 7 days)",
             registry=r,
-        )  # fmt: skip
+        )
         self.started = Gauge(
-            "capi_worker_started_timestamp_seconds", "When this worker process started (Unix time)",
+            "capi_worker_started_timestamp_seconds",
+            "When this worker process started (Unix time)",
             registry=r,
-        )  # fmt: skip
+        )
         self.started.set(time.time())  # `changes()` of it counts restarts (e.g. DLQ-limit exits)
         # Throttling, per tenant: Meta's limits are the tenant's volume, not the events' fault.
         self.tenant_throttled = Counter(
-            "capi_worker_tenant_throttled_sends", "Sends Meta answered with a rate limit",
-            ["tenant"], registry=r,
-        )  # fmt: skip
+            "capi_worker_tenant_throttled_sends",
+            "Sends Meta answered with a rate limit",
+            ["tenant"],
+            registry=r,
+        )
         self.tenant_deferred = Counter(
-            "capi_worker_tenant_deferred", "Events held back while the tenant was paused",
-            ["tenant"], registry=r,
-        )  # fmt: skip
+            "capi_worker_tenant_deferred",
+            "Events held back while the tenant was paused",
+            ["tenant"],
+            registry=r,
+        )
         self.tenant_paused_until = Gauge(
             "capi_worker_tenant_paused_until_seconds",
             "Unix time a throttled tenant may send again (absent: not paused)",
-            ["tenant"], registry=r,
-        )  # fmt: skip
+            ["tenant"],
+            registry=r,
+        )
         self.paused_tenants = Gauge(
             "capi_worker_paused_tenants", "Tenants paused because Meta throttled them", registry=r
         )

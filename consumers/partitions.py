@@ -90,6 +90,6 @@ class PartitionControl:
             self.consumer.seek(tp)
         except KafkaException as exc:  # revoked meanwhile: the next owner re-reads it
             logger.warning(
-                "seek failed", extra={"record": f"{tp.topic}[{tp.partition}]@{tp.offset}",
-                                      "error": str(exc)},
-            )  # fmt: skip
+                "seek failed",
+                extra={"record": f"{tp.topic}[{tp.partition}]@{tp.offset}", "error": str(exc)},
+            )

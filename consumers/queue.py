@@ -110,10 +110,14 @@ def _send_rows(
             if error is None:
                 sent += 1
                 outcomes.append(
-                    AttemptOutcome(row.id, attempt, EventStatus.SENT,
-                                   fbtrace_id=batch.result.fbtrace_id,
-                                   response={"events_received": batch.result.events_received})
-                )  # fmt: skip
+                    AttemptOutcome(
+                        row.id,
+                        attempt,
+                        EventStatus.SENT,
+                        fbtrace_id=batch.result.fbtrace_id,
+                        response={"events_received": batch.result.events_received},
+                    )
+                )
             else:
                 failed += 1
                 outcomes.append(_failure(row.id, attempt, error))

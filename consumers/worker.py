@@ -132,9 +132,11 @@ class Worker:
             )
         logger.info(
             "worker started",
-            extra={"topics": self.config.subscribed_topics(self.topics),
-                   "group": self.config.group_id},
-        )  # fmt: skip
+            extra={
+                "topics": self.config.subscribed_topics(self.topics),
+                "group": self.config.group_id,
+            },
+        )
         try:
             while not self.stop_event.is_set():
                 if consumers.condemned or consumers.gave_up:
@@ -159,9 +161,11 @@ class Worker:
         self._consumer, self._control = consumer, PartitionControl(consumer)
         self._control.in_outage = in_outage  # a replaced consumer inherits the outage
         consumer.subscribe(
-            self.config.subscribed_topics(self.topics), on_assign=self.rebalance.on_assign,
-            on_revoke=self.rebalance.on_revoke, on_lost=self.rebalance.on_lost,
-        )  # fmt: skip
+            self.config.subscribed_topics(self.topics),
+            on_assign=self.rebalance.on_assign,
+            on_revoke=self.rebalance.on_revoke,
+            on_lost=self.rebalance.on_lost,
+        )
 
     def _replace_consumer(
         self, consumers: ClientLifecycle[Consumer], producer: ConfirmedProducer
@@ -253,9 +257,11 @@ class Worker:
             return
         self._collecting = []
         batch = collect_batch(
-            self._consume, self._collecting, max_events=self.config.batch_max_events,
+            self._consume,
+            self._collecting,
+            max_events=self.config.batch_max_events,
             max_wait_seconds=self.config.batch_max_wait_seconds,
-        )  # fmt: skip
+        )
         if batch:
             self._handle(consumer, producer, list(batch))
         else:  # quiet: nothing to overlap with, so commit the batch in flight now
@@ -336,10 +342,14 @@ class Worker:
         self.metrics.observe_batch(report)
         logger.info(
             "batch handled",
-            extra={"records": records, "sent": report.sent, "retried":
-                   sum(report.retried_by_topic.values()), "dead_lettered": report.dead_lettered,
-                   "expired": report.expired},
-        )  # fmt: skip
+            extra={
+                "records": records,
+                "sent": report.sent,
+                "retried": sum(report.retried_by_topic.values()),
+                "dead_lettered": report.dead_lettered,
+                "expired": report.expired,
+            },
+        )
         if report.dead_lettered:
             self.dlq_limit.add(report.dead_lettered)
             if self.dlq_limit.exceeded():

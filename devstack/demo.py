@@ -58,10 +58,12 @@ def send_demo_burst(
                 answer = response.json() if response.content else {}
                 deliveries.append(
                     DemoDelivery(
-                        source, response.status_code, answer.get("event_id"),
+                        source,
+                        response.status_code,
+                        answer.get("event_id"),
                         str(answer.get("status") or answer.get("error", {}).get("message", "")),
                     )
-                )  # fmt: skip
+                )
     return deliveries
 
 

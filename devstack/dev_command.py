@@ -30,8 +30,12 @@ console = Console(highlight=False)
 
 
 @click.command()
-@click.option("--demo/--no-demo", default=True, show_default=True,
-              help="Send a burst from all five sources once everything runs.")  # fmt: skip
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="Send a burst from all five sources once everything runs.",
+)
 @click.option("--per-source", default=2, show_default=True, help="Demo events per source.")
 def dev(demo: bool, per_source: int) -> None:
     """Run broker, database, Meta emulator, webhook app and worker in one process (Ctrl-C stops)."""
@@ -59,8 +63,10 @@ def demo(per_source: int) -> None:
     stack = find_stack(settings)
     if stack is None:
         raise click.ClickException("no running `capi dev` found (start it with `make run`)")
-    update = {"kafka_bootstrap_servers": stack.kafka_bootstrap_servers,
-              "database_url": stack.database_url}  # fmt: skip
+    update = {
+        "kafka_bootstrap_servers": stack.kafka_bootstrap_servers,
+        "database_url": stack.database_url,
+    }
     runtime = build_runtime(settings.model_copy(update=update))
     deliveries = send_demo_burst(stack.webhook_url, DemoTenant(), per_source)
     event_ids = [d.event_id for d in deliveries if d.event_id]

@@ -66,9 +66,16 @@ def _webhook_app(runtime: Runtime, port: int) -> Iterator[str]:
 
     host = runtime.settings.http_host
     config = uvicorn.Config(
-        build_app(runtime), host=host, port=port, log_level="warning", access_log=False,
-        loop="uvloop", http="httptools", lifespan="on", timeout_graceful_shutdown=2,
-    )  # fmt: skip
+        build_app(runtime),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="webhook-app", daemon=True)
     thread.start()
@@ -156,8 +163,10 @@ def _running(settings: CapiSettings, data_dir: Path, *, use_emulator: bool) -> I
         write_example_event(data_dir, tenant)
         graph_url = emulator_url or resolved.meta_graph_url
         port = resolved.http_port if _port_free(resolved.http_host, resolved.http_port) else 0
-        with _webhook_app(runtime, port or find_free_port(resolved.http_host)) as webhook_url, \
-                _worker(runtime) as health_url:  # fmt: skip
+        with (
+            _webhook_app(runtime, port or find_free_port(resolved.http_host)) as webhook_url,
+            _worker(runtime) as health_url,
+        ):
             yield DevStack(runtime, kind, webhook_url, graph_url, emulator_url, health_url, tenant)
         # Free the Kafka clients before the broker goes, so they do not log its absence.
         gc.collect()

@@ -46,9 +46,13 @@ def create_event(
         MetaEventValidationError: the event breaks a rule (see ``validate_server_event``).
     """
     return build_event(
-        event_name, user_data=user_data, event_id=event_id,
-        money=optional_money(value, currency), standard={}, **options,
-    )  # fmt: skip
+        event_name,
+        user_data=user_data,
+        event_id=event_id,
+        money=optional_money(value, currency),
+        standard={},
+        **options,
+    )
 
 
 def create_lead_event(
@@ -66,9 +70,13 @@ def create_lead_event(
     ``action_source='business_messaging'`` is refused (subcode 2804066).
     """
     return build_event(
-        "Lead", user_data=user_data, event_id=event_id, money=optional_money(value, currency),
-        standard={"content_name": content_name}, **options,
-    )  # fmt: skip
+        "Lead",
+        user_data=user_data,
+        event_id=event_id,
+        money=optional_money(value, currency),
+        standard={"content_name": content_name},
+        **options,
+    )
 
 
 def create_add_to_cart_event(
@@ -82,10 +90,13 @@ def create_add_to_cart_event(
 ) -> ServerEvent:
     """Build a validated 'AddToCart' event; options as ``create_event``."""
     return build_event(
-        "AddToCart", user_data=user_data, event_id=event_id,
+        "AddToCart",
+        user_data=user_data,
+        event_id=event_id,
         money=optional_money(value, currency),
-        standard={"content_ids": list(content_ids) if content_ids else None}, **options,
-    )  # fmt: skip
+        standard={"content_ids": list(content_ids) if content_ids else None},
+        **options,
+    )
 
 
 def create_initiate_checkout_event(
@@ -101,9 +112,13 @@ def create_initiate_checkout_event(
     """Build a validated 'InitiateCheckout' event; options as ``create_event``."""
     standard = {"content_ids": list(content_ids) if content_ids else None, "num_items": num_items}
     return build_event(
-        "InitiateCheckout", user_data=user_data, event_id=event_id,
-        money=optional_money(value, currency), standard=standard, **options,
-    )  # fmt: skip
+        "InitiateCheckout",
+        user_data=user_data,
+        event_id=event_id,
+        money=optional_money(value, currency),
+        standard=standard,
+        **options,
+    )
 
 
 def create_purchase_event(
@@ -127,6 +142,10 @@ def create_purchase_event(
         "num_items": num_items,
     }
     return build_event(
-        "Purchase", user_data=user_data, event_id=event_id, money=(value, currency),
-        standard=standard, **options,
-    )  # fmt: skip
+        "Purchase",
+        user_data=user_data,
+        event_id=event_id,
+        money=(value, currency),
+        standard=standard,
+        **options,
+    )

@@ -44,11 +44,22 @@ MESSAGING_CHANNELS: Final = frozenset(get_args(MessagingChannel))
 
 BUSINESS_MESSAGING_EVENTS: Final = frozenset(
     {
-        "Purchase", "LeadSubmitted", "InitiateCheckout", "AddToCart", "ViewContent",
-        "OrderCreated", "OrderShipped", "OrderDelivered", "OrderCanceled", "OrderReturned",
-        "CartAbandoned", "QualifiedLead", "RatingProvided", "ReviewProvided",
+        "Purchase",
+        "LeadSubmitted",
+        "InitiateCheckout",
+        "AddToCart",
+        "ViewContent",
+        "OrderCreated",
+        "OrderShipped",
+        "OrderDelivered",
+        "OrderCanceled",
+        "OrderReturned",
+        "CartAbandoned",
+        "QualifiedLead",
+        "RatingProvided",
+        "ReviewProvided",
     }
-)  # fmt: skip
+)
 
 # Per channel: each inner tuple is alternatives, every tuple must be satisfied. Instagram's
 # account id is 'instagram_business_account_id' in the guide, 'ig_account_id' in the table.

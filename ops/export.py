@@ -91,8 +91,10 @@ def find_start_offsets(
     if not candidates:
         return fallback, False
     probes = {(topic, p): offset - 1 for p, offset in candidates.items()}
-    before = {m.partition(): m.timestamp()[1] for m in scan_partitions(
-        consumer, probes, stop_after_first=True)}  # fmt: skip
+    before = {
+        m.partition(): m.timestamp()[1]
+        for m in scan_partitions(consumer, probes, stop_after_first=True)
+    }
     starts = dict(fallback)
     trusted = False
     for partition, offset in candidates.items():

@@ -48,10 +48,14 @@ class PixelReadiness:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "tenant_id": self.tenant_id, "event_name": self.event_name, "sent": self.sent,
-            "with_fbp": self.with_fbp, "with_external_id": self.with_external_id,
-            "reproducible_event_id": self.reproducible, "share": self.shares(),
-        }  # fmt: skip
+            "tenant_id": self.tenant_id,
+            "event_name": self.event_name,
+            "sent": self.sent,
+            "with_fbp": self.with_fbp,
+            "with_external_id": self.with_external_id,
+            "reproducible_event_id": self.reproducible,
+            "share": self.shares(),
+        }
 
 
 def is_reproducible(tenant_id: uuid.UUID, source: str, source_event_id: str, event_id: str) -> bool:

@@ -68,25 +68,36 @@ def build_app(
         adapters = ADAPTERS
     metrics = WebhookMetrics(frozenset(adapters))
     publisher = AsyncEventPublisher(
-        runtime.kafka, runtime.topics.main, runtime.codec,
-        timeout_seconds=options.publish_timeout_seconds, policy=options.kafka_recovery,
+        runtime.kafka,
+        runtime.topics.main,
+        runtime.codec,
+        timeout_seconds=options.publish_timeout_seconds,
+        policy=options.kafka_recovery,
         on_give_up=options.on_kafka_give_up,
-    )  # fmt: skip
+    )
     tenants = TenantCache(runtime.sessions, options.tenant_cache_ttl_seconds)
     sqlite = runtime.engine.dialect.name == "sqlite"
     ingestor = WebhookIngestor(
-        adapters, tenants, runtime.sessions, publisher, metrics,
+        adapters,
+        tenants,
+        runtime.sessions,
+        publisher,
+        metrics,
         db_threads=1 if sqlite else options.db_threads,
-    )  # fmt: skip
+    )
     probe = ReadinessProbe(
-        publisher, runtime.engine,
+        publisher,
+        runtime.engine,
         timeout_seconds=options.readiness_timeout_seconds,
         cache_seconds=options.readiness_cache_seconds,
-    )  # fmt: skip
+    )
     endpoints = WebhookEndpoints(
-        ingestor, metrics, probe, build_openapi(sorted(adapters)),
+        ingestor,
+        metrics,
+        probe,
+        build_openapi(sorted(adapters)),
         runtime.settings.webhook_max_body_bytes,
-    )  # fmt: skip
+    )
 
     pixel = PixelEndpoints(ingestor, runtime.sessions)
 

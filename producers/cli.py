@@ -65,9 +65,13 @@ EXIT_KAFKA_UNRECOVERABLE = 4
     help="Server processes sharing the port (one per core).",
 )
 def serve(
-    host: str | None, port: int | None, publish_timeout: float, tenant_cache_ttl: float,
-    access_log: bool, workers: int,
-) -> None:  # fmt: skip
+    host: str | None,
+    port: int | None,
+    publish_timeout: float,
+    tenant_cache_ttl: float,
+    access_log: bool,
+    workers: int,
+) -> None:
     """Serve POST /webhooks/{tenant_id}/{source}, /healthz, /readyz, /metrics, /openapi.json."""
     import uvicorn
 
@@ -88,9 +92,10 @@ def serve(
         server.should_exit = True
 
     options = AppOptions(
-        publish_timeout_seconds=publish_timeout, tenant_cache_ttl_seconds=tenant_cache_ttl,
+        publish_timeout_seconds=publish_timeout,
+        tenant_cache_ttl_seconds=tenant_cache_ttl,
         on_kafka_give_up=give_up,
-    )  # fmt: skip
+    )
     config: dict[str, Any] = {
         "host": host or settings.http_host,
         "port": port or settings.http_port,
@@ -130,8 +135,13 @@ def _read_json(source: str) -> Any:
 
 @click.command()
 @click.argument("path", default="-")
-@click.option("--timeout", type=float, default=10.0, show_default=True,
-              help="Seconds to wait for the broker's acknowledgement.")  # fmt: skip
+@click.option(
+    "--timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the broker's acknowledgement.",
+)
 def publish(path: str, timeout: float) -> None:
     """Publish one ConversionEvent read as JSON from PATH ('-' = stdin); prints its event_id.
 

@@ -105,9 +105,7 @@ class WebhookIngestor:
             DependencyUnavailableError: the database cannot be read.
         """
         entry = self._tenants.fresh(tenant_id)
-        info = entry.value if entry is not None else await self._run(
-            self._tenants.load, tenant_id
-        )  # fmt: skip
+        info = entry.value if entry is not None else await self._run(self._tenants.load, tenant_id)
         if info is None:
             raise NotFoundError("unknown tenant")
         return info
@@ -165,6 +163,7 @@ def _parse(adapter: WebhookAdapter, request: WebhookRequest) -> ConversionEvent 
     except PayloadError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
-        logger.warning("%s adapter raised %s on a body; answering 400", adapter.source,
-                       type(exc).__name__)  # fmt: skip
+        logger.warning(
+            "%s adapter raised %s on a body; answering 400", adapter.source, type(exc).__name__
+        )
         raise PayloadError("invalid payload") from exc

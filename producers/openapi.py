@@ -45,7 +45,7 @@ def _webhook_operation(sources: list[str]) -> dict[str, Any]:
                 "required": True,
                 "schema": {"type": "string", "enum": sources},
             },
-        ],  # fmt: skip
+        ],
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": {}}},
@@ -75,11 +75,14 @@ def _probe(description: str, ok: str) -> dict[str, Any]:
 
 def build_openapi(sources: list[str]) -> dict[str, Any]:
     """The document for an app serving ``sources``."""
-    readiness = {"type": "object", "properties": {
-        "status": {"type": "string", "enum": ["ready", "unavailable"]},
-        "broker": {"type": "string", "enum": ["ok", "unavailable"]},
-        "database": {"type": "string", "enum": ["ok", "unavailable"]},
-    }}  # fmt: skip
+    readiness = {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": ["ready", "unavailable"]},
+            "broker": {"type": "string", "enum": ["ok", "unavailable"]},
+            "database": {"type": "string", "enum": ["ok", "unavailable"]},
+        },
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "capi-stream webhooks", "version": "1.0.0"},
@@ -94,7 +97,7 @@ def build_openapi(sources: list[str]) -> dict[str, Any]:
                         "503": _json(readiness, "Not ready"),
                     },
                 }
-            },  # fmt: skip
+            },
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",
@@ -105,7 +108,7 @@ def build_openapi(sources: list[str]) -> dict[str, Any]:
                         }
                     },
                 }
-            },  # fmt: skip
+            },
             "/openapi.json": _probe("This document", "OpenAPI 3.1 JSON"),
         },
         "components": {
@@ -123,12 +126,12 @@ def build_openapi(sources: list[str]) -> dict[str, Any]:
                             },
                         }
                     },
-                },  # fmt: skip
+                },
                 "Accepted": {
                     "type": "object",
                     "required": ["status", "event_id"],
                     "properties": {"status": {"const": "accepted"}, "event_id": {"type": "string"}},
-                },  # fmt: skip
+                },
                 "Ignored": {
                     "type": "object",
                     "required": ["status", "reason"],

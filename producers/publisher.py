@@ -211,9 +211,12 @@ class AsyncEventPublisher:
         self.topic = topic
         self._codec = codec
         self._producer = AsyncConfirmedProducer(
-            _producer_config(kafka, timeout_seconds), timeout_seconds=timeout_seconds,
-            name="webhook producer", policy=policy, on_give_up=on_give_up,
-        )  # fmt: skip
+            _producer_config(kafka, timeout_seconds),
+            timeout_seconds=timeout_seconds,
+            name="webhook producer",
+            policy=policy,
+            on_give_up=on_give_up,
+        )
         self.lifecycle = self._producer.lifecycle
 
     def status(self) -> ClientStatus:

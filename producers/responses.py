@@ -110,16 +110,20 @@ def json_response(
 ) -> Response:
     """A JSON response (orjson; see ``_dumps``)."""
     return Response(
-        _dumps(payload), status_code=status_code, headers=headers,
+        _dumps(payload),
+        status_code=status_code,
+        headers=headers,
         media_type="application/json",
-    )  # fmt: skip
+    )
 
 
 def to_response(answer: Answer) -> Response:
     return Response(
-        answer.body, status_code=answer.status_code, headers=dict(answer.headers) or None,
+        answer.body,
+        status_code=answer.status_code,
+        headers=dict(answer.headers) or None,
         media_type="application/json",
-    )  # fmt: skip
+    )
 
 
 def accepted(event_id: str) -> Answer:
@@ -150,9 +154,11 @@ def error_answer(exc: BaseException) -> Answer:
         return _error(403, "not_configured", str(exc))
     if isinstance(exc, DependencyUnavailableError):
         return _error(
-            503, "unavailable", "temporarily unable to accept events; retry later",
+            503,
+            "unavailable",
+            "temporarily unable to accept events; retry later",
             ("Retry-After", str(RETRY_AFTER_SECONDS)),
-        )  # fmt: skip
+        )
     if isinstance(exc, HTTPException):
         return _error(exc.status_code, _TYPES.get(exc.status_code, "http_error"), exc.detail)
     logger.error("unhandled error %s", type(exc).__name__, exc_info=exc)

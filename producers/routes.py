@@ -113,9 +113,11 @@ class WebhookEndpoints:
     async def webhook(self, request: Request) -> Response:
         """``POST /webhooks/{tenant_id}/{source}`` when Starlette routes it."""
         answer = await self.answer_webhook(
-            str(request.path_params["tenant_id"]), str(request.path_params["source"]),
-            request.headers, lambda limit: read_body(request, limit),
-        )  # fmt: skip
+            str(request.path_params["tenant_id"]),
+            str(request.path_params["source"]),
+            request.headers,
+            lambda limit: read_body(request, limit),
+        )
         return to_response(answer)
 
     async def answer_webhook(

@@ -138,9 +138,14 @@ class _Person:
 
     def snapshot(self) -> LinkedContact:
         return LinkedContact(
-            self.id, self.fbc, self.fbp, self.ad_id, self.ctwa_clid, self.fbclid,
+            self.id,
+            self.fbc,
+            self.fbp,
+            self.ad_id,
+            self.ctwa_clid,
+            self.fbclid,
             self.fbc_first_seen_at,
-        )  # fmt: skip
+        )
 
 
 # The row's columns, in the order ``_Person`` takes them.

@@ -119,8 +119,9 @@ def upsert_events(
         result = _upsert_many(session.connection(), values)
     stored: dict[EventKey, StoredEvent] = {}
     for row in result:
-        state = StoredEvent(row.id, row.tenant_id, row.event_id, row.sent_to_meta,
-                            row.send_attempts, row.status)  # fmt: skip
+        state = StoredEvent(
+            row.id, row.tenant_id, row.event_id, row.sent_to_meta, row.send_attempts, row.status
+        )
         stored[(state.tenant_id, state.event_id)] = state
     return stored
 

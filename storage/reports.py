@@ -83,8 +83,12 @@ class MatchQuality:
 
     def to_dict(self) -> dict[str, Any]:
         shares = {key: round(self.share(key), 4) for key in MATCH_KEYS}
-        return {"tenant_id": self.tenant_id, "total": self.total,
-                "carrying": self.carrying, "share": shares}  # fmt: skip
+        return {
+            "tenant_id": self.tenant_id,
+            "total": self.total,
+            "carrying": self.carrying,
+            "share": shares,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +147,7 @@ def query_event_counts(session: Session, tenant_id: uuid.UUID | None = None) -> 
             int(r[6] or 0),
             int(r[7] or 0),
             r[8],
-        )  # fmt: skip
+        )
         for r in rows
     ]
 
@@ -173,7 +177,7 @@ def query_last_errors(session: Session, tenant_id: uuid.UUID | None = None) -> l
             MetaCapiEvent.send_error,
             when.label("at"),
             newest,
-        )  # fmt: skip
+        )
         .where(failed)
         .subquery()
     )
@@ -184,7 +188,7 @@ def query_last_errors(session: Session, tenant_id: uuid.UUID | None = None) -> l
             ranked.c.status,
             ranked.c.send_error,
             ranked.c.at,
-        )  # fmt: skip
+        )
         .where(ranked.c.newest == 1)
         .order_by(ranked.c.tenant_id, ranked.c.event_name, ranked.c.status.desc())
     )
@@ -211,9 +215,7 @@ def query_match_quality(session: Session, tenant_id: uuid.UUID | None = None) ->
         "ph": or_(_present(MetaCapiEvent.user_phone_hash), _in_user_data("ph")),
         "fbc": or_(_present(MetaCapiEvent.user_fbc), _in_user_data("fbc")),
         "fbp": or_(_present(MetaCapiEvent.user_fbp), _in_user_data("fbp")),
-        "external_id": or_(
-            _present(MetaCapiEvent.user_external_id), _in_user_data("external_id")
-        ),  # fmt: skip
+        "external_id": or_(_present(MetaCapiEvent.user_external_id), _in_user_data("external_id")),
         "ip_ua": and_(_in_user_data("client_ip_address"), _in_user_data("client_user_agent")),
     }
     query = select(

@@ -112,17 +112,26 @@ class EmbeddedBroker:
     def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
         advertised = f"tcp://{self.host}:{self.advertised_port}"
-        argv = [broker_binary(), "broker", "--listener-url", url,
-                "--advertised-listener-url", advertised]  # fmt: skip
+        argv = [
+            broker_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            advertised,
+        ]
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         if self.storage_dir is not None:
             env.update(_s3_environment(self._start_store(timeout)))
             argv += ["--storage-engine", f"s3://{_BUCKET}/"]
         if self._log_path is None:
             self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True, env=env,
-            )  # fmt: skip
+                argv,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+            )
         else:
             with open(self._log_path, "ab") as log:
                 self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
@@ -137,13 +146,23 @@ class EmbeddedBroker:
         if self._store is None or self._store.poll() is not None:
             (self.storage_dir / _BUCKET).mkdir(parents=True, exist_ok=True)
             self._store_port = find_free_port(self.host)
-            argv = [sys.executable, "-m", "capi_stream.kafka.objectstore",
-                    "--root", str(self.storage_dir), "--host", self.host,
-                    "--port", str(self._store_port)]  # fmt: skip
+            argv = [
+                sys.executable,
+                "-m",
+                "capi_stream.kafka.objectstore",
+                "--root",
+                str(self.storage_dir),
+                "--host",
+                self.host,
+                "--port",
+                str(self._store_port),
+            ]
             self._store = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                argv,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
                 start_new_session=True,
-            )  # fmt: skip
+            )
             wait_for_port(self.host, self._store_port, timeout)
         return f"http://{self.host}:{self._store_port}"
 

@@ -190,9 +190,10 @@ class ClientLifecycle(Generic[ClientT]):
             self._rebuild_at = now + wait
         # Reported before the reload so the cause stays visible (WaterDrop does the same).
         logger.error(
-            "%s unusable, replacing it", self.name,
+            "%s unusable, replacing it",
+            self.name,
             extra={"reason": reason, "rebuild_in_s": round(wait, 2), "attempt": self._attempts + 1},
-        )  # fmt: skip
+        )
 
     # -- the owner's side (the thread that uses the client) ------------------------------
     @property

@@ -67,9 +67,13 @@ class ProducerBase:
         if watch_epoch is None:
             watch_epoch = bool(config.get("enable.idempotence"))
         self.lifecycle: ClientLifecycle[Producer] = ClientLifecycle(
-            name, Producer, config, dispose=discard_producer, policy=policy,
+            name,
+            Producer,
+            config,
+            dispose=discard_producer,
+            policy=policy,
             watch_epoch=watch_epoch,
-        )  # fmt: skip
+        )
 
     @property
     def _client(self) -> Producer:

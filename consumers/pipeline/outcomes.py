@@ -154,7 +154,7 @@ class OutcomeBook:
                     attempt if attempted else 0,
                     EventStatus.DEAD,
                     error=failure.message[:1000],
-                )  # fmt: skip
+                )
             )
         self.report.forwards.append(
             self.services.forward(
@@ -164,7 +164,7 @@ class OutcomeBook:
                 due_ms=None,
                 failure=failure,
                 now_ms=self.now_ms,
-            )  # fmt: skip
+            )
         )
         extra = {**_where(item), "error_class": failure.error_class}
         if not isinstance(error, DecodeError):  # its text may quote raw field values
@@ -220,8 +220,7 @@ class OutcomeBook:
             ):
                 # Refused for a token rotated (and revoked) meanwhile: not the events' fault;
                 # they go again at once with the new token, their attempt kept.
-                errors = [_Rotated(e) if isinstance(e, MetaCredentialsError) else e
-                          for e in errors]  # fmt: skip
+                errors = [_Rotated(e) if isinstance(e, MetaCredentialsError) else e for e in errors]
             throttled = False
             for (item, _), error in zip(entries, errors, strict=True):
                 if error is None:
@@ -277,9 +276,13 @@ class OutcomeBook:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "retrying",
-                extra={**_where(item), "error_class": failure.error_class,
-                       "reason": failure.message[:300], "next_topic": topic},
-            )  # fmt: skip
+                extra={
+                    **_where(item),
+                    "error_class": failure.error_class,
+                    "reason": failure.message[:300],
+                    "next_topic": topic,
+                },
+            )
         self.outcomes.append(
             AttemptOutcome(item.row_id, attempt, EventStatus.RETRYING, error=failure.message[:1000])
         )
@@ -291,7 +294,7 @@ class OutcomeBook:
                 due_ms=due,
                 failure=failure,
                 now_ms=self.now_ms,
-            )  # fmt: skip
+            )
         )
 
     def _defer(self, item: Item, until_ms: int, error: BaseException) -> None:
@@ -306,8 +309,7 @@ class OutcomeBook:
         attempt = item.incoming.context.attempt
         services = self.services
         wait_seconds = max(0, until_ms - self._clock_ms()) / 1000
-        topic = deferral_topic(wait_seconds, services.options.retry_delays_seconds,
-                               services.topics)  # fmt: skip
+        topic = deferral_topic(wait_seconds, services.options.retry_delays_seconds, services.topics)
         failure = describe_failure(error)
         self.outcomes.append(
             AttemptOutcome(item.row_id, 0, EventStatus.RETRYING, error=failure.message[:1000])
@@ -320,7 +322,7 @@ class OutcomeBook:
                 due_ms=until_ms,
                 failure=failure,
                 now_ms=self.now_ms,
-            )  # fmt: skip
+            )
         )
 
 

@@ -108,6 +108,8 @@ def describe_failure(error: BaseException) -> Failure:
         found = getattr(error, "subcode", None)
         subcode = found if isinstance(found, int) else None
     return Failure(
-        error_class=type(error).__name__, message=str(error) or repr(error), code=code,
+        error_class=type(error).__name__,
+        message=str(error) or repr(error),
+        code=code,
         subcode=subcode,
-    )  # fmt: skip
+    )

@@ -54,9 +54,13 @@ def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 
 def _version_option() -> click.Option:
     return click.Option(
-        ["--version"], is_flag=True, expose_value=False, is_eager=True,
-        callback=_show_version, help="Show the version and exit.",
-    )  # fmt: skip
+        ["--version"],
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_show_version,
+        help="Show the version and exit.",
+    )
 
 
 def first_sentence(text: str) -> str:

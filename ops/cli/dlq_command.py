@@ -129,7 +129,7 @@ def list_command(limit: int, as_json: bool, **filters: Any) -> None:
                 "event_name": d.event_name,
                 "event_id": d.event_id,
                 "headers": dict(d.headers),
-            }  # fmt: skip
+            }
             for d in letters[:limit]
         ]
         click.echo(json.dumps(rows, indent=2))
@@ -138,9 +138,15 @@ def list_command(limit: int, as_json: bool, **filters: Any) -> None:
     for column in ("ref", "age", "tenant", "event", "attempts", "reason", "origin"):
         table.add_column(column, overflow="fold")
     for letter in letters[:limit]:
-        table.add_row(str(letter.ref), _age(letter.age(moment)), letter.tenant_id or "-",
-                      letter.event_name or "-", str(letter.attempts or "-"), letter.reason,
-                      letter.origin)  # fmt: skip
+        table.add_row(
+            str(letter.ref),
+            _age(letter.age(moment)),
+            letter.tenant_id or "-",
+            letter.event_name or "-",
+            str(letter.attempts or "-"),
+            letter.reason,
+            letter.origin,
+        )
     Console(width=200).print(table)
 
 
@@ -212,10 +218,15 @@ def redrive_command(
     runtime = _runtime()
     try:
         options = RedriveOptions(
-            actor=who, target_topic=runtime.topics.main, max_redrives=max_redrives,
-            dry_run=dry_run, rate=rate, group_id=group_id, from_beginning=from_beginning,
+            actor=who,
+            target_topic=runtime.topics.main,
+            max_redrives=max_redrives,
+            dry_run=dry_run,
+            rate=rate,
+            group_id=group_id,
+            from_beginning=from_beginning,
             refs=tuple(parsed),
-        )  # fmt: skip
+        )
         report = redrive_dead_letters(
             runtime.kafka, runtime.topics.dlq, runtime.codec, runtime.sessions, selection, options
         )

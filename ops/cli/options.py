@@ -52,9 +52,13 @@ def time_range_options(command: CommandT) -> CommandT:
     """``--from`` and ``--to`` (the ``start`` and ``end`` parameters), as every ranged
     command reads them."""
     start = click.option(
-        "--from", "start", required=True, callback=parse_instant, metavar=INSTANT_METAVAR,
+        "--from",
+        "start",
+        required=True,
+        callback=parse_instant,
+        metavar=INSTANT_METAVAR,
         help=FROM_HELP,
-    )  # fmt: skip
+    )
     end = click.option(
         "--to", "end", required=True, callback=parse_instant, metavar=INSTANT_METAVAR, help=TO_HELP
     )

@@ -57,9 +57,11 @@ def render_snippet(tenant_id: uuid.UUID, source: str, pixel_id: str, server_url:
     page = PAGE_KEYS[source]
     server = server_url.rstrip("/")
     params = json.dumps(list(page.params))
-    value_hint = "" if scheme.event_name in {"Lead", "AddToCart"} else (
-        "value: 0.00, currency: \"USD\" /* this order's total and currency */"
-    )  # fmt: skip
+    value_hint = (
+        ""
+        if scheme.event_name in {"Lead", "AddToCart"}
+        else ('value: 0.00, currency: "USD" /* this order\'s total and currency */')
+    )
     return f"""<!-- capi-stream + Meta pixel: {scheme.event_name} from {source}, counted once.
      The page key: {page.where}.
      Put this in place of the base code's fbq('init', ...) and fbq('track', 'PageView'):
@@ -85,9 +87,11 @@ def render_snippet(tenant_id: uuid.UUID, source: str, pixel_id: str, server_url:
     "--source", required=True, type=click.Choice(sorted(PIXEL_SCHEMES)), help="Webhook source."
 )
 @click.option(
-    "--server-url", default="http://127.0.0.1:8080", show_default=True,
+    "--server-url",
+    default="http://127.0.0.1:8080",
+    show_default=True,
     help="The public URL of `capi serve` as the page reaches it.",
-)  # fmt: skip
+)
 def pixel_snippet(tenant_id: str, source: str, server_url: str) -> None:
     """Print the pixel code for the tenant's thank-you page (same event_id as the server)."""
     tenant = _tenant(tenant_id)
@@ -160,7 +164,11 @@ def print_pixel_readiness(console: Console, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         share = row["share"]
         table.add_row(
-            row["tenant_id"], row["event_name"], str(row["sent"]), f"{share['fbp']:.0%}",
-            f"{share['external_id']:.0%}", f"{share['reproducible_event_id']:.0%}",
-        )  # fmt: skip
+            row["tenant_id"],
+            row["event_name"],
+            str(row["sent"]),
+            f"{share['fbp']:.0%}",
+            f"{share['external_id']:.0%}",
+            f"{share['reproducible_event_id']:.0%}",
+        )
     console.print(table)

@@ -56,10 +56,16 @@ class _Bar:
 
     def __init__(self, console: Console) -> None:
         self._progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            _RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console, transient=False,
-        )  # fmt: skip
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _RateColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
         self._task: TaskID | None = None
         self._counted_in_range = False
 
@@ -68,9 +74,11 @@ class _Bar:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._progress.stop()
 
     def start(self, expected: int | None) -> None:
@@ -148,10 +156,18 @@ def _print_summary(console: Console, summary: ReplaySummary, dry_run: bool) -> N
 )
 @click.option("--rate", type=click.FloatRange(min=0.1), help="At most N events per second.")
 def replay(
-    start: datetime, end: datetime, topic: str | None, tenants: tuple[str, ...],
-    event_names: tuple[str, ...], group_id: str | None, resend: bool, no_send: bool,
-    dry_run: bool, batch_size: int, rate: float | None,
-) -> None:  # fmt: skip
+    start: datetime,
+    end: datetime,
+    topic: str | None,
+    tenants: tuple[str, ...],
+    event_names: tuple[str, ...],
+    group_id: str | None,
+    resend: bool,
+    no_send: bool,
+    dry_run: bool,
+    batch_size: int,
+    rate: float | None,
+) -> None:
     """Re-process the events of a time range [--from, --to).
 
     The range is record timestamps, --to excluded (as in `capi export`); a --from in the
@@ -176,27 +192,39 @@ def replay(
     if group_id is not None and group_id == settings.consumer_group:
         raise click.BadParameter(
             f"{group_id!r} is the live worker group (CONSUMER_GROUP); use e.g. "
-            f"capi-replay-{datetime.now(UTC):%Y%m%d%H%M%S}", param_hint="--group",
-        )  # fmt: skip
+            f"capi-replay-{datetime.now(UTC):%Y%m%d%H%M%S}",
+            param_hint="--group",
+        )
     try:
         tenant_ids = frozenset(uuid.UUID(value) for value in tenants)
     except ValueError:
         raise click.BadParameter("not a UUID", param_hint="--tenant") from None
     runtime = build_runtime(settings)
     request = ReplayRequest(
-        topic=topic or runtime.topics.main, start_ms=_millis(start), end_ms=_millis(end),
-        tenant_ids=tenant_ids, event_names=frozenset(event_names), group_id=group_id,
-        resend=resend, no_send=no_send, dry_run=dry_run, batch_size=batch_size,
+        topic=topic or runtime.topics.main,
+        start_ms=_millis(start),
+        end_ms=_millis(end),
+        tenant_ids=tenant_ids,
+        event_names=frozenset(event_names),
+        group_id=group_id,
+        resend=resend,
+        no_send=no_send,
+        dry_run=dry_run,
+        batch_size=batch_size,
         max_rate=rate,
-    )  # fmt: skip
+    )
     console = Console(width=160)
     try:
         with _Bar(console) as bar:
             summary = replay_events(
-                kafka=runtime.kafka, topics=runtime.topics, sessions=runtime.sessions,
-                codec=runtime.codec, config=WorkerConfig.from_settings(settings),
-                request=request, progress=bar,
-            )  # fmt: skip
+                kafka=runtime.kafka,
+                topics=runtime.topics,
+                sessions=runtime.sessions,
+                codec=runtime.codec,
+                config=WorkerConfig.from_settings(settings),
+                request=request,
+                progress=bar,
+            )
     except ReplayRequestError as exc:
         raise click.UsageError(str(exc)) from None
     finally:

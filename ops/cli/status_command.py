@@ -55,8 +55,9 @@ def _topic_totals(lags: list[PartitionLag], now_ms: int) -> dict[str, dict[str, 
     """Per topic: total lag, partitions lagging, and the oldest record still waiting."""
     totals: dict[str, dict[str, Any]] = {}
     for lag in lags:
-        entry = totals.setdefault(lag.topic, {"lag": 0, "partitions": 0, "lagging": 0,
-                                              "oldest_waiting_ms": None})  # fmt: skip
+        entry = totals.setdefault(
+            lag.topic, {"lag": 0, "partitions": 0, "lagging": 0, "oldest_waiting_ms": None}
+        )
         entry["lag"] += lag.lag
         entry["partitions"] += 1
         entry["lagging"] += int(lag.lag > 0)
@@ -112,7 +113,7 @@ def collect_status(
             "end": x.end,
             "lag": x.lag,
             "oldest_waiting_ms": x.oldest_waiting_ms,
-        }  # fmt: skip
+        }
         for x in lags
     ]
     report["lag_by_topic"] = {topic: entry["lag"] for topic, entry in totals.items()}
@@ -123,7 +124,7 @@ def collect_status(
             "topic": topic,
             "depth": totals[topic]["lag"],
             "oldest_age_seconds": totals[topic]["oldest_waiting_age_seconds"],
-        }  # fmt: skip
+        }
         for topic in topics.retries
     ]
     report["dead_letters"] = {
@@ -160,8 +161,17 @@ def _when(iso: str | None) -> str:
 
 def _print_events(console: Console, report: dict[str, Any], _view: View) -> None:
     events = Table(title="events per tenant and event name")
-    columns = ("tenant_id", "event_name", "received", "pending", "sent", "retrying",
-               "dead_lettered", "expired", "oldest_unsent")  # fmt: skip
+    columns = (
+        "tenant_id",
+        "event_name",
+        "received",
+        "pending",
+        "sent",
+        "retrying",
+        "dead_lettered",
+        "expired",
+        "oldest_unsent",
+    )
     for column in columns:
         events.add_column(column.replace("_", " "))
     for row in report["events"]:
@@ -180,8 +190,7 @@ def _print_last_errors(console: Console, report: dict[str, Any], _view: View) ->
         error = row["error"]
         if len(error) > _ERROR_CELL_CHARS:
             error = error[: _ERROR_CELL_CHARS - 3] + "..."
-        table.add_row(row["tenant_id"], row["event_name"], row["status"], _when(row["at"]),
-                      error)  # fmt: skip
+        table.add_row(row["tenant_id"], row["event_name"], row["status"], _when(row["at"]), error)
     console.print(table)
 
 
@@ -208,17 +217,26 @@ def _print_lag(console: Console, report: dict[str, Any], view: View) -> None:
             lag.add_column(column)
         now = int(time.time() * 1000)
         for row in report["lag"]:
-            lag.add_row(row["topic"], str(row["partition"]), _cell(row["committed"]),
-                        str(row["end"]), str(row["lag"]),
-                        _age(_age_of(row["oldest_waiting_ms"], now)))  # fmt: skip
+            lag.add_row(
+                row["topic"],
+                str(row["partition"]),
+                _cell(row["committed"]),
+                str(row["end"]),
+                str(row["lag"]),
+                _age(_age_of(row["oldest_waiting_ms"], now)),
+            )
         console.print(lag)
         return
     lag = Table(title=f"lag of group {group} (per topic; --partitions for each partition)")
     for column in ("topic", "lag", "partitions lagging", "oldest waiting"):
         lag.add_column(column)
     for topic, entry in report["topics"].items():
-        lag.add_row(topic, str(entry["lag"]), f"{entry['lagging']} of {entry['partitions']}",
-                    _age(entry["oldest_waiting_age_seconds"]))  # fmt: skip
+        lag.add_row(
+            topic,
+            str(entry["lag"]),
+            f"{entry['lagging']} of {entry['partitions']}",
+            _age(entry["oldest_waiting_age_seconds"]),
+        )
     console.print(lag)
 
 
@@ -233,8 +251,12 @@ def _print_tiers(console: Console, report: dict[str, Any], _view: View) -> None:
     summary.add_column("newest reason", overflow="fold")
     for tier in report["retry_tiers"]:
         summary.add_row(tier["topic"], str(tier["depth"]), _age(tier["oldest_age_seconds"]), "")
-    summary.add_row(dead["topic"], str(dead["count"]), _age(dead["oldest_age_seconds"]),
-                    dead["newest_reason"] or "")  # fmt: skip
+    summary.add_row(
+        dead["topic"],
+        str(dead["count"]),
+        _age(dead["oldest_age_seconds"]),
+        dead["newest_reason"] or "",
+    )
     console.print(summary)
 
 

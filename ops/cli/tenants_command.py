@@ -320,11 +320,13 @@ def verify(ctx: click.Context, tenant_id: str, test_event_code: str | None, save
     graph_url = credentials.get("graph_url")
     try:
         client = MetaCAPIClient.from_tenant(
-            credentials, test_event_code=code,
+            credentials,
+            test_event_code=code,
             graph_url=graph_url if isinstance(graph_url, str) else settings.meta_graph_url,
-            api_version=settings.meta_api_version, timeout_seconds=settings.meta_timeout_seconds,
+            api_version=settings.meta_api_version,
+            timeout_seconds=settings.meta_timeout_seconds,
             partner_agent=settings.meta_partner_agent,
-        )  # fmt: skip
+        )
     except CapiError as exc:
         raise click.ClickException(f"{exc}: `capi tenants set-meta {tenant_id} ...`") from exc
     answer: SendResult | CapiError

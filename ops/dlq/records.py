@@ -130,9 +130,10 @@ class DeadLetter:
         """``Class code/subcode: message``, whichever parts are known."""
         error_class = self.headers.get(Header.ERROR_CLASS, "unknown")
         codes = "/".join(
-            c for c in (self.headers.get(Header.ERROR_CODE), self.headers.get(Header.ERROR_SUBCODE))
+            c
+            for c in (self.headers.get(Header.ERROR_CODE), self.headers.get(Header.ERROR_SUBCODE))
             if c
-        )  # fmt: skip
+        )
         message = self.headers.get(Header.ERROR_MESSAGE, "")
         head = f"{error_class} {codes}".strip()
         return f"{head}: {message}" if message else head

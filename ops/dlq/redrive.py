@@ -40,9 +40,17 @@ from ops.dlq.records import parse_dead_letter as _parse
 from storage.errors import map_db_errors
 from storage.redrive import RedriveEntry, add_redrive_entries, load_redrive_history
 
-__all__ = ["META_WINDOW", "TOO_OLD_REASON", "DeadLetterNotFoundError", "Outcome", "RedriveItem",
-           "RedriveOptions", "RedriveReport", "redrive_dead_letters",
-           "redrive_group_id"]  # fmt: skip
+__all__ = [
+    "META_WINDOW",
+    "TOO_OLD_REASON",
+    "DeadLetterNotFoundError",
+    "Outcome",
+    "RedriveItem",
+    "RedriveOptions",
+    "RedriveReport",
+    "redrive_dead_letters",
+    "redrive_group_id",
+]
 
 META_WINDOW = timedelta(days=7)
 TOO_OLD_REASON = "older than Meta's 7-day window"
@@ -126,8 +134,15 @@ class _Pacer:
 
 
 class _Redrive:
-    def __init__(self, dlq_topic: str, codec: EventCodec, sessions: sessionmaker[Session],
-                 options: RedriveOptions, now_ms: int, report: RedriveReport) -> None:  # fmt: skip
+    def __init__(
+        self,
+        dlq_topic: str,
+        codec: EventCodec,
+        sessions: sessionmaker[Session],
+        options: RedriveOptions,
+        now_ms: int,
+        report: RedriveReport,
+    ) -> None:
         self.dlq_topic = dlq_topic
         self.codec = codec
         self.sessions = sessions
@@ -157,8 +172,9 @@ class _Redrive:
             return Outcome.DRY_RUN, None, previous + 1
         return Outcome.REDRIVEN, None, previous + 1
 
-    def handle(self, letters: list[DeadLetter], producer: ConfirmedProducer | None,
-               pacer: _Pacer) -> None:  # fmt: skip
+    def handle(
+        self, letters: list[DeadLetter], producer: ConfirmedProducer | None, pacer: _Pacer
+    ) -> None:
         """Decide, send (acknowledged), then store the audit rows of a batch."""
         items: list[RedriveItem] = []
         for letter in letters:
@@ -169,15 +185,21 @@ class _Redrive:
             outcome, reason, count = decision
             if outcome == Outcome.REDRIVEN and producer is not None:
                 pacer.wait()
-                headers = [(Header.REDRIVE_COUNT, str(count).encode()),
-                           (Header.REDRIVEN_BY, self.options.actor.encode())]  # fmt: skip
-                producer.send(OutgoingRecord(self.options.target_topic, letter.value,
-                                             key=letter.key, headers=headers))  # fmt: skip
+                headers = [
+                    (Header.REDRIVE_COUNT, str(count).encode()),
+                    (Header.REDRIVEN_BY, self.options.actor.encode()),
+                ]
+                producer.send(
+                    OutgoingRecord(
+                        self.options.target_topic, letter.value, key=letter.key, headers=headers
+                    )
+                )
                 self.done.add((letter.ref.partition, letter.ref.offset))
                 if letter.event_id:
                     self.counts[letter.event_id] = count
-            items.append(RedriveItem(letter.ref, outcome, reason, letter.event_id,
-                                     letter.tenant_id))  # fmt: skip
+            items.append(
+                RedriveItem(letter.ref, outcome, reason, letter.event_id, letter.tenant_id)
+            )
         if not items:
             return
         entries = [
@@ -246,9 +268,14 @@ def redrive_dead_letters(
     return report
 
 
-def _select(consumer: Consumer, topic: str, selection: DeadLetterFilter,
-            options: RedriveOptions, now_ms: int, positions: dict[int, int]
-            ) -> Iterator[DeadLetter]:  # fmt: skip
+def _select(
+    consumer: Consumer,
+    topic: str,
+    selection: DeadLetterFilter,
+    options: RedriveOptions,
+    now_ms: int,
+    positions: dict[int, int],
+) -> Iterator[DeadLetter]:
     """The chosen dead letters; ``positions`` tracks the next offset to commit per partition.
 
     The caller commits ``positions`` only right after handling every letter handed out.
@@ -259,8 +286,9 @@ def _select(consumer: Consumer, topic: str, selection: DeadLetterFilter,
                 consumer, ref.topic, ref.partition
             ):
                 raise DeadLetterNotFoundError(f"no dead letter {ref}")
-            with closing(_scan(consumer, {(ref.topic, ref.partition): ref.offset},
-                               stop_after_first=True)) as messages:  # fmt: skip
+            with closing(
+                _scan(consumer, {(ref.topic, ref.partition): ref.offset}, stop_after_first=True)
+            ) as messages:
                 for message in messages:
                     letter = _parse(message)
                     if letter.ref == ref:
@@ -280,8 +308,13 @@ def _select(consumer: Consumer, topic: str, selection: DeadLetterFilter,
                 yield letter
 
 
-def _commit(consumer: Consumer, topic: str, positions: dict[int, int], group: str | None,
-            options: RedriveOptions) -> None:  # fmt: skip
+def _commit(
+    consumer: Consumer,
+    topic: str,
+    positions: dict[int, int],
+    group: str | None,
+    options: RedriveOptions,
+) -> None:
     if group is None or options.dry_run or not positions:
         return
     offsets = [KafkaTopicPartition(topic, p, o) for p, o in positions.items()]

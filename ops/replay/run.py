@@ -157,9 +157,13 @@ class _ReplayRun:
         if not request.no_send:  # --no-send produces nothing: no retries, no dead letters
             self.producer = ConfirmedProducer(kafka.producer_config())
         self.processor = build_processor(
-            codec=codec, topics=topics, sessions=sessions, store=self.store, tenants=tenants,
+            codec=codec,
+            topics=topics,
+            sessions=sessions,
+            store=self.store,
+            tenants=tenants,
             config=config,
-        )  # fmt: skip
+        )
         self.tenants, self.sender = tenants, self.processor.sender
 
     def execute(self, progress: ReplayProgress | None) -> ReplaySummary:
@@ -172,10 +176,15 @@ class _ReplayRun:
         starts = self._resume(plan.starts) if request.group_id else plan.starts
         logger.info(
             "replay started",
-            extra={"topic": request.topic, "group": request.group_id, "starts": {
-                f"{t}[{p}]": o for (t, p), o in starts.items()}, "expected": plan.expected,
-                "lookup_used": plan.lookup_used, "dry_run": request.dry_run},
-        )  # fmt: skip
+            extra={
+                "topic": request.topic,
+                "group": request.group_id,
+                "starts": {f"{t}[{p}]": o for (t, p), o in starts.items()},
+                "expected": plan.expected,
+                "lookup_used": plan.lookup_used,
+                "dry_run": request.dry_run,
+            },
+        )
         if progress is not None:
             progress.start(plan.expected)
         batch_size = request.batch_size
@@ -190,8 +199,10 @@ class _ReplayRun:
                 self._flush()
                 self._pace(began)
         self._flush()
-        logger.info("replay finished", extra={"scanned": summary.scanned,
-                    "matched": summary.matched, **summary.by_outcome()})  # fmt: skip
+        logger.info(
+            "replay finished",
+            extra={"scanned": summary.scanned, "matched": summary.matched, **summary.by_outcome()},
+        )
         return summary
 
     def _pace(self, began: float) -> None:

@@ -13,10 +13,24 @@ from typing import Any
 
 ZERO_DECIMAL_CURRENCIES = frozenset(
     {
-        "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA",
-        "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
     }
-)  # fmt: skip
+)
 THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$", re.ASCII)

@@ -74,9 +74,16 @@ FAILURE_TYPES = frozenset(
 )
 AMOUNT_KEYS = ("amount_total", "amount_received", "amount_paid", "amount")
 METADATA_ATTRIBUTION = (
-    "fbclid", "fbc", "fbp", "ad_id",
-    "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term",
-)  # fmt: skip
+    "fbclid",
+    "fbc",
+    "fbp",
+    "ad_id",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+)
 
 
 def _id_of(value: Any) -> str | None:
@@ -114,10 +121,13 @@ def _identity(data: dict[str, Any]) -> dict[str, Any]:
     ]
     name = first_text(data.get("customer_name"), *(d.get("name") for d in details))
     address = next(
-        (a for a in [obj(d.get("address")) for d in details] + [obj(data.get("customer_address"))]
-         if a),
+        (
+            a
+            for a in [obj(d.get("address")) for d in details] + [obj(data.get("customer_address"))]
+            if a
+        ),
         {},
-    )  # fmt: skip
+    )
     first, last = split_name(name)
     return {
         "emails": unique(

@@ -44,6 +44,8 @@ def test_only_the_kafka_edge_imports_the_kafka_clients() -> None:
 
 def test_the_check_sees_an_import(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
-    probe.write_text("from confluent_kafka import Consumer, KafkaError\nimport confluent_kafka\n"
-                     "x = confluent_kafka.Producer\n")  # fmt: skip
+    probe.write_text(
+        "from confluent_kafka import Consumer, KafkaError\nimport confluent_kafka\n"
+        "x = confluent_kafka.Producer\n"
+    )
     assert client_imports(probe) == ["Consumer", "Producer"]

@@ -65,9 +65,13 @@ def test_single_object_round_trip_is_exact() -> None:
 def test_event_id_is_deterministic_from_the_business_key() -> None:
     assert make_event().event_id == make_event(event_name="Purchase").event_id
     other = ConversionEvent.create(
-        tenant_id=TENANT, source="stripe", source_event_id="pi_2",
-        event_name="Purchase", event_time=datetime.now(UTC), action_source="other",
-    )  # fmt: skip
+        tenant_id=TENANT,
+        source="stripe",
+        source_event_id="pi_2",
+        event_name="Purchase",
+        event_time=datetime.now(UTC),
+        action_source="other",
+    )
     assert other.event_id != make_event().event_id
 
 
@@ -314,10 +318,11 @@ def test_the_reader_schema_mirrors_the_model() -> None:
     # field the schema can produce is a model field.
     def names(record: dict[str, Any]) -> dict[str, Any]:
         return {
-            field["name"]: names(field["type"]) if isinstance(field["type"], dict)
-            and field["type"]["type"] == "record" else None
+            field["name"]: names(field["type"])
+            if isinstance(field["type"], dict) and field["type"]["type"] == "record"
+            else None
             for field in record["fields"]
-        }  # fmt: skip
+        }
 
     def model_names(model: type[BaseModel]) -> dict[str, Any]:
         return {

@@ -64,9 +64,11 @@ class _LoadProducer:
         while not self._stop.is_set():
             try:
                 self._producer.produce(
-                    self._topic, f"r-{n}".encode(), key=f"k-{n % 50}".encode(),
+                    self._topic,
+                    f"r-{n}".encode(),
+                    key=f"k-{n % 50}".encode(),
                     on_delivery=self._on_delivery,
-                )  # fmt: skip
+                )
                 n += 1
             except BufferError:
                 pass

@@ -234,10 +234,11 @@ def test_serve_gives_up_when_the_producer_cannot_be_brought_back(
     runtime = test_runtime(restart_kafka, topics, sqlite_sessions.kw["bind"], sqlite_sessions)
     gave_up: list[bool] = []
     options = AppOptions(
-        publish_timeout_seconds=5.0, readiness_cache_seconds=0.0,  # a loaded first connect
+        publish_timeout_seconds=5.0,
+        readiness_cache_seconds=0.0,  # a loaded first connect
         kafka_recovery=RecoveryPolicy(give_up_after_seconds=0.0),
         on_kafka_give_up=lambda: gave_up.append(True),
-    )  # fmt: skip
+    )
     with AppHarness(runtime, options) as app:
         body = chatbot_lead("before")
         assert app.send(tenant_id, "chatbot", body).status_code == 202
@@ -375,10 +376,13 @@ def test_a_worker_whose_consumer_cannot_be_brought_back_exits(
     topics = TopicNames(main=unique_name("capi.events"))
     ensure_topics(restart_kafka.admin_config(), topics.all, partitions=3)
     worker = Worker(
-        kafka=restart_kafka, topics=topics, sessions=sqlite_sessions, codec=CODEC,
+        kafka=restart_kafka,
+        topics=topics,
+        sessions=sqlite_sessions,
+        codec=CODEC,
         config=make_worker_config(unique_name("group"), emulator.base_url, metrics_port=None),
         recovery=RecoveryPolicy(give_up_after_seconds=0.0),
-    )  # fmt: skip
+    )
     errors: list[BaseException] = []
 
     def run() -> None:

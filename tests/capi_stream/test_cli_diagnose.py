@@ -40,10 +40,18 @@ def unreachable_broker() -> DependencyUnavailableError:
         (DependencyUnavailableError("no cause"), None),
     ],
     ids=[
-        "no-database", "unmigrated-sqlite", "unmigrated-postgres", "unreachable", "login",
-        "other-operational", "broker", "integrity-bug", "plain-bug", "ours-without-cause",
+        "no-database",
+        "unmigrated-sqlite",
+        "unmigrated-postgres",
+        "unreachable",
+        "login",
+        "other-operational",
+        "broker",
+        "integrity-bug",
+        "plain-bug",
+        "ours-without-cause",
     ],
-)  # fmt: skip
+)
 def test_explain(
     monkeypatch: pytest.MonkeyPatch, error: BaseException, expected: str | None
 ) -> None:

@@ -35,9 +35,15 @@ def make(clock: Clock, **kwargs: Any) -> ClientLifecycle[FakeClient]:
         client.disposed = True
 
     return ClientLifecycle(
-        "producer", FakeClient, {"bootstrap.servers": "x"}, dispose=dispose, policy=POLICY,
-        clock=clock, rng=lambda: 1.0, **kwargs,
-    )  # fmt: skip
+        "producer",
+        FakeClient,
+        {"bootstrap.servers": "x"},
+        dispose=dispose,
+        policy=POLICY,
+        clock=clock,
+        rng=lambda: 1.0,
+        **kwargs,
+    )
 
 
 def fatal(code: int = KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER) -> KafkaError:

@@ -100,9 +100,19 @@ def test_a_misspelt_variable_of_ours_fails_naming_it(
 
 @pytest.mark.parametrize(
     "variable",
-    ["PATH", "HTTP_PROXY", "HOME", "KAFKA_HEAP_OPTS", "KAFKA_OPTS", "CAPI_TEST_POSTGRES_URL",
-     "CAPI_KAFKA_BACKEND", "CAPI_BENCH_POSTGRES_URL", "PGPASSWORD", "DATABASEURL"],
-)  # fmt: skip
+    [
+        "PATH",
+        "HTTP_PROXY",
+        "HOME",
+        "KAFKA_HEAP_OPTS",
+        "KAFKA_OPTS",
+        "CAPI_TEST_POSTGRES_URL",
+        "CAPI_KAFKA_BACKEND",
+        "CAPI_BENCH_POSTGRES_URL",
+        "PGPASSWORD",
+        "DATABASEURL",
+    ],
+)
 def test_other_programs_variables_pass(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:

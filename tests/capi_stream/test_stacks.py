@@ -34,9 +34,13 @@ def running(settings: CapiSettings, pid: int, bootstrap: str) -> Path:
     path = stack_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = StackState(
-        pid=pid, data_dir=settings.data_dir, ready=True, kafka_bootstrap_servers=bootstrap,
-        database_url=f"sqlite:///{settings.data_dir}/capi.db", meta_graph_url="http://emu",
-    )  # fmt: skip
+        pid=pid,
+        data_dir=settings.data_dir,
+        ready=True,
+        kafka_bootstrap_servers=bootstrap,
+        database_url=f"sqlite:///{settings.data_dir}/capi.db",
+        meta_graph_url="http://emu",
+    )
     announce_stack(path, state)
     return path
 

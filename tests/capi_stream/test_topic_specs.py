@@ -20,9 +20,13 @@ DLQ = TopicSpec("capi.events.dlq", "dlq", 3, 2_592_000_000)
 
 def test_specs_follow_the_settings() -> None:
     settings = CapiSettings(
-        topic_main="orders", retry_delays_seconds=[5.0, 10.0], topic_partitions=4,
-        topic_retention_ms=1000, dlq_partitions=2, dlq_retention_ms=2000,
-    )  # fmt: skip
+        topic_main="orders",
+        retry_delays_seconds=[5.0, 10.0],
+        topic_partitions=4,
+        topic_retention_ms=1000,
+        dlq_partitions=2,
+        dlq_retention_ms=2000,
+    )
     assert build_topic_specs(settings) == (
         TopicSpec("orders", "main", 4, 1000),
         TopicSpec("orders.retry.1", "retry", 4, 1000),

@@ -14,16 +14,24 @@ FIRST = NOW - timedelta(hours=5)
 TENANT = uuid.UUID("11111111-1111-1111-1111-111111111111")
 CONTACT = uuid.UUID("22222222-2222-2222-2222-222222222222")
 STORED = ContactHints(
-    CONTACT, fbc=f"fb.1.{int(FIRST.timestamp() * 1000)}.IwAR_A", fbclid="IwAR_A",
+    CONTACT,
+    fbc=f"fb.1.{int(FIRST.timestamp() * 1000)}.IwAR_A",
+    fbclid="IwAR_A",
     fbc_first_seen_at=FIRST,
-)  # fmt: skip
+)
 
 
 def event(**fields: Any) -> ConversionEvent:
     return ConversionEvent.create(
-        tenant_id=TENANT, source="api", source_event_id="x", event_name="Lead",
-        event_time=NOW, action_source="chat", contact_id=CONTACT, **fields,
-    )  # fmt: skip
+        tenant_id=TENANT,
+        source="api",
+        source_event_id="x",
+        event_name="Lead",
+        event_time=NOW,
+        action_source="chat",
+        contact_id=CONTACT,
+        **fields,
+    )
 
 
 def test_the_same_fbclid_again_uses_the_first_seen_time() -> None:

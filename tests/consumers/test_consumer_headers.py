@@ -51,8 +51,9 @@ def test_a_main_topic_record_is_attempt_one_and_its_own_origin() -> None:
 
 def test_build_then_parse_round_trips_and_keeps_the_first_origin() -> None:
     first = parse_hop(FakeRecord(headers_=[("trace-id", b"abc")]))
-    hop1 = build_headers(first, attempt=2, due_ms=5000, failure=FAILURE, failed_at_ms=4000,
-                         event=EVENT)  # fmt: skip
+    hop1 = build_headers(
+        first, attempt=2, due_ms=5000, failure=FAILURE, failed_at_ms=4000, event=EVENT
+    )
     on_tier = FakeRecord(topic_="main.retry.1", partition_=0, offset_=7, headers_=list(hop1))
     second = parse_hop(on_tier)
     assert second.attempt == 2
@@ -83,8 +84,9 @@ def test_headers_are_replaced_per_hop_never_appended() -> None:
 
 def test_the_error_message_is_capped_at_one_kilobyte_on_a_character_boundary() -> None:
     failure = Failure("X", "é" * 5000)
-    built = build_headers(parse_hop(FakeRecord()), attempt=2, due_ms=None, failure=failure,
-                          failed_at_ms=1)  # fmt: skip
+    built = build_headers(
+        parse_hop(FakeRecord()), attempt=2, due_ms=None, failure=failure, failed_at_ms=1
+    )
     message = dict(built)[h.ERROR_MESSAGE]
     assert len(message) <= h.MAX_MESSAGE_BYTES
     assert message.decode("utf-8").endswith("...")
@@ -93,8 +95,9 @@ def test_the_error_message_is_capped_at_one_kilobyte_on_a_character_boundary() -
 
 def test_a_lone_surrogate_in_metas_message_becomes_a_question_mark() -> None:
     failure = Failure("MetaRetryableError", "bad \ud800 news")
-    built = build_headers(parse_hop(FakeRecord()), attempt=2, due_ms=None, failure=failure,
-                          failed_at_ms=1)  # fmt: skip
+    built = build_headers(
+        parse_hop(FakeRecord()), attempt=2, due_ms=None, failure=failure, failed_at_ms=1
+    )
     assert dict(built)[h.ERROR_MESSAGE] == b"bad ? news"
 
 

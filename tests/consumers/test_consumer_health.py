@@ -35,10 +35,11 @@ def test_readiness(
 ) -> None:
     clients = [("consumer", consumer), ("forward producer", producer)]
     assert (
-        readiness(stopped_by_dlq_limit=stopped, in_outage=outage, clients=clients,
-                  assigned=assigned)
+        readiness(
+            stopped_by_dlq_limit=stopped, in_outage=outage, clients=clients, assigned=assigned
+        )
         == expected
-    )  # fmt: skip
+    )
 
 
 def test_liveness_follows_the_loop() -> None:

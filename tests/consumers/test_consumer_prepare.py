@@ -30,11 +30,15 @@ def event(**overrides: Any) -> ConversionEvent:
         "event_time": NOW - timedelta(minutes=1),
         "action_source": "other",
         "contact_id": CONTACT,
-        "user": {"emails": ["A@B.co"], "phones": ["+1 650 555 1212"], "first_name": "Ann",
-                 "country": "US"},
+        "user": {
+            "emails": ["A@B.co"],
+            "phones": ["+1 650 555 1212"],
+            "first_name": "Ann",
+            "country": "US",
+        },
         "attribution": {"fbp": "fb.1.1596403881668.1116446470"},
         "custom_data": {"value": Decimal("10.5"), "currency": "usd", "order_id": "o1"},
-    }  # fmt: skip
+    }
     fields.update(overrides)
     return ConversionEvent.create(tenant_id=TENANT, source="api", source_event_id="x", **fields)
 
@@ -104,8 +108,12 @@ def test_money_that_a_json_number_cannot_carry_exactly_is_dead_not_rounded() -> 
     assert prepared.status == EventStatus.DEAD
     assert prepared.server_event is None
     assert prepared.error is not None and "precision" in str(prepared.error)
-    exact = prepare_event(event(custom_data={"value": Decimal("19.99"), "currency": "usd"}),
-                          None, default_country="US", now=NOW)  # fmt: skip
+    exact = prepare_event(
+        event(custom_data={"value": Decimal("19.99"), "currency": "usd"}),
+        None,
+        default_country="US",
+        now=NOW,
+    )
     assert exact.status == EventStatus.PENDING
     assert exact.server_event is not None
     assert exact.server_event.to_payload()["custom_data"] == {"value": 19.99, "currency": "USD"}

@@ -23,12 +23,40 @@ CODEC = build_codec()
 
 # Text shaped like what each field may really hold, mixed with anything at all.
 _ANY = st.text(min_size=1, max_size=60).filter(lambda s: s.strip() and "\x00" not in s)
-_LIKELY = st.sampled_from([
-    "+1 (650) 555-1212", "0044 20 7946 0958", "(0)30 1234567", "+", "00", "555", "12/31/1999",
-    "1999-02-30", "31.12.1999", "Female", "M", "x", "United Kingdom", "GBR", "gb", "zz",
-    "California", "N.Y.", "SW1A 1AA", "94025-1234", "JOHN@EXAMPLE.COM", "a@b", "@", "é@ü.de",
-    "f" * 64, "F" * 64, "0" * 32, "fb.1.1596403881668.IwAR", "fb.1.x.y", "IwAR" + "z" * 500,
-])  # fmt: skip
+_LIKELY = st.sampled_from(
+    [
+        "+1 (650) 555-1212",
+        "0044 20 7946 0958",
+        "(0)30 1234567",
+        "+",
+        "00",
+        "555",
+        "12/31/1999",
+        "1999-02-30",
+        "31.12.1999",
+        "Female",
+        "M",
+        "x",
+        "United Kingdom",
+        "GBR",
+        "gb",
+        "zz",
+        "California",
+        "N.Y.",
+        "SW1A 1AA",
+        "94025-1234",
+        "JOHN@EXAMPLE.COM",
+        "a@b",
+        "@",
+        "é@ü.de",
+        "f" * 64,
+        "F" * 64,
+        "0" * 32,
+        "fb.1.1596403881668.IwAR",
+        "fb.1.x.y",
+        "IwAR" + "z" * 500,
+    ]
+)
 _TEXT = _LIKELY | _ANY
 _COUNTRIES = st.none() | st.sampled_from(["US", "GB", "DE", "JP", "BR", "ZZ"])
 
@@ -38,8 +66,9 @@ def _events(draw: st.DrawFn) -> ConversionEvent:
     fields: dict[str, Any] = {
         "event_name": draw(st.sampled_from(["Lead", "Purchase", "AddToCart", "Custom"])),
         "event_time": NOW - timedelta(minutes=draw(st.integers(0, 11_000))),
-        "action_source": draw(st.sampled_from(["website", "system_generated", "chat",
-                                               "business_messaging", "other"])),
+        "action_source": draw(
+            st.sampled_from(["website", "system_generated", "chat", "business_messaging", "other"])
+        ),
         "messaging_channel": draw(st.none() | st.sampled_from(["whatsapp", "instagram"])),
         "event_source_url": draw(st.none() | st.just("https://shop.example.com/x")),
         "client_user_agent": draw(st.none() | _TEXT),
@@ -48,19 +77,35 @@ def _events(draw: st.DrawFn) -> ConversionEvent:
             "emails": draw(st.lists(_TEXT, max_size=3)),
             "phones": draw(st.lists(_TEXT, max_size=3)),
             "external_ids": draw(st.lists(_TEXT, max_size=2)),
-            **{name: draw(st.none() | _TEXT) for name in (
-                "first_name", "last_name", "gender", "date_of_birth", "city", "state", "zip",
-                "country", "page_scoped_user_id", "ctwa_clid", "lead_id")},
+            **{
+                name: draw(st.none() | _TEXT)
+                for name in (
+                    "first_name",
+                    "last_name",
+                    "gender",
+                    "date_of_birth",
+                    "city",
+                    "state",
+                    "zip",
+                    "country",
+                    "page_scoped_user_id",
+                    "ctwa_clid",
+                    "lead_id",
+                )
+            },
         },
-        "attribution": {name: draw(st.none() | _TEXT) for name in ("fbclid", "fbc", "fbp",
-                                                                    "ad_id")},
+        "attribution": {
+            name: draw(st.none() | _TEXT) for name in ("fbclid", "fbc", "fbp", "ad_id")
+        },
         "custom_data": {
-            "value": draw(st.none() | st.decimals(min_value=0, max_value=Decimal(10**15),
-                                                  places=4, allow_nan=False)),
+            "value": draw(
+                st.none()
+                | st.decimals(min_value=0, max_value=Decimal(10**15), places=4, allow_nan=False)
+            ),
             "currency": draw(st.none() | st.sampled_from(["USD", "jpy", "XXX", "ABC"])),
             "extra": draw(st.dictionaries(_ANY, _ANY, max_size=3)),
         },
-    }  # fmt: skip
+    }
     return ConversionEvent.create(
         tenant_id=uuid.uuid4(), source="api", source_event_id=draw(_ANY), **fields
     )

@@ -47,16 +47,24 @@ DEFER = Destination.DEFER
         (MetaRateLimitedError("17", code=17), 1, Route(DEFER, 1), None),
         (MetaRateLimitedError("17", code=17), 4, Route(DEFER, 4), None),
         (MetaRateLimitedError("4", code=4), 5, Route(DEFER, 5), None),
-        (MetaRateLimitedError("local", classification="rate_limited_local"), 2,
-         Route(DEFER, 2), None),
+        (
+            MetaRateLimitedError("local", classification="rate_limited_local"),
+            2,
+            Route(DEFER, 2),
+            None,
+        ),
         (classify_error(429, b"Too Many Requests"), 5, Route(DEFER, 5), None),
         (classify_error(400, {"error": {"code": 341}}), 3, Route(DEFER, 3), None),
         (MetaRetryableError("5xx"), 5, Route(DEAD, 5), "t.dlq"),
         (MetaRetryableError("redriven past the budget"), 6, Route(DEAD, 6), "t.dlq"),
         (MetaPermanentError("code 100", code=100), 1, Route(DEAD, 1), "t.dlq"),
         (MetaCredentialsError("190", code=190), 2, Route(DEAD, 2), "t.dlq"),
-        (classify_error(400, {"error": {"code": 100, "error_subcode": 2804003}}), 1,
-         Route(DEAD, 1), "t.dlq"),
+        (
+            classify_error(400, {"error": {"code": 100, "error_subcode": 2804003}}),
+            1,
+            Route(DEAD, 1),
+            "t.dlq",
+        ),
         (classify_error(503, "Service Unavailable"), 1, Route(RETRY, 2), "t.retry.1"),
         (classify_error(400, {"error": {"code": 80004}}), 1, Route(DEFER, 1), None),
         (classify_error(400, {"error": {"code": 613}}), 5, Route(DEFER, 5), None),
@@ -69,7 +77,7 @@ DEFER = Destination.DEFER
         (DependencyUnavailableError("db down"), 1, Route(PAUSE, 1), None),
         (DependencyUnavailableError("db down"), 5, Route(PAUSE, 5), None),
     ],
-)  # fmt: skip
+)
 def test_route_failure(
     error: BaseException, attempt: int, expected: Route, topic: str | None
 ) -> None:

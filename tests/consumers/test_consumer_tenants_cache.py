@@ -50,8 +50,9 @@ def _cache(directory: Directory, clock: Clock) -> TenantCache:
     def build(_credentials: Mapping[str, Any]) -> FakeSender:
         return FakeSender()
 
-    return TenantCache(directory.load, build, ttl_seconds=60.0, negative_ttl_seconds=5.0,
-                       clock=clock)  # fmt: skip
+    return TenantCache(
+        directory.load, build, ttl_seconds=60.0, negative_ttl_seconds=5.0, clock=clock
+    )
 
 
 def test_a_known_tenant_is_looked_up_once_per_ttl() -> None:

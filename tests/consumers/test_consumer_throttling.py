@@ -45,8 +45,10 @@ def test_a_throttled_send_spends_no_attempt_and_blocks_the_tenant_as_long_as_met
     assert report.throttled_by_tenant == {str(TENANT): 1}
     # 2 min wait: the first tier whose delay covers it (5 min), the attempt unchanged.
     assert _tiers(report) == [("t.retry.2", "5")] * 3
-    assert all(header_map(f.headers)[h.DUE_MS] == str(int(START.timestamp() * 1000) + 120_000)
-               for f in report.forwards)  # fmt: skip
+    assert all(
+        header_map(f.headers)[h.DUE_MS] == str(int(START.timestamp() * 1000) + 120_000)
+        for f in report.forwards
+    )
     assert report.paused_tenants == {str(TENANT): int(START.timestamp() * 1000) + 120_000}
     assert set(store.counted.values()) == {1}  # the throttled send reached Meta: counted
     assert {(o.status, o.attempt) for o in store.outcomes} == {(EventStatus.RETRYING, 0)}

@@ -111,10 +111,14 @@ def test_queue_capi_event_publishes_to_the_main_topic(
     topic = topic_factory(partitions=1)
     codec = build_codec()
     event = ConversionEvent.create(
-        tenant_id=TENANT, source="api", source_event_id="order-9",
-        event_name="Lead", event_time=datetime.now(UTC), action_source="other",
+        tenant_id=TENANT,
+        source="api",
+        source_event_id="order-9",
+        event_name="Lead",
+        event_time=datetime.now(UTC),
+        action_source="other",
         user={"emails": ["jane@example.com"]},
-    )  # fmt: skip
+    )
     with EventPublisher(kafka_config, topic, codec) as publisher:
         assert queue_capi_event(TENANT, event, publisher=publisher) == event.event_id
         with pytest.raises(EventValidationError):

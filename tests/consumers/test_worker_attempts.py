@@ -82,10 +82,12 @@ def test_an_attempt_killed_before_its_outcome_is_still_counted(
         ), log.read_text()[-2000:]
         process = _start_worker(env, log)
         wait_for(
-            lambda: [r.status for r in event_rows(session_factory, tenant_id)]
-            == [EventStatus.SENT] * 3,
-            timeout=60, what="all sent after the restart",
-        )  # fmt: skip
+            lambda: (
+                [r.status for r in event_rows(session_factory, tenant_id)] == [EventStatus.SENT] * 3
+            ),
+            timeout=60,
+            what="all sent after the restart",
+        )
         process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0, log.read_text()[-2000:]
     finally:
@@ -94,8 +96,10 @@ def test_an_attempt_killed_before_its_outcome_is_still_counted(
             process.wait()
     rows = event_rows(session_factory, tenant_id)
     assert [r.send_attempts for r in rows] == [2, 2, 2]  # the killed send and the resend
-    print(f"\nkill: send_attempts after the kill {[r.send_attempts for r in before]}, "
-          f"after the resend {[r.send_attempts for r in rows]}")  # fmt: skip
+    print(
+        f"\nkill: send_attempts after the kill {[r.send_attempts for r in before]}, "
+        f"after the resend {[r.send_attempts for r in rows]}"
+    )
     received = sorted(str(e.payload["event_id"]) for e in emulator.state.events(pixel))
     assert received == sorted(e.event_id for e in events)  # the held request took nothing
     assert read_topic(kafka_config, topic_names.dlq, timeout=1) == []

@@ -61,19 +61,26 @@ def test_two_workers_in_one_group_split_the_partitions(
         running_worker(kafka_config, topic_names, session_factory, config) as second,
     ):
         wait_for(
-            lambda: first.worker.rebalance.assigned and second.worker.rebalance.assigned
-            and len(first.worker.rebalance.assigned | second.worker.rebalance.assigned) == 3,
+            lambda: (
+                first.worker.rebalance.assigned
+                and second.worker.rebalance.assigned
+                and len(first.worker.rebalance.assigned | second.worker.rebalance.assigned) == 3
+            ),
             what="both workers assigned",
-        )  # fmt: skip
+        )
         assert not first.worker.rebalance.assigned & second.worker.rebalance.assigned
         events = [make_conversion(tenant_id, n, "Lead") for n in range(30)]
         produce_events(kafka_config, topic_names.main, events, CODEC)
         wait_for(lambda: _all_sent(session_factory, tenant_id, 30), what="30 sent")
         consumed = [
-            sum(s.value for m in w.worker.metrics.consumed.collect() for s in m.samples
-                if s.name.endswith("_total"))
+            sum(
+                s.value
+                for m in w.worker.metrics.consumed.collect()
+                for s in m.samples
+                if s.name.endswith("_total")
+            )
             for w in (first, second)
-        ]  # fmt: skip
+        ]
     assert all(count > 0 for count in consumed), consumed
     assert sum(consumed) >= 30  # a rebalance before a commit re-delivers: at least once
     assert {e.payload["event_id"] for e in emulator.state.events(pixel)} == {
@@ -90,9 +97,14 @@ def _capi_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def _worker_env(
-    kafka_config: KafkaConfig, topic_names: TopicNames, group_id: str, db_url: str,
-    graph_url: str, tmp_path: Path, **extra: str,
-) -> dict[str, str]:  # fmt: skip
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    group_id: str,
+    db_url: str,
+    graph_url: str,
+    tmp_path: Path,
+    **extra: str,
+) -> dict[str, str]:
     return {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
@@ -239,14 +251,19 @@ def broker_behind_proxy(tmp_path: Path) -> Iterator[tuple[TcpProxy, KafkaConfig]
     """
     broker_port = find_free_port()
     proxy = TcpProxy("127.0.0.1", broker_port)
-    broker = EmbeddedBroker(port=broker_port, advertised_port=proxy.port,
-                            log_path=tmp_path / "tansu.log")  # fmt: skip
+    broker = EmbeddedBroker(
+        port=broker_port, advertised_port=proxy.port, log_path=tmp_path / "tansu.log"
+    )
     try:
         broker.start()
         # A short delivery timeout, so a forward to an unreachable broker fails in seconds.
-        kafka = KafkaConfig(broker.bootstrap_servers, session_timeout_ms=2000,
-                            heartbeat_interval_ms=200, fetch_wait_max_ms=20,
-                            extra={"message.timeout.ms": "3000"})  # fmt: skip
+        kafka = KafkaConfig(
+            broker.bootstrap_servers,
+            session_timeout_ms=2000,
+            heartbeat_interval_ms=200,
+            fetch_wait_max_ms=20,
+            extra={"message.timeout.ms": "3000"},
+        )
         yield proxy, kafka
     finally:
         proxy.close()
@@ -305,19 +322,30 @@ def test_waiting_tier_records_survive_a_rebalance_and_never_run_early(
     events = [hash_identity(make_conversion(tenant_id, n, "Lead"), "US") for n in range(6)]
     context = HopContext(attempt=2, due_ms=None, origin=Origin(topic_names.main, 0, 0, 0))
     producer = ConfirmedProducer(kafka_config.producer_config())
-    producer.send_all([
-        OutgoingRecord(
-            topic_names.retries[0], CODEC.encode(e), key=e.event_id.encode(),
-            headers=build_headers(context, attempt=2, due_ms=due_ms, failed_at_ms=due_ms - 3000,
-                                  failure=Failure("MetaRetryableError", "5xx")),
-        )
-        for e in events
-    ])  # fmt: skip
+    producer.send_all(
+        [
+            OutgoingRecord(
+                topic_names.retries[0],
+                CODEC.encode(e),
+                key=e.event_id.encode(),
+                headers=build_headers(
+                    context,
+                    attempt=2,
+                    due_ms=due_ms,
+                    failed_at_ms=due_ms - 3000,
+                    failure=Failure("MetaRetryableError", "5xx"),
+                ),
+            )
+            for e in events
+        ]
+    )
     producer.close()
     config = make_worker_config(group_id, emulator.base_url, metrics_port=None)
     with running_worker(kafka_config, topic_names, session_factory, config) as first:
-        wait_for(lambda: len(first.worker._control.book) > 0 if first.worker._control else False,
-                 what="tier partitions paused until due")  # fmt: skip
+        wait_for(
+            lambda: len(first.worker._control.book) > 0 if first.worker._control else False,
+            what="tier partitions paused until due",
+        )
         with running_worker(kafka_config, topic_names, session_factory, config) as second:
             wait_for(lambda: second.worker.rebalance.assigned, what="the second worker assigned")
             wait_for(lambda: _all_sent(session_factory, tenant_id, 6), what="all sent")

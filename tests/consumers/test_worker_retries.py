@@ -183,8 +183,11 @@ def test_a_rate_limited_tenant_waits_while_other_tenants_continue(
     # block was sent once. Neither spent an attempt of its retry budget.
     assert attempts == {first.event_id: 2, later.event_id: 1}
     # They waited on the first tier whose delay covers the block (here the last: 1.8 s > 0.3).
-    tier = {r.headers[h.EVENT_ID]: r.headers for t in topic_names.retries
-            for r in read_topic(kafka_config, t, timeout=5)}  # fmt: skip
+    tier = {
+        r.headers[h.EVENT_ID]: r.headers
+        for t in topic_names.retries
+        for r in read_topic(kafka_config, t, timeout=5)
+    }
     assert tier[first.event_id][h.ATTEMPT] == "1"
     assert tier[later.event_id][h.ATTEMPT] == "1"
     assert tier[later.event_id][h.ERROR_CLASS] == "MetaRateLimitedError"

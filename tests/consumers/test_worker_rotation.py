@@ -67,11 +67,21 @@ class WatchedClient:
 
 @contextmanager
 def _worker(
-    kafka: KafkaConfig, topics: TopicNames, sessions: sessionmaker[Session],
-    config: WorkerConfig, build: Any,
-) -> Iterator[Worker]:  # fmt: skip
-    worker = Worker(kafka=kafka, topics=topics, sessions=sessions, codec=CODEC, config=config,
-                    stop_event=threading.Event(), build_client=build)  # fmt: skip
+    kafka: KafkaConfig,
+    topics: TopicNames,
+    sessions: sessionmaker[Session],
+    config: WorkerConfig,
+    build: Any,
+) -> Iterator[Worker]:
+    worker = Worker(
+        kafka=kafka,
+        topics=topics,
+        sessions=sessions,
+        codec=CODEC,
+        config=config,
+        stop_event=threading.Event(),
+        build_client=build,
+    )
     errors: list[BaseException] = []
 
     def target() -> None:
@@ -118,15 +128,20 @@ def test_rotating_a_token_while_batches_are_in_flight_dead_letters_nothing(
             rotations += 1
             with session_factory.begin() as session:
                 upsert_integration(
-                    session, tenant_id, META_PROVIDER,
+                    session,
+                    tenant_id,
+                    META_PROVIDER,
                     {"pixel_id": pixel, "capi_access_token": f"EAAB-rotation-{rotations}"},
-                )  # fmt: skip
+                )
 
     # Small batches and a short cache: each batch re-reads the tenant while one is sending.
     config = make_worker_config(
-        group_id, emulator.base_url, batch_max_events=10, batch_max_wait_seconds=0.05,
+        group_id,
+        emulator.base_url,
+        batch_max_events=10,
+        batch_max_wait_seconds=0.05,
         tenant_cache_ttl_seconds=0.05,
-    )  # fmt: skip
+    )
     events = [make_conversion(tenant_id, n, "Lead") for n in range(EVENTS)]
     rotator = threading.Thread(target=rotate, name="rotator", daemon=True)
     with _worker(kafka_config, topic_names, session_factory, config, build):
@@ -134,10 +149,13 @@ def test_rotating_a_token_while_batches_are_in_flight_dead_letters_nothing(
         try:
             produce_events(kafka_config, topic_names.main, events, CODEC)
             wait_for(
-                lambda: [r.status for r in event_rows(session_factory, uuid.UUID(str(tenant_id)))]
-                == [EventStatus.SENT] * EVENTS,
-                timeout=90, what="every event sent",
-            )  # fmt: skip
+                lambda: (
+                    [r.status for r in event_rows(session_factory, uuid.UUID(str(tenant_id)))]
+                    == [EventStatus.SENT] * EVENTS
+                ),
+                timeout=90,
+                what="every event sent",
+            )
         finally:
             stop.set()
             rotator.join(10)
@@ -149,8 +167,10 @@ def test_rotating_a_token_while_batches_are_in_flight_dead_letters_nothing(
     assert {r.send_attempts for r in event_rows(session_factory, tenant_id)} == {1}
     received = sorted(str(e.payload["event_id"]) for e in emulator.state.events(pixel))
     assert received == sorted(e.event_id for e in events)
-    print(f"\nrotation: {EVENTS} events, {rotations} rotations, {len(used)} clients sent, "
-          f"{len(clients)} built, 0 closed under a send, 0 dead letters")  # fmt: skip
+    print(
+        f"\nrotation: {EVENTS} events, {rotations} rotations, {len(used)} clients sent, "
+        f"{len(clients)} built, 0 closed under a send, 0 dead letters"
+    )
 
 
 def test_a_token_revoked_at_rotation_sends_again_with_the_new_one_at_once(
@@ -166,9 +186,12 @@ def test_a_token_revoked_at_rotation_sends_again_with_the_new_one_at_once(
     # A cache TTL far longer than the test: only the token error itself makes the worker
     # look again, and it must then use the new token instead of dead-lettering.
     config = make_worker_config(
-        group_id, emulator.base_url, batch_max_events=10, batch_max_wait_seconds=0.05,
+        group_id,
+        emulator.base_url,
+        batch_max_events=10,
+        batch_max_wait_seconds=0.05,
         tenant_cache_ttl_seconds=3600.0,
-    )  # fmt: skip
+    )
     # 100 events in batches of 10 taking >= 0.15 s each: 90 are still to go when the token
     # is revoked, so sends with the revoked token surely happen.
     events = [make_conversion(tenant_id, n, "Lead") for n in range(100)]
@@ -193,5 +216,4 @@ def test_a_token_revoked_at_rotation_sends_again_with_the_new_one_at_once(
     assert received == sorted(e.event_id for e in events)
     # The refused send reached Meta: counted; none was dead-lettered or spent an attempt.
     assert {r.send_attempts for r in event_rows(session_factory, tenant_id)} <= {1, 2}
-    print(f"\nrevocation: {len(events)} events, {len(refused)} sends refused (190), "
-          "0 dead letters")  # fmt: skip
+    print(f"\nrevocation: {len(events)} events, {len(refused)} sends refused (190), 0 dead letters")

@@ -62,8 +62,9 @@ def test_sustained_throttling_dead_letters_nothing_and_other_tenants_keep_sendin
         metrics = running.worker.metrics
         wait_for(
             lambda: _statuses(session_factory, other) == [EventStatus.SENT] * EVENTS_PER_TENANT,
-            timeout=60, what="the other tenant's events sent",
-        )  # fmt: skip
+            timeout=60,
+            what="the other tenant's events sent",
+        )
         # Throttled again and again, well past the five attempts that used to kill events.
         wait_for(lambda: fault.fired > 2 * BUDGET, timeout=90, what="sustained throttling")
         assert EventStatus.SENT not in _statuses(session_factory, throttled)
@@ -75,10 +76,10 @@ def test_sustained_throttling_dead_letters_nothing_and_other_tenants_keep_sendin
         emulator.state.clear_faults()
         throttled_sends = fault.fired  # final: a cleared fault fires no more
         wait_for(
-            lambda: _statuses(session_factory, throttled)
-            == [EventStatus.SENT] * EVENTS_PER_TENANT,
-            timeout=60, what="the throttled tenant's events sent once Meta lets it",
-        )  # fmt: skip
+            lambda: _statuses(session_factory, throttled) == [EventStatus.SENT] * EVENTS_PER_TENANT,
+            timeout=60,
+            what="the throttled tenant's events sent once Meta lets it",
+        )
         elapsed = time.monotonic() - started
         wait_for(
             lambda: _sample(metrics, "capi_worker_paused_tenants") == 0,

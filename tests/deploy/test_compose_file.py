@@ -51,9 +51,17 @@ def test_the_file_is_valid_under_the_compose_spec_schema(compose: dict[str, Any]
 
 def test_the_schema_check_catches_a_broken_file(compose: dict[str, Any]) -> None:
     schema = json.loads(COMPOSE_SCHEMA.read_text())
-    broken = {**compose, "services": {**compose["services"], "app": {
-        **compose["services"]["app"], "depends_on": {"kafka": {"condition": "started"}},
-        "restart": 3}}}  # fmt: skip
+    broken = {
+        **compose,
+        "services": {
+            **compose["services"],
+            "app": {
+                **compose["services"]["app"],
+                "depends_on": {"kafka": {"condition": "started"}},
+                "restart": 3,
+            },
+        },
+    }
     assert len(list(Draft7Validator(schema).iter_errors(broken))) >= 2
 
 
@@ -89,8 +97,11 @@ def test_long_running_services_have_health_checks(services: dict[str, Any], name
 
 
 def test_depends_on_uses_conditions(services: dict[str, Any]) -> None:
-    expected = {"kafka": "service_healthy", "topic-init": "service_completed_successfully",
-                "migrate": "service_completed_successfully"}  # fmt: skip
+    expected = {
+        "kafka": "service_healthy",
+        "topic-init": "service_completed_successfully",
+        "migrate": "service_completed_successfully",
+    }
     for name in ("app", "worker"):
         depends = services[name]["depends_on"]
         for dependency, condition in expected.items():

@@ -208,10 +208,13 @@ def test_make_image_builds_the_image_kustomize_names() -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     dry = subprocess.run(
         ["make", "-n", "image"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout  # fmt: skip
+    ).stdout
     assert f"docker build -t {IMAGE}:{version} ." in dry
     custom = subprocess.run(
-        ["make", "-n", "image", "IMAGE=registry.example/capi:9"], cwd=ROOT,
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        ["make", "-n", "image", "IMAGE=registry.example/capi:9"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "docker build -t registry.example/capi:9 ." in custom

@@ -68,8 +68,9 @@ def test_webhook_listens_on_the_probed_port() -> None:
 
 def test_worker_probes_and_scrape_path_are_served() -> None:
     metrics = WorkerMetrics()
-    probes = HealthProbes(lambda: (True, "loop turning"), lambda: (True, "1 partitions"),
-                          metrics.render)  # fmt: skip
+    probes = HealthProbes(
+        lambda: (True, "loop turning"), lambda: (True, "1 partitions"), metrics.render
+    )
     server = HealthServer(probes, "127.0.0.1", 0).start()
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=5) as client:

@@ -32,8 +32,23 @@ ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 PROMETHEUS_RULE = ROOT / "deploy" / "prometheus" / "prometheusrule.yaml"
 # Labels Prometheus itself attaches to every scraped series.
 TARGET_LABELS = frozenset({"instance", "job", "namespace", "pod"})
-KEYWORDS = frozenset({"and", "or", "unless", "by", "without", "on", "ignoring", "bool",
-                      "group_left", "group_right", "offset", "inf", "nan"})  # fmt: skip
+KEYWORDS = frozenset(
+    {
+        "and",
+        "or",
+        "unless",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "bool",
+        "group_left",
+        "group_right",
+        "offset",
+        "inf",
+        "nan",
+    }
+)
 GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
 
 
@@ -41,12 +56,19 @@ def exported() -> dict[str, frozenset[str]]:
     """Sample name -> label names, from both registries after using every metric once."""
     worker = WorkerMetrics()
     report = BatchReport(
-        sent=1, expired=1, already_sent=1, dead_lettered=1, deferred=1,
-        retried_by_topic={"capi.events.retry.1": 1}, failed_by_class={"MetaTimeoutError": 1},
-        send_seconds=[0.2], by_tenant={("t-1", outcome): 1 for outcome in TENANT_OUTCOMES},
-        throttled_by_tenant={"t-1": 1}, deferred_by_tenant={"t-1": 1},
+        sent=1,
+        expired=1,
+        already_sent=1,
+        dead_lettered=1,
+        deferred=1,
+        retried_by_topic={"capi.events.retry.1": 1},
+        failed_by_class={"MetaTimeoutError": 1},
+        send_seconds=[0.2],
+        by_tenant={("t-1", outcome): 1 for outcome in TENANT_OUTCOMES},
+        throttled_by_tenant={"t-1": 1},
+        deferred_by_tenant={"t-1": 1},
         paused_tenants={"t-1": 1_800_000_000_000},
-    )  # fmt: skip
+    )
     worker.watch(lambda: (True, "ok"), DeadLetterLimit(10, 60.0), lambda: DeadLetterStats(2, 5, 9))
     worker.observe_batch(report)
     worker.consumed.labels("capi.events").inc()
@@ -162,11 +184,15 @@ def test_the_query_parser_sees_what_it_must() -> None:
 def test_the_dashboard_covers_ingest_lag_delivery_and_dead_letters() -> None:
     used = {metric for _, expr, _ in dashboard_targets() for metric in Query(expr).metrics}
     assert {
-        "capi_webhook_requests_total", "capi_webhook_outcomes_total",
-        "capi_worker_consumer_lag", "capi_worker_tenant_events_total",
-        "capi_worker_retried_total", "capi_worker_meta_send_seconds_bucket",
-        "capi_worker_failed_total", "capi_worker_dead_letter_oldest_age_seconds",
-    } <= used  # fmt: skip
+        "capi_webhook_requests_total",
+        "capi_webhook_outcomes_total",
+        "capi_worker_consumer_lag",
+        "capi_worker_tenant_events_total",
+        "capi_worker_retried_total",
+        "capi_worker_meta_send_seconds_bucket",
+        "capi_worker_failed_total",
+        "capi_worker_dead_letter_oldest_age_seconds",
+    } <= used
     dashboard = json.loads(DASHBOARD.read_text())
     assert dashboard["uid"] and dashboard["templating"]["list"][0]["type"] == "datasource"
     ids = [panel["id"] for panel in dashboard["panels"]]
@@ -176,10 +202,14 @@ def test_the_dashboard_covers_ingest_lag_delivery_and_dead_letters() -> None:
 def test_the_alerts_cover_lag_dead_letters_credentials_readiness_and_5xx() -> None:
     rules = {rule["alert"]: rule for rule in alert_rules()}
     assert {
-        "CapiConsumerLagGrowing", "CapiDeadLettersWaiting", "CapiDeadLetterLimitNear",
-        "CapiMetaCredentialErrors", "CapiWorkerNotReady", "CapiWebhookNotReady",
+        "CapiConsumerLagGrowing",
+        "CapiDeadLettersWaiting",
+        "CapiDeadLetterLimitNear",
+        "CapiMetaCredentialErrors",
+        "CapiWorkerNotReady",
+        "CapiWebhookNotReady",
         "CapiWebhook5xx",
-    } <= set(rules)  # fmt: skip
+    } <= set(rules)
     for name, rule in rules.items():
         assert rule["labels"]["severity"] in ("warning", "critical"), name
         assert rule["annotations"]["summary"], name

@@ -32,9 +32,17 @@ def test_every_setting_has_a_description(name: str) -> None:
 
 @pytest.mark.parametrize(
     "variable",
-    ["TOPIC_PARTITIONS", "CONSUMER_GROUP", "HTTP_HOST", "HTTP_PORT", "WORKER_METRICS_PORT",
-     "DATA_DIR", "ADMIN_TOKEN", "WEBHOOK_MAX_BODY_BYTES"],
-)  # fmt: skip
+    [
+        "TOPIC_PARTITIONS",
+        "CONSUMER_GROUP",
+        "HTTP_HOST",
+        "HTTP_PORT",
+        "WORKER_METRICS_PORT",
+        "DATA_DIR",
+        "ADMIN_TOKEN",
+        "WEBHOOK_MAX_BODY_BYTES",
+    ],
+)
 def test_the_variables_issue_14_found_undocumented_are_documented(variable: str) -> None:
     assert f"| `{variable}` |" in documented_table()
 

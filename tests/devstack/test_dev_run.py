@@ -43,9 +43,13 @@ def test_make_run_carries_webhooks_to_the_emulator_and_stops_cleanly(tmp_path: P
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            ["make", "-s", "run"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            ["make", "-s", "run"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
     try:
         _wait_for(lambda: "demo:" in log_path.read_text(), 90, "the demo burst")
         output = log_path.read_text()
@@ -75,8 +79,13 @@ def test_make_run_carries_webhooks_to_the_emulator_and_stops_cleanly(tmp_path: P
 
         demo = subprocess.run(  # `capi demo` finds the running stack from any directory
             [str(REPO / ".venv" / "bin" / "capi"), "demo", "--per-source", "1"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "demo: 5/5 events accepted by Meta" in demo.stdout, demo.stdout
     finally:

@@ -34,7 +34,7 @@ def test_a_retry_names_event_source_next_tier_and_reason() -> None:
             error_class="MetaRetryableError",
             reason="[unknown_code] Meta says no",
             next_topic="capi.events.retry.1",
-        )  # fmt: skip
+        )
     )
     assert line is not None
     assert "event e-1 (stripe) from capi.events[2]@7 to capi.events.retry.1" in line

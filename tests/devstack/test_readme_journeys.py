@@ -88,16 +88,23 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     }
     # As on a fresh machine: no key set (make run keeps its own in data/secrets.key).
     for name in (
-        "KAFKA_BOOTSTRAP_SERVERS", "META_GRAPH_URL", "TOPIC_MAIN", "DATABASE_URL",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "META_GRAPH_URL",
+        "TOPIC_MAIN",
+        "DATABASE_URL",
         "CAPI_SECRETS_KEY",
-    ):  # fmt: skip
+    ):
         env.pop(name, None)
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            ["make", "-s", "run"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            ["make", "-s", "run"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
     try:
         wait_for(lambda: "Running." in log_path.read_text(), 120, "make run to be ready")
         assert "export CAPI_STACK=" in log_path.read_text()
@@ -139,9 +146,14 @@ def test_readme_journeys_work_as_written_from_another_directory(stack: Stack) ->
 
     for block in python_blocks:
         run = subprocess.run(
-            [sys.executable, "-c", block], cwd=elsewhere, env=user_env, capture_output=True,
-            text=True, timeout=60, check=False,
-        )  # fmt: skip
+            [sys.executable, "-c", block],
+            cwd=elsewhere,
+            env=user_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert run.returncode == 0, run.stdout + run.stderr
         event_id = run.stdout.split()[-1]
         wait_for(partial(delivered, state, event_id), 60, f"README event {event_id} sent")
@@ -149,10 +161,14 @@ def test_readme_journeys_work_as_written_from_another_directory(stack: Stack) ->
     outputs = []
     for block in bash_blocks:
         run = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", block], env=user_env,
+            ["bash", "-euo", "pipefail", "-c", block],
+            env=user_env,
             cwd=home if "data/" in block else elsewhere,  # `data/...` is the clone's folder
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert run.returncode == 0, f"{block}\n{run.stdout}{run.stderr}"
         outputs.append(run.stdout)
         if block.startswith("capi publish"):
@@ -164,17 +180,27 @@ def test_readme_journeys_work_as_written_from_another_directory(stack: Stack) ->
 def test_a_second_stack_on_the_same_data_folder_is_refused(stack: Stack) -> None:
     env, home = stack.env, stack.home
     second = subprocess.run(
-        [str(VENV_BIN / "capi"), "dev", "--no-demo"], cwd=home, env=env, capture_output=True,
-        text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [str(VENV_BIN / "capi"), "dev", "--no-demo"],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert second.returncode == 2, second.stdout + second.stderr
     assert f"a stack already runs on {home / 'data'}" in second.stderr, second.stderr
     assert "DATA_DIR=" in second.stderr
     # The refused one left the running stack's file alone: it is still found.
     status = subprocess.run(
-        [str(VENV_BIN / "capi"), "status", "--no-kafka", "--json"], cwd=REPO.parent, env=env,
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [str(VENV_BIN / "capi"), "status", "--no-kafka", "--json"],
+        cwd=REPO.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["events"], "the demo burst's rows, read from elsewhere"
 
@@ -184,16 +210,25 @@ def test_the_dev_terminal_shows_dead_letters_and_rejected_webhooks_with_reasons(
 ) -> None:
     unknown = "0f0f0f0f-0000-4000-8000-000000000001"
     event = {
-        "tenant_id": unknown, "source": "api", "source_event_id": "nobody-1",
-        "event_name": "Lead", "event_time": datetime.now(UTC).isoformat(),
-        "action_source": "other", "user": {"emails": ["jane@example.com"]},
-    }  # fmt: skip
+        "tenant_id": unknown,
+        "source": "api",
+        "source_event_id": "nobody-1",
+        "event_name": "Lead",
+        "event_time": datetime.now(UTC).isoformat(),
+        "action_source": "other",
+        "user": {"emails": ["jane@example.com"]},
+    }
     path = stack.home / "unknown-tenant.json"
     path.write_text(json.dumps(event))
     published = subprocess.run(
-        [str(VENV_BIN / "capi"), "publish", str(path)], cwd=stack.home, env=stack.env,
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [str(VENV_BIN / "capi"), "publish", str(path)],
+        cwd=stack.home,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert published.returncode == 0, published.stderr
     event_id = published.stdout.split()[-1]
     tenant = DemoTenant()

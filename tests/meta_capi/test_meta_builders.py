@@ -129,19 +129,30 @@ def test_lead_submitted_via_create_event_on_instagram() -> None:
 
 
 BAD_BUILDS: list[tuple[str, dict[str, Any], str, int | None]] = [
-    ("website without url", {"action_source": "website", "user_data": {**USER,
-     "client_user_agent": UA}}, "event_source_url", 2804019),
-    ("website without UA", {"action_source": "website", "event_source_url": URL},
-     "user_data.client_user_agent", 2804019),
+    (
+        "website without url",
+        {"action_source": "website", "user_data": {**USER, "client_user_agent": UA}},
+        "event_source_url",
+        2804019,
+    ),
+    (
+        "website without UA",
+        {"action_source": "website", "event_source_url": URL},
+        "user_data.client_user_agent",
+        2804019,
+    ),
     ("too old", {"event_time": NOW - timedelta(days=7, seconds=1)}, "event_time", 2804003),
     ("future", {"event_time": NOW + timedelta(minutes=2)}, "event_time", None),
     ("naive time", {"event_time": datetime(2026, 11, 10, 11)}, "event_time", None),
     ("ms not s", {"event_time": int(NOW.timestamp()) * 1000}, "event_time", None),
     ("no customer info", {"user_data": {}}, "user_data", 2804050),
-    ("geo + UA only", {"user_data": {"ct": "Paris", "country": "FR", "zp": "75001",
-     "client_user_agent": UA}}, "user_data", 2804050),
-    ("db + UA", {"user_data": {"db": "1997-02-16", "client_user_agent": UA}}, "user_data",
-     2804050),
+    (
+        "geo + UA only",
+        {"user_data": {"ct": "Paris", "country": "FR", "zp": "75001", "client_user_agent": UA}},
+        "user_data",
+        2804050,
+    ),
+    ("db + UA", {"user_data": {"db": "1997-02-16", "client_user_agent": UA}}, "user_data", 2804050),
     ("fn + ge", {"user_data": {"fn": "Mary", "ge": "f"}}, "user_data", 2804050),
     ("ln + ge", {"user_data": {"ln": "Smith", "ge": "m"}}, "user_data", 2804050),
     ("unusable email only", {"user_data": {"em": "nope"}}, "user_data", 2804050),
@@ -152,13 +163,16 @@ BAD_BUILDS: list[tuple[str, dict[str, Any], str, int | None]] = [
     ("float value", {"value": 1.5, "currency": "USD"}, "custom_data.value", None),
     ("junk value", {"value": "ten", "currency": "USD"}, "custom_data.value", None),
     ("empty event id", {"event_id": " "}, "event_id", None),
-    ("extras repeat value", {"value": 1, "currency": "USD", "custom_data": {"value": 2}},
-     "custom_data.value", None),
+    (
+        "extras repeat value",
+        {"value": 1, "currency": "USD", "custom_data": {"value": 2}},
+        "custom_data.value",
+        None,
+    ),
     ("app without app_data", {"action_source": "app"}, "app_data", None),
     ("unknown source", {"action_source": "fax"}, "action_source", None),
-    ("messaging without channel", {"action_source": "business_messaging"},
-     "event_name", 2804066),
-]  # fmt: skip
+    ("messaging without channel", {"action_source": "business_messaging"}, "event_name", 2804066),
+]
 
 
 @pytest.mark.parametrize(
@@ -177,15 +191,34 @@ def test_add_to_cart_validation_errors(
 
 MESSAGING_ERRORS: list[tuple[str, dict[str, Any], str, int | None]] = [
     ("no channel", {}, "messaging_channel", 2804019),
-    ("whatsapp without ctwa_clid", {"messaging_channel": "whatsapp",
-     "user_data": {**USER, "whatsapp_business_account_id": "1"}}, "user_data.ctwa_clid", 2804019),
-    ("messenger without page_id", {"messaging_channel": "messenger",
-     "user_data": {**USER, "page_scoped_user_id": "9"}}, "user_data.page_id", 2804019),
-    ("messenger without PSID", {"messaging_channel": "messenger",
-     "user_data": {**USER, "page_id": "9"}}, "user_data.page_scoped_user_id", 2804019),
-    ("instagram without account", {"messaging_channel": "instagram",
-     "user_data": {**USER, "ig_sid": "9"}}, "user_data.instagram_business_account_id", 2804019),
-]  # fmt: skip
+    (
+        "whatsapp without ctwa_clid",
+        {
+            "messaging_channel": "whatsapp",
+            "user_data": {**USER, "whatsapp_business_account_id": "1"},
+        },
+        "user_data.ctwa_clid",
+        2804019,
+    ),
+    (
+        "messenger without page_id",
+        {"messaging_channel": "messenger", "user_data": {**USER, "page_scoped_user_id": "9"}},
+        "user_data.page_id",
+        2804019,
+    ),
+    (
+        "messenger without PSID",
+        {"messaging_channel": "messenger", "user_data": {**USER, "page_id": "9"}},
+        "user_data.page_scoped_user_id",
+        2804019,
+    ),
+    (
+        "instagram without account",
+        {"messaging_channel": "instagram", "user_data": {**USER, "ig_sid": "9"}},
+        "user_data.instagram_business_account_id",
+        2804019,
+    ),
+]
 
 
 @pytest.mark.parametrize(

@@ -25,21 +25,50 @@ def sha(text: str) -> str:
 
 # Meta's documentation examples: input -> normalised -> full digest (prefix/suffix as in docs).
 META_DOC_EXAMPLES = [
-    ("em", "John_Smith@gmail.com", None, "john_smith@gmail.com",
-     "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"),
-    ("ph", "(650)555-1212", "US", "16505551212",
-     "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"),
-    ("fn", "Mary", None, "mary",
-     "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec"),
-    ("fn", "정", None, "정",
-     "8fa8cd9c440be61d0151429310034083132b35975c4bea67fdd74158eb51db14"),
-    ("ln", "Valéry", None, "valéry",
-     "08e1996b5dd49e62a4b4c010d44e4345592a863bb9f8e3976219bac29417149c"),
-    ("db", "2/16/1997", None, "19970216",
-     "01acdbf6ec7b4f478a225f1a246e5d6767eeab1a7ffa17f025265b5b94f40f0c"),
-    ("country", "United States", None, "us",
-     "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621"),
-]  # fmt: skip
+    (
+        "em",
+        "John_Smith@gmail.com",
+        None,
+        "john_smith@gmail.com",
+        "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f",
+    ),
+    (
+        "ph",
+        "(650)555-1212",
+        "US",
+        "16505551212",
+        "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176",
+    ),
+    (
+        "fn",
+        "Mary",
+        None,
+        "mary",
+        "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec",
+    ),
+    ("fn", "정", None, "정", "8fa8cd9c440be61d0151429310034083132b35975c4bea67fdd74158eb51db14"),
+    (
+        "ln",
+        "Valéry",
+        None,
+        "valéry",
+        "08e1996b5dd49e62a4b4c010d44e4345592a863bb9f8e3976219bac29417149c",
+    ),
+    (
+        "db",
+        "2/16/1997",
+        None,
+        "19970216",
+        "01acdbf6ec7b4f478a225f1a246e5d6767eeab1a7ffa17f025265b5b94f40f0c",
+    ),
+    (
+        "country",
+        "United States",
+        None,
+        "us",
+        "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621",
+    ),
+]
 
 
 @pytest.mark.parametrize(("key", "raw", "country", "normalized", "digest"), META_DOC_EXAMPLES)

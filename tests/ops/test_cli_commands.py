@@ -49,9 +49,13 @@ def start_command() -> Iterator[Start]:
     def start(argv: list[str], env: dict[str, str]) -> int:
         port = find_free_port()
         processes.append(
-            subprocess.Popen([CAPI, *argv, "--port", str(port)], env={**os.environ, **env},
-                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        )  # fmt: skip
+            subprocess.Popen(
+                [CAPI, *argv, "--port", str(port)],
+                env={**os.environ, **env},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+            )
+        )
         wait_for_port("127.0.0.1", port, timeout=20)
         return port
 
@@ -83,14 +87,20 @@ def test_capi_serve_is_healthy_and_ready(
 ) -> None:
     database = f"sqlite:///{tmp_path / 'serve.db'}"
     assert CliRunner().invoke(cli, ["migrate"], env={"DATABASE_URL": database}).exit_code == 0
-    env = {"DATABASE_URL": database, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "TOPIC_MAIN": f"serve-{os.getpid()}-{time.monotonic_ns()}"}  # fmt: skip
+    env = {
+        "DATABASE_URL": database,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "TOPIC_MAIN": f"serve-{os.getpid()}-{time.monotonic_ns()}",
+    }
     port = start_command(["serve"], env)
     base = f"http://127.0.0.1:{port}"
     assert httpx.get(f"{base}/healthz").status_code == 200
     assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
     assert "/webhooks/{tenant_id}/{source}" in httpx.get(f"{base}/openapi.json").json()["paths"]
-    unknown = httpx.post(f"{base}/webhooks/00000000-0000-4000-8000-000000000000/stripe",
-                         content=b"{}", headers={"content-type": "application/json"})  # fmt: skip
+    unknown = httpx.post(
+        f"{base}/webhooks/00000000-0000-4000-8000-000000000000/stripe",
+        content=b"{}",
+        headers={"content-type": "application/json"},
+    )
     assert unknown.status_code == 404
     assert unknown.json()["error"]["message"]

@@ -83,9 +83,11 @@ def test_the_worker_refuses_a_missing_database_at_start_instead_of_waiting(
     tmp_path: Path,
 ) -> None:
     result = capi(
-        tmp_path, "worker", DATABASE_URL=missing_postgres_db(),
+        tmp_path,
+        "worker",
+        DATABASE_URL=missing_postgres_db(),
         KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{find_free_port()}",
-    )  # fmt: skip
+    )
     short_error(result, "does not exist", "DATABASE_URL=")
 
 

@@ -39,8 +39,19 @@ COMMANDS = list(walk(cli, (), click.Context(cli)))
 
 def test_the_walk_reaches_every_command() -> None:
     paths = {" ".join(path) for path, _ in COMMANDS}
-    assert {"", "replay", "export", "status", "dlq list", "dlq show", "dlq redrive",
-            "tenants set-meta", "migrate", "worker", "serve"} <= paths  # fmt: skip
+    assert {
+        "",
+        "replay",
+        "export",
+        "status",
+        "dlq list",
+        "dlq show",
+        "dlq redrive",
+        "tenants set-meta",
+        "migrate",
+        "worker",
+        "serve",
+    } <= paths
 
 
 @pytest.mark.parametrize(
@@ -90,18 +101,35 @@ def capi(db_url: str, *args: str, stdin: int | str) -> subprocess.CompletedProce
     env = {**os.environ, "DATABASE_URL": db_url, "PYTHONWARNINGS": "default"}
     command = [sys.executable, "-c", "from ops.cli import main; main()", *args]
     if isinstance(stdin, str):
-        return subprocess.run(command, input=stdin, capture_output=True, text=True, env=env,
-                              cwd=ROOT, timeout=120, check=False)  # fmt: skip
-    return subprocess.run(command, stdin=stdin, capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=120, check=False)  # fmt: skip
+        return subprocess.run(
+            command,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=120,
+            check=False,
+        )
+    return subprocess.run(
+        command,
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_set_meta_without_a_token_or_a_terminal_says_what_to_pass(
     db_url: str, session_factory: sessionmaker[Session]
 ) -> None:
     tenant = ok(db_url, "add", "--name", "Shop").split()[2]
-    refused = capi(db_url, "tenants", "set-meta", tenant, "--pixel-id", "123",
-                   stdin=subprocess.DEVNULL)  # fmt: skip
+    refused = capi(
+        db_url, "tenants", "set-meta", tenant, "--pixel-id", "123", stdin=subprocess.DEVNULL
+    )
     assert refused.returncode == 1, refused.stderr
     assert "GetPassWarning" not in refused.stderr and "Traceback" not in refused.stderr
     assert refused.stderr.strip().splitlines() == [

@@ -26,12 +26,22 @@ H = "a" * 64
 
 def row(tenant: uuid.UUID, name: str, status: str, **columns: Any) -> dict[str, Any]:
     return {
-        "tenant_id": tenant, "event_id": uuid.uuid4().hex, "event_name": name,
-        "event_time": datetime.now(UTC), "action_source": "website", "source": "stripe",
-        "source_event_id": uuid.uuid4().hex, "status": status,
-        "sent_to_meta": status == EventStatus.SENT, "user_data": {}, "user_email_hash": None,
-        "user_phone_hash": None, "user_fbp": None, "user_fbc": None, **columns,
-    }  # fmt: skip
+        "tenant_id": tenant,
+        "event_id": uuid.uuid4().hex,
+        "event_name": name,
+        "event_time": datetime.now(UTC),
+        "action_source": "website",
+        "source": "stripe",
+        "source_event_id": uuid.uuid4().hex,
+        "status": status,
+        "sent_to_meta": status == EventStatus.SENT,
+        "user_data": {},
+        "user_email_hash": None,
+        "user_phone_hash": None,
+        "user_fbp": None,
+        "user_fbc": None,
+        **columns,
+    }
 
 
 def header_list(values: dict[str, str | int]) -> list[tuple[str, str | bytes | None]]:
@@ -43,20 +53,34 @@ def minutes_ago(minutes: int) -> datetime:
 
 
 def seed_rows(sessions: sessionmaker[Session], tenant: uuid.UUID, other: uuid.UUID) -> None:
-    user_data = {"em": [H], "ph": [H], "fbp": "fb.1.1.1", "client_ip_address": "203.0.113.9",
-                 "client_user_agent": "UA"}  # fmt: skip
-    full = {"user_email_hash": H, "user_phone_hash": H, "user_fbp": "fb.1.1.1",
-            "user_data": user_data}  # fmt: skip
+    user_data = {
+        "em": [H],
+        "ph": [H],
+        "fbp": "fb.1.1.1",
+        "client_ip_address": "203.0.113.9",
+        "client_user_agent": "UA",
+    }
+    full = {
+        "user_email_hash": H,
+        "user_phone_hash": H,
+        "user_fbp": "fb.1.1.1",
+        "user_data": user_data,
+    }
     rows = [
         row(tenant, "Purchase", EventStatus.SENT, **full),
-        row(tenant, "Purchase", EventStatus.SENT, user_email_hash=H,
-            user_data={"client_ip_address": "203.0.113.9"}),
+        row(
+            tenant,
+            "Purchase",
+            EventStatus.SENT,
+            user_email_hash=H,
+            user_data={"client_ip_address": "203.0.113.9"},
+        ),
         row(tenant, "Purchase", EventStatus.RETRYING, user_fbc="fb.1.1.abc"),
         row(tenant, "Purchase", EventStatus.DEAD),
         row(tenant, "Lead", EventStatus.PENDING, user_data={"external_id": [H]}),
         row(tenant, "Lead", EventStatus.EXPIRED),
         row(other, "Purchase", EventStatus.SENT, **full),
-    ]  # fmt: skip
+    ]
     with sessions.begin() as session:
         upsert_events(session, rows)
         # What the worker records on a failed attempt; the dead row failed last.
@@ -102,8 +126,12 @@ def test_status_reports_seeded_counts_lag_and_dead_letters(
         committer.commit(offsets=[KafkaTopicPartition(topics.main, 0, 3)], asynchronous=False)
     finally:
         committer.close()
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers, "DATABASE_URL": db_url,
-           "TOPIC_MAIN": topics.main, "CONSUMER_GROUP": group}  # fmt: skip
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
+        "DATABASE_URL": db_url,
+        "TOPIC_MAIN": topics.main,
+        "CONSUMER_GROUP": group,
+    }
 
     result = CliRunner().invoke(cli, ["status", "--json"], env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -111,12 +139,18 @@ def test_status_reports_seeded_counts_lag_and_dead_letters(
 
     counts = {(r["tenant_id"], r["event_name"]): r for r in report["events"]}
     purchase = counts[(str(tenant), "Purchase")]
-    assert (purchase["received"], purchase["sent"], purchase["retrying"],
-            purchase["dead_lettered"], purchase["expired"]) == (4, 2, 1, 1, 0)  # fmt: skip
+    assert (
+        purchase["received"],
+        purchase["sent"],
+        purchase["retrying"],
+        purchase["dead_lettered"],
+        purchase["expired"],
+    ) == (4, 2, 1, 1, 0)
     assert purchase["oldest_unsent"] is not None
     assert purchase["last_error"] == "MetaAuthError 190/463: token expired"  # the newest
-    errors = {(e["tenant_id"], e["event_name"], e["status"]): e["error"]
-              for e in report["last_errors"]}  # fmt: skip
+    errors = {
+        (e["tenant_id"], e["event_name"], e["status"]): e["error"] for e in report["last_errors"]
+    }
     assert errors == {
         (str(tenant), "Purchase", EventStatus.RETRYING): "MetaRetryableError: HTTP 503",
         (str(tenant), "Purchase", EventStatus.DEAD): "MetaAuthError 190/463: token expired",
@@ -125,15 +159,27 @@ def test_status_reports_seeded_counts_lag_and_dead_letters(
     assert (lead["received"], lead["pending"], lead["expired"]) == (2, 1, 1)
     quality = {q["tenant_id"]: q for q in report["match_quality"]}[str(tenant)]
     assert quality["total"] == 6
-    assert quality["carrying"] == {"em": 2, "ph": 1, "fbc": 1, "fbp": 1, "external_id": 1,
-                                   "ip_ua": 1}  # fmt: skip
+    assert quality["carrying"] == {
+        "em": 2,
+        "ph": 1,
+        "fbc": 1,
+        "fbp": 1,
+        "external_id": 1,
+        "ip_ua": 1,
+    }
     assert quality["share"]["em"] == round(2 / 6, 4)
 
     lags = {(x["topic"], x["partition"]): x for x in report["lag"]}
     main_lag = lags[(topics.main, 0)]
     assert main_lag["oldest_waiting_ms"] is not None  # the record at offset 3
-    assert main_lag == {"topic": topics.main, "partition": 0, "committed": 3, "end": 5, "lag": 2,
-                        "oldest_waiting_ms": main_lag["oldest_waiting_ms"]}  # fmt: skip
+    assert main_lag == {
+        "topic": topics.main,
+        "partition": 0,
+        "committed": 3,
+        "end": 5,
+        "lag": 2,
+        "oldest_waiting_ms": main_lag["oldest_waiting_ms"],
+    }
     assert report["retry_depth"] == {topics.retries[0]: 2, **dict.fromkeys(topics.retries[1:], 0)}
     tiers = {t["topic"]: t for t in report["retry_tiers"]}
     assert 3590 <= tiers[topics.retries[0]]["oldest_age_seconds"] <= 3700  # the older record
@@ -170,8 +216,12 @@ def test_status_without_kafka_reads_the_database_only(
     tenant = uuid.uuid4()
     seed_rows(session_factory, tenant, uuid.uuid4())
     env = {"DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
-    result = CliRunner().invoke(cli, ["status", "--json", "--no-kafka", "--tenant", str(tenant)],
-                                env=env, catch_exceptions=False)  # fmt: skip
+    result = CliRunner().invoke(
+        cli,
+        ["status", "--json", "--no-kafka", "--tenant", str(tenant)],
+        env=env,
+        catch_exceptions=False,
+    )
     report = json.loads(result.output)
     assert "lag" not in report
     assert sum(r["received"] for r in report["events"]) == 6

@@ -75,13 +75,24 @@ def test_set_meta_validates_and_show_masks(
     assert unknown.exit_code != 0 and "no tenant" in unknown.output
 
     # The token is prompted for (hidden) when not given on the command line.
-    out = ok(db_url, "set-meta", tenant, "--pixel-id", "1234567890", "--test-event-code",
-             "TEST123", stdin=f"{TOKEN}\n")  # fmt: skip
+    out = ok(
+        db_url,
+        "set-meta",
+        tenant,
+        "--pixel-id",
+        "1234567890",
+        "--test-event-code",
+        "TEST123",
+        stdin=f"{TOKEN}\n",
+    )
     assert TOKEN not in out
     with session_factory() as session:
         stored = get_credentials(session, uuid.UUID(tenant), "meta")
-    assert stored == {"pixel_id": "1234567890", "capi_access_token": TOKEN,
-                      "test_event_code": "TEST123"}  # fmt: skip
+    assert stored == {
+        "pixel_id": "1234567890",
+        "capi_access_token": TOKEN,
+        "test_event_code": "TEST123",
+    }
 
     ok(db_url, "set-secret", tenant, "stripe", "--webhook-secret", WHSEC)
     shown = ok(db_url, "show", tenant)
@@ -112,15 +123,28 @@ def test_set_secret_per_source(
         result = invoke(db_url, "set-secret", tenant, *args)
         assert result.exit_code != 0 and message in result.output, (args, result.output)
 
-    ok(db_url, "set-secret", tenant, "ghl", "--public-key-ed25519", f"@{key_file}",
-       "--public-key-rsa", rsa_key, "--workflow-secret", "wf-secret-value-123")  # fmt: skip
+    ok(
+        db_url,
+        "set-secret",
+        tenant,
+        "ghl",
+        "--public-key-ed25519",
+        f"@{key_file}",
+        "--public-key-rsa",
+        rsa_key,
+        "--workflow-secret",
+        "wf-secret-value-123",
+    )
     for source in ("chatbot", "perspective", "denefits"):
         ok(db_url, "set-secret", tenant, source, "--secret", f"{source}-shared-secret")
     with session_factory() as session:
         ghl = get_credentials(session, uuid.UUID(tenant), "ghl")
         chatbot = get_credentials(session, uuid.UUID(tenant), "chatbot")
-    assert ghl == {"public_key_ed25519": ed_key.strip(), "public_key_rsa": rsa_key.strip(),
-                   "workflow_secret": "wf-secret-value-123"}  # fmt: skip
+    assert ghl == {
+        "public_key_ed25519": ed_key.strip(),
+        "public_key_rsa": rsa_key.strip(),
+        "workflow_secret": "wf-secret-value-123",
+    }
     assert chatbot == {"secret": "chatbot-shared-secret"}
     shown = ok(db_url, "show", tenant)
     assert "chatbot-shared-secret" not in shown and "wf-secret-value-123" not in shown

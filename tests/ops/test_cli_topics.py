@@ -44,8 +44,9 @@ def test_check_names_what_is_missing_then_topics_creates_idempotently(
 
     created = run_topics(env)
     assert created.exit_code == 0, created.output
-    assert sorted(line.split()[1] for line in created.stdout.splitlines() if "created" in line) \
-        == sorted(names.all)  # fmt: skip
+    assert sorted(
+        line.split()[1] for line in created.stdout.splitlines() if "created" in line
+    ) == sorted(names.all)
 
     states = TopicAdmin(kafka_config.admin_config()).describe(names.all)
     assert {name: (s.partitions, s.retention_ms) for name, s in states.items()} == {
@@ -75,8 +76,10 @@ def test_topics_sets_a_wrong_retention_but_only_reports_wrong_partitions(
     fixed = run_topics(env)
     assert fixed.exit_code == 1, fixed.output
     assert f"retention {names.dlq} -> 9d" in fixed.stdout
-    assert f"WRONG     {names.main}: has 3 partitions, wanted 2; set TOPIC_PARTITIONS=3" \
-        in fixed.stderr  # fmt: skip
+    assert (
+        f"WRONG     {names.main}: has 3 partitions, wanted 2; set TOPIC_PARTITIONS=3"
+        in fixed.stderr
+    )
     assert "fix them by hand" in fixed.stderr
 
     dlq = TopicAdmin(kafka_config.admin_config()).describe([names.dlq])[names.dlq]

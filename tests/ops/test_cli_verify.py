@@ -42,9 +42,16 @@ def tenant_on_emulator(database: str, emulator: Emulator) -> str:
     tenant_id = str(uuid.uuid4())
     assert tenants(database, "add", "--name", "Verify Co", "--id", tenant_id).exit_code == 0
     result = tenants(
-        database, "set-meta", tenant_id, "--pixel-id", PIXEL, "--access-token", TOKEN,
-        "--graph-url", emulator.base_url,
-    )  # fmt: skip
+        database,
+        "set-meta",
+        tenant_id,
+        "--pixel-id",
+        PIXEL,
+        "--access-token",
+        TOKEN,
+        "--graph-url",
+        emulator.base_url,
+    )
     assert result.exit_code == 0, result.output
     assert f"graph url: {emulator.base_url}" in result.output
     return tenant_id
@@ -138,8 +145,10 @@ def test_the_emulator_answers_meta_s_unknown_object_error_for_a_pixel_it_was_tol
     assert answer.status_code == 400
     error = answer.json()["error"]
     assert (error["code"], error["error_subcode"], error["type"]) == (
-        100, 33, "GraphMethodException",
-    )  # fmt: skip
+        100,
+        33,
+        "GraphMethodException",
+    )
     assert f"Object with ID '{PIXEL}' does not exist" in error["message"]
     assert error["fbtrace_id"]
     other = httpx.post(

@@ -40,31 +40,51 @@ RAW_EMAIL = "Jane.Doe@Example.com"
 EMAIL_HASH = hashlib.sha256(b"jane.doe@example.com").hexdigest()
 
 
-def make_event(tenant: uuid.UUID, name: str = "Purchase", age: timedelta = timedelta(hours=1)
-               ) -> ConversionEvent:  # fmt: skip
+def make_event(
+    tenant: uuid.UUID, name: str = "Purchase", age: timedelta = timedelta(hours=1)
+) -> ConversionEvent:
     return ConversionEvent.create(
-        tenant_id=tenant, source="stripe", source_event_id=uuid.uuid4().hex, event_name=name,
-        event_time=datetime.now(UTC) - age, action_source="website",
-        user={"emails": [RAW_EMAIL]}, client_ip_address="203.0.113.9", client_user_agent="UA/1",
-    )  # fmt: skip
+        tenant_id=tenant,
+        source="stripe",
+        source_event_id=uuid.uuid4().hex,
+        event_name=name,
+        event_time=datetime.now(UTC) - age,
+        action_source="website",
+        user={"emails": [RAW_EMAIL]},
+        client_ip_address="203.0.113.9",
+        client_user_agent="UA/1",
+    )
 
 
 def dead_letter(
-    topics: TopicNames, event: ConversionEvent | None, *, code: str = "190",
-    redrive_count: int | None = None, timestamp_ms: int | None = None, value: bytes | None = None,
-) -> OutgoingRecord:  # fmt: skip
+    topics: TopicNames,
+    event: ConversionEvent | None,
+    *,
+    code: str = "190",
+    redrive_count: int | None = None,
+    timestamp_ms: int | None = None,
+    value: bytes | None = None,
+) -> OutgoingRecord:
     """A DLQ record as the worker writes it (headers replaced per hop, UTF-8 strings)."""
     now = int(time.time() * 1000)
-    headers = build_dead_letter_headers({
-        "capi-attempt": 5, "capi-original-topic": topics.main, "capi-original-partition": 0,
-        "capi-original-offset": 7, "capi-original-timestamp": now - 60_000,
-        "capi-error-class": "MetaAuthError", "capi-error-code": code, "capi-error-subcode": 463,
-        "capi-error-message": "Error validating access token",
-        "capi-tenant-id": str(event.tenant_id) if event else None,
-        "capi-event-id": event.event_id if event else None,
-        "capi-event-name": event.event_name if event else None,
-        "capi-failed-at": now, "capi-redrive-count": redrive_count,
-    })  # fmt: skip
+    headers = build_dead_letter_headers(
+        {
+            "capi-attempt": 5,
+            "capi-original-topic": topics.main,
+            "capi-original-partition": 0,
+            "capi-original-offset": 7,
+            "capi-original-timestamp": now - 60_000,
+            "capi-error-class": "MetaAuthError",
+            "capi-error-code": code,
+            "capi-error-subcode": 463,
+            "capi-error-message": "Error validating access token",
+            "capi-tenant-id": str(event.tenant_id) if event else None,
+            "capi-event-id": event.event_id if event else None,
+            "capi-event-name": event.event_name if event else None,
+            "capi-failed-at": now,
+            "capi-redrive-count": redrive_count,
+        }
+    )
     payload = value if value is not None else build_codec().encode(event)  # type: ignore[arg-type]
     key = str(event.tenant_id).encode() if event else b"k"
     return OutgoingRecord(topics.dlq, payload, key=key, headers=headers, timestamp_ms=timestamp_ms)
@@ -87,8 +107,12 @@ def produce(kafka_config: KafkaConfig) -> Callable[[list[OutgoingRecord]], None]
 
 
 def env_for(kafka: KafkaConfig, topics: TopicNames, db_url: str) -> dict[str, str]:
-    return {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "TOPIC_MAIN": topics.main,
-            "DATABASE_URL": db_url, "KAFKA_FETCH_WAIT_MAX_MS": "20"}  # fmt: skip
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "TOPIC_MAIN": topics.main,
+        "DATABASE_URL": db_url,
+        "KAFKA_FETCH_WAIT_MAX_MS": "20",
+    }
 
 
 def run(env: dict[str, str], *args: str) -> Result:
@@ -107,10 +131,15 @@ def test_list_shows_reason_and_filters(
 ) -> None:
     tenant_a, tenant_b = uuid.uuid4(), uuid.uuid4()
     two_hours_ago = int(time.time() * 1000) - 2 * 3600_000
-    produce([dead_letter(topic_names, make_event(tenant_a)),
-             dead_letter(topic_names, make_event(tenant_a, "Lead"), code="100",
-                         timestamp_ms=two_hours_ago),
-             dead_letter(topic_names, make_event(tenant_b))])  # fmt: skip
+    produce(
+        [
+            dead_letter(topic_names, make_event(tenant_a)),
+            dead_letter(
+                topic_names, make_event(tenant_a, "Lead"), code="100", timestamp_ms=two_hours_ago
+            ),
+            dead_letter(topic_names, make_event(tenant_b)),
+        ]
+    )
     env = env_for(kafka_config, topic_names, sqlite_url)
 
     everything = json.loads(run(env, "dlq", "list", "--json").output)
@@ -163,9 +192,12 @@ def audit_rows(sessions: sessionmaker[Session]) -> list[RedriveAudit]:
 
 
 def test_redrive_round_trip_with_fresh_budget_and_audit(
-    kafka_config: KafkaConfig, topic_names: TopicNames, produce: Any, db_url: str,
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    produce: Any,
+    db_url: str,
     session_factory: sessionmaker[Session],
-) -> None:  # fmt: skip
+) -> None:
     tenant = uuid.uuid4()
     event = make_event(tenant)
     record = dead_letter(topic_names, event)
@@ -198,9 +230,12 @@ def test_redrive_round_trip_with_fresh_budget_and_audit(
 
 
 def test_dry_run_changes_nothing(
-    kafka_config: KafkaConfig, topic_names: TopicNames, produce: Any, db_url: str,
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    produce: Any,
+    db_url: str,
     session_factory: sessionmaker[Session],
-) -> None:  # fmt: skip
+) -> None:
     produce([dead_letter(topic_names, make_event(uuid.uuid4())) for _ in range(2)])
     env = env_for(kafka_config, topic_names, db_url)
 
@@ -224,15 +259,22 @@ def test_dry_run_changes_nothing(
 
 
 def test_loop_guard_and_meta_window_refuse(
-    kafka_config: KafkaConfig, topic_names: TopicNames, produce: Any, db_url: str,
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    produce: Any,
+    db_url: str,
     session_factory: sessionmaker[Session],
-) -> None:  # fmt: skip
+) -> None:
     looping = make_event(uuid.uuid4())
     too_old = make_event(uuid.uuid4(), age=timedelta(days=8))
     fine = make_event(uuid.uuid4())
-    produce([dead_letter(topic_names, looping, redrive_count=3),
-             dead_letter(topic_names, too_old),
-             dead_letter(topic_names, fine, redrive_count=1)])  # fmt: skip
+    produce(
+        [
+            dead_letter(topic_names, looping, redrive_count=3),
+            dead_letter(topic_names, too_old),
+            dead_letter(topic_names, fine, redrive_count=1),
+        ]
+    )
     env = env_for(kafka_config, topic_names, db_url)
 
     out = run(env, "dlq", "redrive", "--all", "--actor", "carol").output
@@ -249,8 +291,17 @@ def test_loop_guard_and_meta_window_refuse(
     [sent] = read_topic(kafka_config, topic_names.main)
     assert dict(sent.headers() or [])["capi-redrive-count"] == b"2"
     # A lower --max-redrives refuses even the fine one, counting the audit rows too.
-    again = run(env, "dlq", "redrive", "--from-beginning", "--all", "--max-redrives", "1",
-                "--group", "other-progress").output  # fmt: skip
+    again = run(
+        env,
+        "dlq",
+        "redrive",
+        "--from-beginning",
+        "--all",
+        "--max-redrives",
+        "1",
+        "--group",
+        "other-progress",
+    ).output
     assert "redriven=0" in again
 
 
@@ -268,8 +319,10 @@ def test_redrive_explicit_refs_at_a_limited_rate(
     assert time.monotonic() - started >= 0.2  # three sends at 10/s take at least 0.2 s
     assert "redriven=3" in out
     assert {m.value() for m in read_topic(kafka_config, topic_names.main)} == {
-        build_codec().encode(e) for e in events if any(x["event_id"] == e.event_id
-                                                      for x in letters[:3])}  # fmt: skip
+        build_codec().encode(e)
+        for e in events
+        if any(x["event_id"] == e.event_id for x in letters[:3])
+    }
     bad = CliRunner().invoke(cli, ["dlq", "redrive", "not-a-ref"], env=env)
     assert bad.exit_code != 0
     nothing = CliRunner().invoke(cli, ["dlq", "redrive"], env=env)

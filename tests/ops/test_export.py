@@ -31,11 +31,19 @@ PHONE_HASH = hashlib.sha256(b"4930123456").hexdigest()
 
 def make_event(tenant: uuid.UUID, name: str) -> ConversionEvent:
     return ConversionEvent.create(
-        tenant_id=tenant, source="stripe", source_event_id=uuid.uuid4().hex, event_name=name,
-        event_time=datetime.now(UTC), action_source="website",
-        user={"emails": ["Jane.Doe@Example.com"], "phones": ["030 123456"],
-              "first_name": "Jane", "city": "Berlin"},
-    )  # fmt: skip
+        tenant_id=tenant,
+        source="stripe",
+        source_event_id=uuid.uuid4().hex,
+        event_name=name,
+        event_time=datetime.now(UTC),
+        action_source="website",
+        user={
+            "emails": ["Jane.Doe@Example.com"],
+            "phones": ["030 123456"],
+            "first_name": "Jane",
+            "city": "Berlin",
+        },
+    )
 
 
 def iso(ms: int) -> str:
@@ -43,9 +51,12 @@ def iso(ms: int) -> str:
 
 
 def test_export_writes_only_the_range_hashed(
-    kafka_config: KafkaConfig, topic_names: TopicNames, db_url: str,
-    session_factory: sessionmaker[Session], tmp_path: Path,
-) -> None:  # fmt: skip
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    db_url: str,
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
     tenant, other = uuid.uuid4(), uuid.uuid4()
     with session_factory.begin() as session:
         upsert_tenant(session, tenant, "Acme", "DE")
@@ -67,13 +78,16 @@ def test_export_writes_only_the_range_hashed(
             codec.encode(e),
             key=str(e.tenant_id).encode(),
             timestamp_ms=t0 + m * minute,
-        )  # fmt: skip
+        )
         for (m, _, _), e in zip(placed, events, strict=True)
     ]
     records.append(OutgoingRecord(topic_names.main, b"not avro", timestamp_ms=t0 + 20 * minute))
     ConfirmedProducer(kafka_config.producer_config()).send_all(records)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers, "DATABASE_URL": db_url,
-           "TOPIC_MAIN": topic_names.main}  # fmt: skip
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
+        "DATABASE_URL": db_url,
+        "TOPIC_MAIN": topic_names.main,
+    }
     window = ["--from", iso(t0), "--to", iso(t0 + 60 * minute)]
 
     out = tmp_path / "all.avro"
@@ -97,8 +111,11 @@ def test_export_writes_only_the_range_hashed(
         narrowed: list[dict[str, Any]] = list(fastavro.reader(handle))  # type: ignore[arg-type]
     assert [r["event_id"] for r in narrowed] == [events[1].event_id]
 
-    bad = CliRunner().invoke(cli, ["export", "--from", iso(t0), "--to", iso(t0), "--out",
-                                   str(tmp_path / "x.avro")], env=env)  # fmt: skip
+    bad = CliRunner().invoke(
+        cli,
+        ["export", "--from", iso(t0), "--to", iso(t0), "--out", str(tmp_path / "x.avro")],
+        env=env,
+    )
     assert bad.exit_code != 0 and not (tmp_path / "x.avro").exists()
 
 

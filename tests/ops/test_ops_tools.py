@@ -34,14 +34,21 @@ def test_the_index_drops_every_forward_of_an_event_already_dead_lettered() -> No
     )
     assert index.keys == {(TENANT, "old")}
     split = index.split(
-        [forward("dlq", "old"), forward("retry.1", "old"), forward("dlq", "new"),
-         forward("retry.1", "other"), forward("dlq", None)],
+        [
+            forward("dlq", "old"),
+            forward("retry.1", "old"),
+            forward("dlq", "new"),
+            forward("retry.1", "other"),
+            forward("dlq", None),
+        ],
         dlq_topic="dlq",
-    )  # fmt: skip
+    )
     assert split.dropped == 2
     assert [(r.topic, hop.header_map(r.headers).get(hop.EVENT_ID)) for r in split.kept] == [
-        ("dlq", "new"), ("retry.1", "other"), ("dlq", None)
-    ]  # fmt: skip
+        ("dlq", "new"),
+        ("retry.1", "other"),
+        ("dlq", None),
+    ]
     assert split.new_dead == {(TENANT, "new")}
     assert (TENANT, "new") not in index  # only once produced
     index.add(split.new_dead)
@@ -87,14 +94,18 @@ def test_the_formats_the_help_names_are_accepted(text: str, expected: datetime) 
     ("text", "expected"),
     [
         ("Add a tenant.", "Add a tenant."),
-        ("Show a dead letter's headers and decoded event (hashed data only).\n\nTARGET is ...",
-         "Show a dead letter's headers and decoded event (hashed data only)."),
-        ("Re-process the events of a time range [--from, --to).\n\n    More.",
-         "Re-process the events of a time range [--from, --to)."),
+        (
+            "Show a dead letter's headers and decoded event (hashed data only).\n\nTARGET is ...",
+            "Show a dead letter's headers and decoded event (hashed data only).",
+        ),
+        (
+            "Re-process the events of a time range [--from, --to).\n\n    More.",
+            "Re-process the events of a time range [--from, --to).",
+        ),
         ("Compare e.g. this vs. that. Second sentence.", "Compare e.g. this vs. that."),
         ("No full stop", "No full stop"),
     ],
-)  # fmt: skip
+)
 def test_first_sentence_is_whole(text: str, expected: str) -> None:
     assert first_sentence(text) == expected
 

@@ -20,9 +20,15 @@ H = "b" * 64
 
 
 def sent(tenant: uuid.UUID, name: str, source: str, key: str, **columns: Any) -> dict[str, Any]:
-    return row(tenant, name, "sent", source=source, source_event_id=key,
-               event_id=build_event_id(tenant, source, key),
-               **{"user_external_id": None, **columns})  # fmt: skip
+    return row(
+        tenant,
+        name,
+        "sent",
+        source=source,
+        source_event_id=key,
+        event_id=build_event_id(tenant, source, key),
+        **{"user_external_id": None, **columns},
+    )
 
 
 def test_shares_per_tenant_and_event_name(
@@ -37,24 +43,35 @@ def test_shares_per_tenant_and_event_name(
         {**sent(tenant, "Purchase", "stripe", "pi_4"), "event_id": "order-4"},
         sent(tenant, "Lead", "chatbot", "7:qualified", user_fbp="fb.1.1.2"),
         # Not sent, or too old: not counted.
-        row(tenant, "Lead", "pending", source="chatbot", source_event_id="8:qualified",
-            user_external_id=None),
-        {**sent(tenant, "Lead", "chatbot", "9:qualified"),
-         "event_time": datetime.now(UTC) - timedelta(days=8)},
-    ]  # fmt: skip
+        row(
+            tenant,
+            "Lead",
+            "pending",
+            source="chatbot",
+            source_event_id="8:qualified",
+            user_external_id=None,
+        ),
+        {
+            **sent(tenant, "Lead", "chatbot", "9:qualified"),
+            "event_time": datetime.now(UTC) - timedelta(days=8),
+        },
+    ]
     with session_factory.begin() as session:
         upsert_events(session, rows)
 
     result = CliRunner().invoke(
-        cli, ["status", "--no-kafka", "--json", "--tenant", str(tenant)],
+        cli,
+        ["status", "--no-kafka", "--json", "--tenant", str(tenant)],
         env={"DATABASE_URL": db_url},
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     pixel = {r["event_name"]: r for r in json.loads(result.output)["pixel"]}
     assert pixel["Purchase"]["sent"] == 4
     assert pixel["Purchase"]["share"] == {
-        "fbp": 0.25, "external_id": 0.5, "reproducible_event_id": 0.5,
-    }  # fmt: skip
+        "fbp": 0.25,
+        "external_id": 0.5,
+        "reproducible_event_id": 0.5,
+    }
     assert pixel["Lead"]["sent"] == 1
     assert pixel["Lead"]["share"] == {"fbp": 1.0, "external_id": 0.0, "reproducible_event_id": 1.0}
 

@@ -78,9 +78,13 @@ def replay(
         topic=topics.main, start_ms=t0 - 150 * MINUTE, end_ms=t0 - 30 * MINUTE, **options
     )
     return replay_events(
-        kafka=kafka, topics=topics, sessions=sessions, codec=CODEC,
-        config=make_worker_config(LIVE_GROUP, emulator.base_url), request=request,
-    )  # fmt: skip
+        kafka=kafka,
+        topics=topics,
+        sessions=sessions,
+        codec=CODEC,
+        config=make_worker_config(LIVE_GROUP, emulator.base_url),
+        request=request,
+    )
 
 
 def sent_ids(emulator: Emulator, pixel: str) -> list[str]:
@@ -88,9 +92,11 @@ def sent_ids(emulator: Emulator, pixel: str) -> list[str]:
 
 
 def test_replay_sends_only_the_range_once_and_resends_on_demand(
-    kafka_config: KafkaConfig, topic_names: TopicNames,
-    session_factory: sessionmaker[Session], emulator: Emulator,
-) -> None:  # fmt: skip
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+) -> None:
     tenant, pixel = seed_tenant(session_factory)
     t0 = int(time.time() * 1000)
     placed = four_events(tenant, t0)
@@ -118,9 +124,11 @@ def test_replay_sends_only_the_range_once_and_resends_on_demand(
 
 
 def test_dry_run_changes_nothing_and_no_send_rebuilds_rows(
-    kafka_config: KafkaConfig, topic_names: TopicNames,
-    session_factory: sessionmaker[Session], emulator: Emulator,
-) -> None:  # fmt: skip
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+) -> None:
     tenant, pixel = seed_tenant(session_factory)
     no_meta, _ = seed_tenant(session_factory, pixel_id="")
     t0 = int(time.time() * 1000)
@@ -130,8 +138,7 @@ def test_dry_run_changes_nothing_and_no_send_rebuilds_rows(
     run = (kafka_config, topic_names, session_factory, emulator, t0)
 
     dry = replay(*run, dry_run=True)
-    assert dry.by_outcome() == {"would be " + Outcome.SENT: 2,
-                                "would be " + Outcome.DEAD_TENANT: 1}  # fmt: skip
+    assert dry.by_outcome() == {"would be " + Outcome.SENT: 2, "would be " + Outcome.DEAD_TENANT: 1}
     assert dry.outcomes[(str(tenant), "Purchase", "would be " + Outcome.SENT)] == 1
     assert event_rows(session_factory, tenant) == [] and emulator.state.events() == []
 
@@ -155,9 +162,11 @@ def test_dry_run_changes_nothing_and_no_send_rebuilds_rows(
 
 
 def test_filters_and_expired_events(
-    kafka_config: KafkaConfig, topic_names: TopicNames,
-    session_factory: sessionmaker[Session], emulator: Emulator,
-) -> None:  # fmt: skip
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+) -> None:
     tenant, pixel = seed_tenant(session_factory)
     other, other_pixel = seed_tenant(session_factory)
     t0 = int(time.time() * 1000)
@@ -173,9 +182,14 @@ def test_filters_and_expired_events(
     ]
     place(kafka_config, topic_names.main, [*placed, (stamp + 5, b"\x00not avro")])
     summary = replay(
-        kafka_config, topic_names, session_factory, emulator, t0,
-        tenant_ids=frozenset({tenant}), event_names=frozenset({"Purchase", "Lead"}),
-    )  # fmt: skip
+        kafka_config,
+        topic_names,
+        session_factory,
+        emulator,
+        t0,
+        tenant_ids=frozenset({tenant}),
+        event_names=frozenset({"Purchase", "Lead"}),
+    )
     assert (summary.in_range, summary.matched, summary.undecodable) == (6, 3, 1)
     assert summary.by_outcome() == {Outcome.SENT: 2, Outcome.EXPIRED: 1}
     assert summary.outcomes[(str(tenant), "Purchase", Outcome.EXPIRED)] == 1
@@ -197,9 +211,12 @@ def group_offsets(kafka: KafkaConfig, group: str) -> dict[tuple[str, int], int]:
 
 
 def test_cli_replay_leaves_the_live_group_alone(
-    kafka_config: KafkaConfig, topic_names: TopicNames, db_url: str,
-    session_factory: sessionmaker[Session], emulator: Emulator,
-) -> None:  # fmt: skip
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    db_url: str,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+) -> None:
     tenant, pixel = seed_tenant(session_factory)
     t0 = int(time.time() * 1000)
     placed = four_events(tenant, t0)
@@ -211,10 +228,13 @@ def test_cli_replay_leaves_the_live_group_alone(
     )
     before = group_offsets(kafka_config, live_group)
     env = {
-        "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
-        "TOPIC_MAIN": topic_names.main, "META_GRAPH_URL": emulator.base_url,
-        "CONSUMER_GROUP": live_group, "WORKER_METRICS_PORT": "0",
-    }  # fmt: skip
+        "DATABASE_URL": db_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
+        "TOPIC_MAIN": topic_names.main,
+        "META_GRAPH_URL": emulator.base_url,
+        "CONSUMER_GROUP": live_group,
+        "WORKER_METRICS_PORT": "0",
+    }
     window = ["--from", iso(t0 - 150 * MINUTE), "--to", iso(t0 - 30 * MINUTE)]
     try:
         refused = CliRunner().invoke(cli, ["replay", *window, "--group", live_group], env=env)
@@ -234,8 +254,9 @@ def test_cli_replay_leaves_the_live_group_alone(
         # The backfill group holds its progress: through the last record of the range.
         assert committed(kafka_config, backfill, topic_names.main) == 3
         # Run again under the same group: it resumes after the range, nothing left to do.
-        resumed = replay(kafka_config, topic_names, session_factory, emulator, t0,
-                         group_id=backfill)  # fmt: skip
+        resumed = replay(
+            kafka_config, topic_names, session_factory, emulator, t0, group_id=backfill
+        )
         assert (resumed.in_range, resumed.matched) == (0, 0)
         assert group_offsets(kafka_config, live_group) == before
     finally:
@@ -294,9 +315,11 @@ def test_a_trusted_timestamp_lookup_seeks_and_sizes_the_range(
 
 
 def test_failures_are_forwarded_like_the_worker_does(
-    kafka_config: KafkaConfig, topic_names: TopicNames,
-    session_factory: sessionmaker[Session], emulator: Emulator,
-) -> None:  # fmt: skip
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+) -> None:
     tenant, pixel = seed_tenant(session_factory)
     emulator.state.add_fault("http_500", pixel_id=pixel)  # until cleared
     t0 = int(time.time() * 1000)

@@ -40,9 +40,11 @@ def dead_letter_ids(kafka: KafkaConfig, topics: TopicNames) -> list[str]:
 
 
 def test_replay_never_copies_a_dead_letter_again(
-    kafka_config: KafkaConfig, topic_names: TopicNames,
-    session_factory: sessionmaker[Session], emulator: Emulator,
-) -> None:  # fmt: skip
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+) -> None:
     tenant, _ = seed_tenant(session_factory, pixel_id="")  # no Meta integration yet
     t0 = int(time.time() * 1000)
     placed = four_events(tenant, t0)
@@ -86,18 +88,24 @@ def test_replay_never_copies_a_dead_letter_again(
 
 
 def test_export_and_replay_share_one_exclusive_end_and_refuse_the_future(
-    kafka_config: KafkaConfig, topic_names: TopicNames, db_url: str,
-    session_factory: sessionmaker[Session], emulator: Emulator, tmp_path: Path,
-) -> None:  # fmt: skip
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    db_url: str,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+    tmp_path: Path,
+) -> None:
     tenant, _ = seed_tenant(session_factory)
     t0 = int(time.time() * 1000)
     placed = four_events(tenant, t0)  # stamped t0-3h, t0-2h, t0-1h, t0
     place(kafka_config, topic_names.main, placed)
     env = {
-        "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
-        "TOPIC_MAIN": topic_names.main, "META_GRAPH_URL": emulator.base_url,
+        "DATABASE_URL": db_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
+        "TOPIC_MAIN": topic_names.main,
+        "META_GRAPH_URL": emulator.base_url,
         "WORKER_METRICS_PORT": "0",
-    }  # fmt: skip
+    }
     # [t0-2h, t0-1h): the record stamped exactly t0-1h is out for both commands.
     window = ["--from", iso(t0 - 2 * HOUR), "--to", iso(t0 - HOUR)]
     out = tmp_path / "range.avro"
@@ -122,9 +130,13 @@ def test_export_and_replay_share_one_exclusive_end_and_refuse_the_future(
 
 
 def test_the_worker_dead_letters_two_and_replays_keep_them_two(
-    kafka_config: KafkaConfig, topic_names: TopicNames, db_url: str, group_id: str,
-    session_factory: sessionmaker[Session], emulator: Emulator,
-) -> None:  # fmt: skip
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    db_url: str,
+    group_id: str,
+    session_factory: sessionmaker[Session],
+    emulator: Emulator,
+) -> None:
     """The friction as a user met it: a revoked token, the worker dead-letters 2 events,
     then `capi replay` over their range, twice: still 2 dead letters, no retry hop."""
     revoked = "EAAB-revoked-for-replay"
@@ -135,15 +147,21 @@ def test_the_worker_dead_letters_two_and_replays_keep_them_two(
     place(kafka_config, topic_names.main, placed)
     config = make_worker_config(group_id, emulator.base_url)
     with running_worker(kafka_config, topic_names, session_factory, config):
-        wait_for(lambda: committed(kafka_config, group_id, topic_names.main) == 4, timeout=60,
-                 what="the worker handled the four events")  # fmt: skip
+        wait_for(
+            lambda: committed(kafka_config, group_id, topic_names.main) == 4,
+            timeout=60,
+            what="the worker handled the four events",
+        )
     every = sorted(e.event_id for _, e in placed)
     assert dead_letter_ids(kafka_config, topic_names) == every
     env = {
-        "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
-        "TOPIC_MAIN": topic_names.main, "META_GRAPH_URL": emulator.base_url,
-        "CONSUMER_GROUP": group_id, "WORKER_METRICS_PORT": "0",
-    }  # fmt: skip
+        "DATABASE_URL": db_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
+        "TOPIC_MAIN": topic_names.main,
+        "META_GRAPH_URL": emulator.base_url,
+        "CONSUMER_GROUP": group_id,
+        "WORKER_METRICS_PORT": "0",
+    }
     window = ["--from", iso(t0 - 2 * HOUR), "--to", iso(t0)]  # the middle two
     for _ in range(2):
         result = CliRunner().invoke(cli, ["replay", *window], env=env)

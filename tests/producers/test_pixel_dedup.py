@@ -87,13 +87,21 @@ def worker(
 
 def checkout_completed(session_id: str, fbp: str, fbc: str) -> bytes:
     """A paid Checkout Session whose page put the pixel's cookies into the metadata."""
-    return stripe_event("checkout.session.completed", {
-        "id": session_id, "object": "checkout.session", "mode": "payment",
-        "payment_status": "paid", "status": "complete", "amount_total": 4900,
-        "currency": "eur", "payment_intent": f"pi_{uuid.uuid4().hex[:20]}",
-        "customer_details": {"email": "buyer@example.com", "name": "Bea Buyer"},
-        "metadata": {"fbp": fbp, "fbc": fbc},
-    })  # fmt: skip
+    return stripe_event(
+        "checkout.session.completed",
+        {
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": "payment",
+            "payment_status": "paid",
+            "status": "complete",
+            "amount_total": 4900,
+            "currency": "eur",
+            "payment_intent": f"pi_{uuid.uuid4().hex[:20]}",
+            "customer_details": {"email": "buyer@example.com", "name": "Bea Buyer"},
+            "metadata": {"fbp": fbp, "fbc": fbc},
+        },
+    )
 
 
 def run_page(snippet: str, url_query: str, answers: list[dict[str, Any]]) -> list[list[Any]]:
@@ -164,10 +172,18 @@ def test_the_page_sends_the_event_id_and_external_id_meta_got_from_the_server(
     assert final["event_id"] == server_id and final["event_name"] == "Purchase"
 
     result = CliRunner().invoke(
-        cli, ["pixel-snippet", "--tenant", str(tenant), "--source", "stripe",
-              "--server-url", "https://capi.example"],
+        cli,
+        [
+            "pixel-snippet",
+            "--tenant",
+            str(tenant),
+            "--source",
+            "stripe",
+            "--server-url",
+            "https://capi.example",
+        ],
         env={"DATABASE_URL": db_url},
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     calls = run_page(result.output, f"?session_id={session_id}", [early.json(), final])
 

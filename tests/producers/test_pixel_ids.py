@@ -67,8 +67,12 @@ def _run_node(cases: list[dict[str, Any]]) -> list[dict[str, str]]:
     )
     done = subprocess.run(  # noqa: S603 -- fixed arguments, our own script
         [node, "-e", driver, str(SCRIPT)],
-        input=json.dumps(cases), capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
@@ -80,8 +84,9 @@ def test_every_source_yields_the_same_id_on_the_page_and_on_the_server() -> None
         held = _page_key(source, event, held)
         if isinstance(held, tuple):
             _, funnel, email = held
-            node_cases.append({"tenant": str(TENANT_ID), "source": source,
-                               "funnel": funnel, "email": email})  # fmt: skip
+            node_cases.append(
+                {"tenant": str(TENANT_ID), "source": source, "funnel": funnel, "email": email}
+            )
             key = f"{funnel}:{perspective_email_person(email)}"
         else:
             node_cases.append({"tenant": str(TENANT_ID), "source": source, "key": held})
@@ -119,10 +124,15 @@ def test_a_refused_lookup_falls_back_to_the_local_id_at_once() -> None:
     )
     done = subprocess.run(  # noqa: S603 -- fixed arguments, our own script
         [node, "-e", driver, str(SCRIPT), str(TENANT_ID)],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     answer = json.loads(done.stdout)
     assert answer == {
         "event_id": build_pixel_event_id(TENANT_ID, "stripe", "cs_x"),
-        "event_name": "Purchase", "external_id": None, "calls": 1,
-    }  # fmt: skip
+        "event_name": "Purchase",
+        "external_id": None,
+        "calls": 1,
+    }

@@ -26,11 +26,15 @@ HASHED_EMAIL = "a" * 64
 
 def _event_fields(tenant_id: uuid.UUID, key: str) -> dict[str, object]:
     return {
-        "tenant_id": str(tenant_id), "source": "api", "source_event_id": key,
-        "event_name": "Purchase", "event_time": datetime.now(UTC).isoformat(),
-        "action_source": "other", "user": {"emails": [HASHED_EMAIL]},
+        "tenant_id": str(tenant_id),
+        "source": "api",
+        "source_event_id": key,
+        "event_name": "Purchase",
+        "event_time": datetime.now(UTC).isoformat(),
+        "action_source": "other",
+        "user": {"emails": [HASHED_EMAIL]},
         "custom_data": {"value": "12.50", "currency": "eur"},
-    }  # fmt: skip
+    }
 
 
 def test_sync_publisher_derives_event_id_and_keys_by_person(

@@ -19,27 +19,32 @@ JANE = hash_email("jane@example.com")
 
 def event(**fields: Any) -> ConversionEvent:
     return ConversionEvent.create(
-        tenant_id=TENANT, source="api", source_event_id="order-1", event_name="Purchase",
-        event_time=datetime(2026, 1, 1, tzinfo=UTC), action_source="other", **fields,
-    )  # fmt: skip
+        tenant_id=TENANT,
+        source="api",
+        source_event_id="order-1",
+        event_name="Purchase",
+        event_time=datetime(2026, 1, 1, tzinfo=UTC),
+        action_source="other",
+        **fields,
+    )
 
 
 @pytest.mark.parametrize(
     ("fields", "person"),
     [
         ({"contact_id": CONTACT, "user": {"emails": ["jane@example.com"]}}, str(CONTACT)),
-        ({"user": {"emails": [" Jane@Example.COM "], "phones": ["+1 650 555 1212"]}},
-         f"em:{JANE}"),
+        ({"user": {"emails": [" Jane@Example.COM "], "phones": ["+1 650 555 1212"]}}, f"em:{JANE}"),
         ({"user": {"emails": ["not an email", "jane@example.com"]}}, f"em:{JANE}"),
         ({"user": {"emails": [JANE]}}, f"em:{JANE}"),  # already hashed by an API publisher
-        ({"user": {"phones": ["(650) 555-1212"]}},
-         f"ph:{hash_phone('(650) 555-1212', 'US')}"),
-        ({"source_ids": {"stripe_customer_id": "cus_1", "ghl_contact_id": "g1"}},
-         "ghl_contact_id:g1"),
+        ({"user": {"phones": ["(650) 555-1212"]}}, f"ph:{hash_phone('(650) 555-1212', 'US')}"),
+        (
+            {"source_ids": {"stripe_customer_id": "cus_1", "ghl_contact_id": "g1"}},
+            "ghl_contact_id:g1",
+        ),
         ({"source_ids": {"denefits_contract_code": "D1"}}, "denefits_contract_code:D1"),
         ({}, "order-1"),
     ],
-)  # fmt: skip
+)
 def test_the_key_names_the_person(fields: dict[str, Any], person: str) -> None:
     assert build_key(event(**fields), "US") == f"{TENANT}:{person}".encode()
 

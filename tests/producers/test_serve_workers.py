@@ -23,13 +23,19 @@ def test_capi_serve_with_two_workers_serves_and_stops_on_sigterm(
 ) -> None:
     database = f"sqlite:///{tmp_path / 'serve.db'}"
     assert CliRunner().invoke(cli, ["migrate"], env={"DATABASE_URL": database}).exit_code == 0
-    env = {**os.environ, "DATABASE_URL": database, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "TOPIC_MAIN": f"serve-{os.getpid()}-{time.monotonic_ns()}"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "TOPIC_MAIN": f"serve-{os.getpid()}-{time.monotonic_ns()}",
+    }
     port = find_free_port()
     server = subprocess.Popen(
         [CAPI, "serve", "--port", str(port), "--workers", "2", "--publish-timeout", "7"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_for_port("127.0.0.1", port, timeout=60)
         base = f"http://127.0.0.1:{port}"
@@ -43,9 +49,11 @@ def test_capi_serve_with_two_workers_serves_and_stops_on_sigterm(
             assert time.monotonic() < deadline, "never ready"
             time.sleep(0.1)
         for _ in range(20):  # whichever process answers, it is the whole app
-            unknown = httpx.post(f"{base}/webhooks/00000000-0000-4000-8000-000000000000/stripe",
-                                 content=b"{}",
-                                 headers={"content-type": "application/json"})  # fmt: skip
+            unknown = httpx.post(
+                f"{base}/webhooks/00000000-0000-4000-8000-000000000000/stripe",
+                content=b"{}",
+                headers={"content-type": "application/json"},
+            )
             assert unknown.status_code == 404
             assert unknown.json()["error"]["message"]
     finally:

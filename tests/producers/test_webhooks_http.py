@@ -44,8 +44,9 @@ def harness(
     db_engine: Engine,
     session_factory: sessionmaker[Session],
 ) -> Iterator[AppHarness]:
-    runtime = test_runtime(kafka_config, topic_names, db_engine, session_factory,
-                           webhook_max_body_bytes=4096)  # fmt: skip
+    runtime = test_runtime(
+        kafka_config, topic_names, db_engine, session_factory, webhook_max_body_bytes=4096
+    )
     with AppHarness(runtime) as app:
         yield app
 
@@ -188,11 +189,14 @@ _JSON = st.recursive(
     max_leaves=20,
 )
 _TEXT = st.text(max_size=300) | st.integers() | st.none() | _ODD_TEXT
-_CHATBOT = st.fixed_dictionaries({
-    "event_type": st.sampled_from(["dm_qualified", "link_sent"]) | _TEXT,
-    "subscriber": st.fixed_dictionaries({"id": _TEXT, "email": _TEXT, "phone": _TEXT,
-                                         "custom_fields": _JSON}),
-})  # fmt: skip
+_CHATBOT = st.fixed_dictionaries(
+    {
+        "event_type": st.sampled_from(["dm_qualified", "link_sent"]) | _TEXT,
+        "subscriber": st.fixed_dictionaries(
+            {"id": _TEXT, "email": _TEXT, "phone": _TEXT, "custom_fields": _JSON}
+        ),
+    }
+)
 _BODIES = st.binary(max_size=300) | _JSON.map(dumps) | _CHATBOT.map(dumps)
 
 
@@ -329,8 +333,9 @@ def test_real_uvicorn_server(
             time.sleep(0.02)
         body = chatbot_lead("uv-1")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            response = client.post(f"/webhooks/{tenant}/chatbot", content=body,
-                                   headers=signed_headers("chatbot", body))  # fmt: skip
+            response = client.post(
+                f"/webhooks/{tenant}/chatbot", content=body, headers=signed_headers("chatbot", body)
+            )
             assert client.get("/healthz").status_code == 200
         assert response.status_code == 202, response.text
         [record] = read_topic(kafka_config, topic_names.main)

@@ -165,14 +165,16 @@ def test_a_later_webhook_with_nulls_erases_nothing(
     emulator: Emulator,
     session_factory: sessionmaker[Session],
 ) -> None:
-    lead = harness.send(tenant, "chatbot", chatbot_lead(
-        "777", fbclid="IwAR_FIRST", ad_id="120200000000000001"))  # fmt: skip
+    lead = harness.send(
+        tenant, "chatbot", chatbot_lead("777", fbclid="IwAR_FIRST", ad_id="120200000000000001")
+    )
     assert lead.status_code == 202
     lead_id = lead.json()["event_id"]
     lead_fbc = user_data(at_meta(emulator, lead_id)[lead_id])["fbc"]
     # Later, a payment that names the subscriber but has no email, phone or click id at all.
-    bare = stripe_payment("pi_777", customer="cus_777", email=None, metadata={"mc_id": "777",
-                          "ad_id": "999"})  # fmt: skip
+    bare = stripe_payment(
+        "pi_777", customer="cus_777", email=None, metadata={"mc_id": "777", "ad_id": "999"}
+    )
     paid = harness.send(tenant, "stripe", bare)
     assert paid.status_code == 202
     paid_id = paid.json()["event_id"]
@@ -202,12 +204,16 @@ def test_fbc_keeps_the_time_the_click_was_first_seen(
     first_seen = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     later = first_seen + timedelta(hours=2)
     responses = [
-        harness.send(tenant, "perspective",
-                     perspective_form("ps_1", fbclid="IwAR_FAKE", converted_at=first_seen)),
-        harness.send(tenant, "perspective",
-                     perspective_form("ps_2", fbclid="IwAR_FAKE", converted_at=later)),
+        harness.send(
+            tenant,
+            "perspective",
+            perspective_form("ps_1", fbclid="IwAR_FAKE", converted_at=first_seen),
+        ),
+        harness.send(
+            tenant, "perspective", perspective_form("ps_2", fbclid="IwAR_FAKE", converted_at=later)
+        ),
         harness.send(tenant, "chatbot", chatbot_lead("888")),  # no click id at all
-    ]  # fmt: skip
+    ]
     assert [r.status_code for r in responses] == [202, 202, 202]
 
     received = at_meta(emulator, *(r.json()["event_id"] for r in responses))

@@ -146,11 +146,25 @@ def test_stripe_redelivery_publishes_the_same_event_id(
     # Stripe sends several events for one payment, and may redeliver each: one event_id.
     first = harness.send(tenant, "stripe", stripe_payment("pi_SAME", evt_id="evt_1"))
     again = harness.send(tenant, "stripe", stripe_payment("pi_SAME", evt_id="evt_1"))
-    charge = harness.send(tenant, "stripe", stripe_event("charge.succeeded", {
-        "id": "ch_1", "object": "charge", "paid": True, "amount": 15000, "amount_captured": 15000,
-        "currency": "usd", "payment_intent": "pi_SAME", "customer": "cus_TEST0001",
-        "billing_details": {"email": "jane@example.com"},
-    }, "evt_2"))  # fmt: skip
+    charge = harness.send(
+        tenant,
+        "stripe",
+        stripe_event(
+            "charge.succeeded",
+            {
+                "id": "ch_1",
+                "object": "charge",
+                "paid": True,
+                "amount": 15000,
+                "amount_captured": 15000,
+                "currency": "usd",
+                "payment_intent": "pi_SAME",
+                "customer": "cus_TEST0001",
+                "billing_details": {"email": "jane@example.com"},
+            },
+            "evt_2",
+        ),
+    )
 
     assert [r.status_code for r in (first, again, charge)] == [202, 202, 202]
     ids = {r.json()["event_id"] for r in (first, again, charge)}

@@ -36,9 +36,13 @@ def tenant(session_factory: sessionmaker[Session]) -> uuid.UUID:
 def make_event(tenant: uuid.UUID, n: int, **fields: Any) -> ConversionEvent:
     fields.setdefault("event_time", NOW)
     return ConversionEvent.create(
-        tenant_id=tenant, source="api", source_event_id=f"e{n}", event_name="Lead",
-        action_source="chat", **fields,
-    )  # fmt: skip
+        tenant_id=tenant,
+        source="api",
+        source_event_id=f"e{n}",
+        event_name="Lead",
+        action_source="chat",
+        **fields,
+    )
 
 
 def record(
@@ -68,10 +72,12 @@ def test_a_later_event_with_nulls_never_erases_and_ad_id_is_first_touch(
     session_factory: sessionmaker[Session], tenant: uuid.UUID
 ) -> None:
     first = make_event(
-        tenant, 1, user={"emails": [EMAIL], "phones": [PHONE], "ctwa_clid": "ctwa-1"},
+        tenant,
+        1,
+        user={"emails": [EMAIL], "phones": [PHONE], "ctwa_clid": "ctwa-1"},
         source_ids={"mc_subscriber_id": "777"},
         attribution={"fbclid": "IwAR_ONE", "fbp": "fb.1.1.1", "ad_id": "ad-first"},
-    )  # fmt: skip
+    )
     bare = make_event(
         tenant, 2, source_ids={"mc_subscriber_id": "777"}, attribution={"ad_id": "ad-later"}
     )
@@ -96,12 +102,19 @@ def test_the_same_click_keeps_its_first_seen_time_and_only_a_newer_click_replace
 ) -> None:
     seen = NOW - timedelta(hours=3)
     user = {"emails": [EMAIL]}
-    record(session_factory, [make_event(tenant, 1, user=user, event_time=seen,
-                                        attribution={"fbclid": "IwAR_A"})])  # fmt: skip
+    record(
+        session_factory,
+        [make_event(tenant, 1, user=user, event_time=seen, attribution={"fbclid": "IwAR_A"})],
+    )
     again = make_event(tenant, 2, user=user, event_time=NOW, attribution={"fbclid": "IwAR_A"})
     # A retried old event with an older, different click must not bring that click back.
-    older = make_event(tenant, 3, user=user, event_time=seen - timedelta(hours=1),
-                       attribution={"fbclid": "IwAR_OLD"})  # fmt: skip
+    older = make_event(
+        tenant,
+        3,
+        user=user,
+        event_time=seen - timedelta(hours=1),
+        attribution={"fbclid": "IwAR_OLD"},
+    )
     record(session_factory, [again, older])
     [contact] = contacts_of(session_factory, tenant)
     assert contact.fbc == f"fb.1.{int(seen.timestamp() * 1000)}.IwAR_A"
@@ -119,15 +132,21 @@ def test_one_batch_links_in_order_and_snapshots_each_event(
 ) -> None:
     early = NOW - timedelta(hours=2)
     events = [
-        make_event(tenant, 1, user={"emails": [EMAIL]}, event_time=early,
-                   attribution={"fbclid": "IwAR_A"}),
-        make_event(tenant, 2, source_ids={"stripe_customer_id": "cus_1"},
-                   user={"emails": [" JANE@example.com "]}),
-        make_event(tenant, 3, source_ids={"stripe_customer_id": "cus_1"},
-                   attribution={"fbclid": "IwAR_B"}),
+        make_event(
+            tenant, 1, user={"emails": [EMAIL]}, event_time=early, attribution={"fbclid": "IwAR_A"}
+        ),
+        make_event(
+            tenant,
+            2,
+            source_ids={"stripe_customer_id": "cus_1"},
+            user={"emails": [" JANE@example.com "]},
+        ),
+        make_event(
+            tenant, 3, source_ids={"stripe_customer_id": "cus_1"}, attribution={"fbclid": "IwAR_B"}
+        ),
         make_event(tenant, 4, user={"phones": [PHONE]}),  # nobody known by this phone yet
         make_event(tenant, 5, user={"emails": ["other@example.com"], "phones": [PHONE]}),
-    ]  # fmt: skip
+    ]
     linked = record(session_factory, events)
 
     jane = linked["e1"].contact_id
@@ -151,8 +170,9 @@ def test_source_ids_link_first_and_are_never_re_pointed(
     b = record(session_factory, [make_event(tenant, 2, user={"emails": ["b@example.com"]})])["e2"]
     # Our own id echoed back for b, carrying a's GHL id: b is updated, g1 stays with a.
     echoed = make_event(tenant, 3, contact_id=b.contact_id, source_ids={"ghl_contact_id": "g1"})
-    by_ghl = make_event(tenant, 4, user={"emails": ["b@example.com"]},
-                        source_ids={"ghl_contact_id": "g1"})  # fmt: skip
+    by_ghl = make_event(
+        tenant, 4, user={"emails": ["b@example.com"]}, source_ids={"ghl_contact_id": "g1"}
+    )
     linked = record(session_factory, [echoed, by_ghl])
     assert linked["e3"].contact_id == b.contact_id
     assert linked["e4"].contact_id == a.contact_id  # the source id wins over the email
@@ -199,10 +219,14 @@ def test_a_batch_costs_a_few_queries_whatever_its_size(
 
     def batch(start: int, size: int) -> list[ConversionEvent]:
         return [
-            make_event(tenant, n, user={"emails": [f"p{n}@example.com"], "phones": [PHONE]},
-                       source_ids={"mc_subscriber_id": f"m{n}"})
+            make_event(
+                tenant,
+                n,
+                user={"emails": [f"p{n}@example.com"], "phones": [PHONE]},
+                source_ids={"mc_subscriber_id": f"m{n}"},
+            )
             for n in range(start, start + size)
-        ]  # fmt: skip
+        ]
 
     assert count_selects(batch(0, 5)) == count_selects(batch(100, 200)) <= 4
 
@@ -210,8 +234,9 @@ def test_a_batch_costs_a_few_queries_whatever_its_size(
 def test_concurrent_first_inserts_of_one_contact_do_not_fail(
     session_factory: sessionmaker[Session], tenant: uuid.UUID
 ) -> None:
-    lead = make_event(tenant, 1, user={"emails": ["race@example.com"]},
-                      source_ids={"mc_subscriber_id": "race"})  # fmt: skip
+    lead = make_event(
+        tenant, 1, user={"emails": ["race@example.com"]}, source_ids={"mc_subscriber_id": "race"}
+    )
     results: list[uuid.UUID | None] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(6)
@@ -259,23 +284,41 @@ def test_one_batch_creates_and_updates_and_merges_a_person_seen_twice(
     db_engine: Engine, session_factory: sessionmaker[Session], tenant: uuid.UUID
 ) -> None:
     early = NOW - timedelta(hours=1)
-    stored = record(session_factory, [
-        make_event(tenant, 1, user={"emails": ["a@example.com"]}, attribution={"ad_id": "ad-a"}),
-        make_event(tenant, 2, user={"emails": ["idle@example.com"]}),
-    ])  # fmt: skip
+    stored = record(
+        session_factory,
+        [
+            make_event(
+                tenant, 1, user={"emails": ["a@example.com"]}, attribution={"ad_id": "ad-a"}
+            ),
+            make_event(tenant, 2, user={"emails": ["idle@example.com"]}),
+        ],
+    )
     long_ago = datetime(2000, 1, 1, tzinfo=UTC)
     with db_engine.begin() as connection:
         connection.execute(update(Contact).values(updated_at=long_ago))
     events = [
-        make_event(tenant, 3, user={"emails": ["a@example.com"]},
-                   attribution={"fbp": "fb.1.1.1", "ad_id": "ad-later"}),
-        make_event(tenant, 4, source_ids={"stripe_customer_id": "cus_b"}, event_time=early,
-                   attribution={"fbclid": "IwAR_B1"}),
+        make_event(
+            tenant,
+            3,
+            user={"emails": ["a@example.com"]},
+            attribution={"fbp": "fb.1.1.1", "ad_id": "ad-later"},
+        ),
+        make_event(
+            tenant,
+            4,
+            source_ids={"stripe_customer_id": "cus_b"},
+            event_time=early,
+            attribution={"fbclid": "IwAR_B1"},
+        ),
         make_event(tenant, 5, user={"emails": ["a@example.com"]}, attribution={"fbclid": "IwAR_A"}),
-        make_event(tenant, 6, source_ids={"stripe_customer_id": "cus_b"},
-                   user={"emails": ["b@example.com"], "phones": [PHONE]},
-                   attribution={"fbclid": "IwAR_B2", "fbp": "fb.1.2.2"}),
-    ]  # fmt: skip
+        make_event(
+            tenant,
+            6,
+            source_ids={"stripe_customer_id": "cus_b"},
+            user={"emails": ["b@example.com"], "phones": [PHONE]},
+            attribution={"fbclid": "IwAR_B2", "fbp": "fb.1.2.2"},
+        ),
+    ]
     linked = record(session_factory, events)
 
     a, idle = stored["e1"].contact_id, stored["e2"].contact_id
@@ -309,8 +352,10 @@ def test_an_update_writes_only_the_columns_the_batch_changed(
             other.get_one(Contact, first.contact_id).ghl_contact_id = "g-rival"
 
     with before_first(db_engine, "UPDATE CONTACTS", rival_sets_an_id) as seen:
-        record(session_factory, [make_event(tenant, 2, user={"emails": [EMAIL]},
-                                            attribution={"fbp": "fb.1.3.3"})])  # fmt: skip
+        record(
+            session_factory,
+            [make_event(tenant, 2, user={"emails": [EMAIL]}, attribution={"fbp": "fb.1.3.3"})],
+        )
     assert seen
     [contact] = contacts_of(session_factory, tenant)
     assert (contact.fbp, contact.ghl_contact_id) == ("fb.1.3.3", "g-rival")
@@ -326,9 +371,17 @@ def test_a_person_inserted_concurrently_is_found_when_the_batch_is_redone(
             other.add(Contact(id=rival, tenant_id=tenant, mc_subscriber_id="m1", fbp="fb.1.9.9"))
 
     with before_first(db_engine, "INSERT INTO CONTACTS", rival_inserts) as seen:
-        linked = record(session_factory, [make_event(
-            tenant, 1, user={"emails": [EMAIL]}, source_ids={"mc_subscriber_id": "m1"},
-        )])  # fmt: skip
+        linked = record(
+            session_factory,
+            [
+                make_event(
+                    tenant,
+                    1,
+                    user={"emails": [EMAIL]},
+                    source_ids={"mc_subscriber_id": "m1"},
+                )
+            ],
+        )
     assert seen  # our INSERT then failed on the id, and the redone batch found the rival
     assert linked["e1"].contact_id == rival
     assert linked["e1"].fbp == "fb.1.9.9"

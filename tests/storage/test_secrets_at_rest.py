@@ -108,8 +108,11 @@ def test_a_missing_or_wrong_key_is_a_clear_error(
     verify_secrets_key(without_key)  # nothing stored yet: no key needed
     tenant = _seed(session_factory)
 
-    with pytest.raises(SecretsKeyError, match=r"3 tenant integration\(s\) stored: "
-                       r"CAPI_SECRETS_KEY is not set"):  # fmt: skip
+    with pytest.raises(
+        SecretsKeyError,
+        match=r"3 tenant integration\(s\) stored: "
+        r"CAPI_SECRETS_KEY is not set",
+    ):
         verify_secrets_key(without_key)
     with without_key() as session, pytest.raises(SecretsKeyError, match="is not set"):
         get_credentials(session, tenant, META_PROVIDER)
@@ -253,9 +256,11 @@ def test_serve_and_worker_refuse_to_start_without_the_key(
 
 
 def test_a_webhook_meets_503_not_a_rejection_when_the_key_is_wrong(
-    kafka_config: KafkaConfig, topic_names: TopicNames, db_engine: Engine,
+    kafka_config: KafkaConfig,
+    topic_names: TopicNames,
+    db_engine: Engine,
     session_factory: sessionmaker[Session],
-) -> None:  # fmt: skip
+) -> None:
     tenant = _seed(session_factory)
     wrong = build_session_factory(db_engine, build_secret_box(generate_key()))
     body = chatbot_lead("sub-key-1")

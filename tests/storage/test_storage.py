@@ -92,8 +92,14 @@ def test_odd_characters_in_meta_answers_are_stored_not_refused(
     with session_factory.begin() as session:
         row_id = upsert_events(session, [_row(tenant, "e1")])[(tenant, "e1")].id
     odd = "bad\x00 \ud800 news"
-    outcome = AttemptOutcome(row_id, 1, EventStatus.RETRYING, error=odd, fbtrace_id="T\x00\udfff",
-                             response={"error": {"message": odd, odd: [odd]}})  # fmt: skip
+    outcome = AttemptOutcome(
+        row_id,
+        1,
+        EventStatus.RETRYING,
+        error=odd,
+        fbtrace_id="T\x00\udfff",
+        response={"error": {"message": odd, odd: [odd]}},
+    )
     with session_factory.begin() as session:
         record_outcomes(session, [outcome])
     with session_factory() as session:
@@ -170,9 +176,17 @@ def test_upsert_applies_the_model_defaults_to_minimal_rows(
     minimal = {
         key: value
         for key, value in _row(tenant, "m1").items()
-        if key in {"tenant_id", "event_id", "event_name", "event_time", "action_source",
-                   "source", "source_event_id"}
-    }  # fmt: skip
+        if key
+        in {
+            "tenant_id",
+            "event_id",
+            "event_name",
+            "event_time",
+            "action_source",
+            "source",
+            "source_event_id",
+        }
+    }
     with session_factory.begin() as session:
         state = upsert_events(session, [minimal])[(tenant, "m1")]
     assert (state.status, state.send_attempts, state.sent_to_meta) == ("pending", 0, False)

@@ -68,9 +68,12 @@ def test_only_rows_about_to_be_sent_are_counted_and_outcomes_can_raise_the_count
     with session_factory.begin() as session:
         stored = upsert_events(
             session,
-            [_row(tenant, "sent"), _row(tenant, "queue", sends=False),
-             _row(tenant, "held", sends=False)],
-        )  # fmt: skip
+            [
+                _row(tenant, "sent"),
+                _row(tenant, "queue", sends=False),
+                _row(tenant, "held", sends=False),
+            ],
+        )
     sent, queued = stored[(tenant, "sent")].id, stored[(tenant, "queue")].id
     held = stored[(tenant, "held")].id
     with session_factory.begin() as session:

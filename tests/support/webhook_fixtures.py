@@ -120,11 +120,17 @@ def forged_headers(source: str, body: bytes) -> dict[str, str]:
 
 
 def stripe_event(kind: str, obj: Mapping[str, Any], evt_id: str | None = None) -> bytes:
-    return dumps({
-        "id": evt_id or f"evt_{uuid.uuid4().hex[:16]}", "object": "event", "type": kind,
-        "api_version": "2025-08-27.basil", "created": int(time.time()) - 5, "livemode": False,
-        "data": {"object": dict(obj)},
-    })  # fmt: skip
+    return dumps(
+        {
+            "id": evt_id or f"evt_{uuid.uuid4().hex[:16]}",
+            "object": "event",
+            "type": kind,
+            "api_version": "2025-08-27.basil",
+            "created": int(time.time()) - 5,
+            "livemode": False,
+            "data": {"object": dict(obj)},
+        }
+    )
 
 
 def stripe_payment(
@@ -137,11 +143,22 @@ def stripe_payment(
     evt_id: str | None = None,
     metadata: Mapping[str, str] | None = None,
 ) -> bytes:
-    return stripe_event("payment_intent.succeeded", {
-        "id": pi_id, "object": "payment_intent", "status": "succeeded", "amount": amount,
-        "amount_received": amount, "currency": currency, "customer": customer,
-        "receipt_email": email, "metadata": dict(metadata or {}), "created": int(time.time()) - 9,
-    }, evt_id)  # fmt: skip
+    return stripe_event(
+        "payment_intent.succeeded",
+        {
+            "id": pi_id,
+            "object": "payment_intent",
+            "status": "succeeded",
+            "amount": amount,
+            "amount_received": amount,
+            "currency": currency,
+            "customer": customer,
+            "receipt_email": email,
+            "metadata": dict(metadata or {}),
+            "created": int(time.time()) - 9,
+        },
+        evt_id,
+    )
 
 
 def chatbot_lead(
@@ -154,25 +171,42 @@ def chatbot_lead(
     event_type: str = "dm_qualified",
 ) -> bytes:
     fields: dict[str, Any] = {"AD_ID": ad_id, "fbclid": fbclid}
-    return dumps({"event_type": event_type, "subscriber": {
-        "id": subscriber_id, "first_name": "Jane", "last_name": "Doe", "email": email,
-        "phone": phone, "custom_fields": {k: v for k, v in fields.items() if v is not None},
-    }})  # fmt: skip
+    return dumps(
+        {
+            "event_type": event_type,
+            "subscriber": {
+                "id": subscriber_id,
+                "first_name": "Jane",
+                "last_name": "Doe",
+                "email": email,
+                "phone": phone,
+                "custom_fields": {k: v for k, v in fields.items() if v is not None},
+            },
+        }
+    )
 
 
 def ghl_appointment(
     appointment_id: str, contact_id: str = "ghlc_FAKE0001", *, webhook_id: str | None = None
 ) -> bytes:
     now = datetime.now(UTC)
-    return dumps({
-        "type": "AppointmentCreate", "locationId": "loc_FAKE0001",
-        "timestamp": now.isoformat(), "webhookId": webhook_id or f"wh_{uuid.uuid4().hex[:12]}",
-        "appointment": {
-            "id": appointment_id, "calendarId": "cal_FAKE0001", "contactId": contact_id,
-            "title": "Discovery call", "appointmentStatus": "confirmed",
-            "startTime": "2030-02-03T16:00:00-05:00", "dateAdded": now.isoformat(),
-        },
-    })  # fmt: skip
+    return dumps(
+        {
+            "type": "AppointmentCreate",
+            "locationId": "loc_FAKE0001",
+            "timestamp": now.isoformat(),
+            "webhookId": webhook_id or f"wh_{uuid.uuid4().hex[:12]}",
+            "appointment": {
+                "id": appointment_id,
+                "calendarId": "cal_FAKE0001",
+                "contactId": contact_id,
+                "title": "Discovery call",
+                "appointmentStatus": "confirmed",
+                "startTime": "2030-02-03T16:00:00-05:00",
+                "dateAdded": now.isoformat(),
+            },
+        }
+    )
 
 
 def perspective_form(
@@ -183,32 +217,54 @@ def perspective_form(
     converted_at: datetime | None = None,
 ) -> bytes:
     converted = (converted_at or datetime.now(UTC)).isoformat()
-    values: dict[str, Any] = {"email": email, "firstName": "Jane", "ps_converted_at": converted,
-                              "utm_source": "facebook"}  # fmt: skip
+    values: dict[str, Any] = {
+        "email": email,
+        "firstName": "Jane",
+        "ps_converted_at": converted,
+        "utm_source": "facebook",
+    }
     if fbclid is not None:
         values["fbclid"] = fbclid
-    return dumps({
-        "id": contact_id, "funnelId": "fn_FAKE0001", "funnelName": "LVNG_BOF_Calendly",
-        "profile": {"email": {"value": email, "title": "Email"}},
-        "values": values,
-        "meta": {"convertedAt": converted, "converted": True},
-    })  # fmt: skip
+    return dumps(
+        {
+            "id": contact_id,
+            "funnelId": "fn_FAKE0001",
+            "funnelName": "LVNG_BOF_Calendly",
+            "profile": {"email": {"value": email, "title": "Email"}},
+            "values": values,
+            "meta": {"convertedAt": converted, "converted": True},
+        }
+    )
 
 
 def denefits_contract(
     code: str, *, email: str = "jane@example.com", secret_key: str = DENEFITS_SECRET
 ) -> bytes:
-    return dumps([{
-        "webhook_type": "contract.created",
-        "data": {"contract": {
-            "contract_id": 999001, "contract_code": code, "contract_status": "Active",
-            "customer_email": email, "customer_first_name": "Jane", "customer_last_name": "Doe",
-            "customer_mobile": "5550100000", "financed_amount": 1500, "downpayment_amount": 300,
-            "recurring_amount": 125, "number_of_payments": 12, "remaining_payments": 12,
-            "date_added": datetime.now(UTC).isoformat(),
-        }},
-        "secret_key": secret_key,
-    }])  # fmt: skip
+    return dumps(
+        [
+            {
+                "webhook_type": "contract.created",
+                "data": {
+                    "contract": {
+                        "contract_id": 999001,
+                        "contract_code": code,
+                        "contract_status": "Active",
+                        "customer_email": email,
+                        "customer_first_name": "Jane",
+                        "customer_last_name": "Doe",
+                        "customer_mobile": "5550100000",
+                        "financed_amount": 1500,
+                        "downpayment_amount": 300,
+                        "recurring_amount": 125,
+                        "number_of_payments": 12,
+                        "remaining_payments": 12,
+                        "date_added": datetime.now(UTC).isoformat(),
+                    }
+                },
+                "secret_key": secret_key,
+            }
+        ]
+    )
 
 
 # --- the app and the topic -----------------------------------------------------------------

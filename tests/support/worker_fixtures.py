@@ -137,9 +137,13 @@ class ReadRecord:
 
 
 def read_topic(
-    kafka: KafkaConfig, topic: str, *, at_least: int = 0, timeout: float = 20.0,
+    kafka: KafkaConfig,
+    topic: str,
+    *,
+    at_least: int = 0,
+    timeout: float = 20.0,
     partitions: int = 3,
-) -> list[ReadRecord]:  # fmt: skip
+) -> list[ReadRecord]:
     """Every record of ``topic`` (assign from the beginning; no group)."""
     consumer = Consumer(kafka.consumer_config(f"reader-{uuid.uuid4().hex[:8]}"))
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
@@ -161,7 +165,7 @@ def read_topic(
                     message.offset() or 0,
                     message.value() or b"",
                     header_map(cast(KafkaRecord, message).headers()),
-                )  # fmt: skip
+                )
             )
     finally:
         consumer.close()
@@ -224,9 +228,13 @@ def running_worker(
 ) -> Iterator[RunningWorker]:
     """A ``Worker`` on a thread; stopped (like SIGTERM) on exit; its errors are re-raised."""
     worker = Worker(
-        kafka=kafka, topics=topics, sessions=sessions, codec=codec or build_codec(),
-        config=config, stop_event=threading.Event(),
-    )  # fmt: skip
+        kafka=kafka,
+        topics=topics,
+        sessions=sessions,
+        codec=codec or build_codec(),
+        config=config,
+        stop_event=threading.Event(),
+    )
     errors: list[BaseException] = []
 
     def target() -> None:
