@@ -150,6 +150,10 @@ class CapiSettings(BaseSettings):
     """Most records a worker takes per batch."""
     batch_max_wait_seconds: float = 0.5
     """Longest a worker waits to fill a batch."""
+    worker_max_inflight_batches: int = Field(default=4, ge=1, le=64)
+    """Batches a worker finishes at once (upsert, send to Meta, record, forward) while it
+    prepares the next; offsets are still committed in batch order. Raise it when Meta's
+    latency, not CPU, limits the rate; 1 finishes one batch at a time."""
     dlq_limit_count: int = 100
     """Dead letters within DLQ_LIMIT_WINDOW_SECONDS that stop the worker (exit code 3)."""
     dlq_limit_window_seconds: float = 60.0

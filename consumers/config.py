@@ -22,6 +22,7 @@ class WorkerConfig:
     tiers: Tiers = "all"
     batch_max_events: int = 1000
     batch_max_wait_seconds: float = 0.5
+    max_inflight_batches: int = 4  # batches upserted/sent/recorded at once (Meta's latency)
     retry_delays_seconds: tuple[float, ...] = (60.0, 300.0, 1800.0, 7200.0)
     rate_limit_default_seconds: float = 60.0
     dlq_limit_count: int = 100
@@ -43,6 +44,7 @@ class WorkerConfig:
             group_id=settings.consumer_group,
             batch_max_events=settings.batch_max_events,
             batch_max_wait_seconds=settings.batch_max_wait_seconds,
+            max_inflight_batches=settings.worker_max_inflight_batches,
             retry_delays_seconds=tuple(settings.retry_delays_seconds),
             dlq_limit_count=settings.dlq_limit_count,
             dlq_limit_window_seconds=settings.dlq_limit_window_seconds,

@@ -7,6 +7,7 @@ poll loop keeps running (group heartbeats, rebalances) while partitions wait.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -95,22 +96,29 @@ class Backoff:
 
 @dataclass(slots=True)
 class TenantBlocks:
-    """Tenants Meta rate limited, blocked until a monotonic-free Unix millisecond time."""
+    """Tenants Meta rate limited, blocked until a monotonic-free Unix millisecond time.
+
+    Shared by the batches finishing at once on their own threads: every access holds a lock.
+    """
 
     _until_ms: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def block(self, tenant_id: str, until_ms: int) -> None:
-        self._until_ms[tenant_id] = max(self._until_ms.get(tenant_id, 0), until_ms)
+        with self._lock:
+            self._until_ms[tenant_id] = max(self._until_ms.get(tenant_id, 0), until_ms)
 
     def blocked_until(self, tenant_id: str, now_ms: int) -> int | None:
-        until = self._until_ms.get(tenant_id)
-        if until is None:
-            return None
-        if until <= now_ms:
-            del self._until_ms[tenant_id]
-            return None
-        return until
+        with self._lock:
+            until = self._until_ms.get(tenant_id)
+            if until is None:
+                return None
+            if until <= now_ms:
+                del self._until_ms[tenant_id]
+                return None
+            return until
 
     def active(self, now_ms: int) -> dict[str, int]:
         """Tenants still blocked at ``now_ms`` -> block end (for the paused-tenant metric)."""
-        return {tenant: until for tenant, until in self._until_ms.items() if until > now_ms}
+        with self._lock:
+            return {tenant: until for tenant, until in self._until_ms.items() if until > now_ms}

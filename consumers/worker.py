@@ -1,15 +1,17 @@
 """The `capi worker` loop: consume main + retry tiers, run the pipeline, forward, commit.
 
 One iteration: resume due partitions; collect a batch (size and time bounded); hold back
-records not yet due; prepare the rest (decode, contacts, hash); then settle the batch
-before it and hand this one to the finisher thread (upsert the rows, send to Meta, record
-outcomes, produce retries and dead letters with acks). Settling waits for the finisher
-and commits that batch's offsets synchronously, here on the loop's thread: offsets still
-move only in order and only after every record of the batch was handled, while the
-database and Meta round trips overlap with preparing the next batch. A dependency outage
-rewinds every batch not yet committed and pauses everything until a ``SELECT 1`` and a
-metadata round trip through the forward producer succeed (full-jitter backoff), so no
-attempt is burned and nothing is lost.
+records not yet due; prepare the rest (decode, contacts, hash); then hand the batch to a
+finisher thread (upsert the rows, send to Meta, record outcomes, produce retries and dead
+letters with acks). Up to ``max_inflight_batches`` batches finish at once
+(``consumers.inflight``), so Meta's latency is paid for several batches together while the
+next one is prepared. Before handing one over, the loop commits every finished batch at
+the head, oldest first, and waits for the oldest while the limit is reached: offsets still
+move only in order, synchronously on the loop's thread, and only after every record of a
+batch was handled (a later batch that completed first waits for the earlier ones). A
+dependency outage rewinds every batch not yet committed and pauses everything until a
+``SELECT 1`` and a metadata round trip through the forward producer succeed (full-jitter
+backoff), so no attempt is burned and nothing is lost.
 
 Both Kafka clients are owned by a ``ClientLifecycle`` (``capi_stream.kafka.lifecycle``): a
 forward producer that turns unusable (fatal error, stuck after a broker restart, a forward
@@ -26,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, cast
 
 from confluent_kafka import KafkaException, Message, TopicPartition
@@ -55,7 +58,7 @@ from consumers.health import (
     readiness,
     start_health_server,
 )
-from consumers.inflight import InFlight, earliest_offsets
+from consumers.inflight import InFlight, InFlightBatches, earliest_offsets
 from consumers.partitions import PartitionControl
 from consumers.pipeline.processor import BatchReport, Incoming, PreparedBatch
 from consumers.pipeline.tenants import MetaSender
@@ -115,9 +118,10 @@ class Worker:
         self._consumers: ClientLifecycle[Consumer] | None = None
         self._producer: ConfirmedProducer | None = None
         self._control: PartitionControl | None = None
-        self._inflight: InFlight | None = None
-        # One thread: batches finish in the order they were prepared.
-        self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-finish")
+        limit = config.max_inflight_batches
+        self._inflight = InFlightBatches(limit, self._observe)
+        # One thread per batch in flight: they may complete in any order, commits do not.
+        self._finisher = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="batch-finish")
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
@@ -143,7 +147,7 @@ class Worker:
                     self._replace_consumer(consumers, producer)
                     continue
                 self._iterate(consumers.client, producer)
-            self._settle(consumers.client, producer)  # the batch in flight is committed first
+            self._settle(consumers.client, producer)  # the batches in flight are committed first
             logger.info("worker stopping: signal received")
         finally:
             self._finisher.shutdown(wait=True)  # it may still use the producer
@@ -218,23 +222,11 @@ class Worker:
 
     # -- rebalance hooks (``RebalanceHooks``: run inside consume/poll, on this thread) -----
     def commit_inflight(self, consumer: Consumer) -> None:
-        """Commit the batch in flight early (before a revoke); failures wait for ``_settle``."""
-        inflight = self._inflight
-        if inflight is None or inflight.committed:
-            return
-        try:
-            inflight.future.result()
-            self._commit(consumer, inflight.handled)
-        except DependencyUnavailableError:
-            return  # the loop settles it: outage, rewind, replay
-        inflight.committed = True
+        """Commit the batches in flight early (before a revoke); failures wait for ``_settle``."""
+        self._inflight.commit_all(partial(self._commit, consumer))
 
     def forget_inflight(self, gone: set[PartitionKey]) -> None:
-        inflight = self._inflight
-        if inflight is None or not gone:
-            return
-        inflight.handled = [i for i in inflight.handled if (i.topic, i.partition) not in gone]
-        inflight.first = {key: o for key, o in inflight.first.items() if key not in gone}
+        self._inflight.forget(gone)
 
     def drop_partitions(self, partitions: list[TopicPartition], gone: set[PartitionKey]) -> None:
         if self._control is not None:
@@ -293,16 +285,16 @@ class Worker:
         try:
             prepared = self.processor.prepare(ready) if ready else None
         except DependencyUnavailableError as exc:
-            if self._settle(consumer, producer, first):  # the batch before may still land
+            if self._settle(consumer, producer, first):  # the batches before may still land
                 self._start_outage(producer, first, exc)
             return
-        if not self._settle(consumer, producer, first):
+        if not self._settle(consumer, producer, first, keep=self._inflight.limit - 1):
             return
         for key, (offset, due_ms) in waiting.items():
             self._control.defer(key, offset, due_ms)
         if prepared is not None:
             future = self._finisher.submit(self._finish, prepared, producer)
-            self._inflight = InFlight(future, ready, first, len(batch))
+            self._inflight.add(InFlight(future, ready, first, len(batch)))
 
     def _finish(self, batch: PreparedBatch, producer: ConfirmedProducer) -> BatchReport:
         """On the finisher thread: upsert, send, record, forward with acks. Never commits."""
@@ -316,27 +308,24 @@ class Worker:
         consumer: Consumer,
         producer: ConfirmedProducer,
         pending_first: Mapping[PartitionKey, int] | None = None,
+        keep: int = 0,
     ) -> bool:
-        """Wait for the batch in flight and commit it; False if an outage began instead.
+        """Commit the finished batches in order, waiting while more than ``keep`` are in
+        flight (0: all of them); False if an outage began instead.
 
         ``pending_first``: first offsets of a batch prepared but not yet handed over; on an
-        outage it is rewound together with the one in flight.
+        outage it is rewound together with every batch in flight.
 
         Raises:
             DeadLetterLimitError: too many dead letters in the window (after committing).
         """
-        inflight, self._inflight = self._inflight, None
-        if inflight is None:
+        rewind = self._inflight.settle(keep, partial(self._commit, consumer))
+        if rewind is None:
             return True
-        try:
-            report = inflight.future.result()
-            if not inflight.committed:
-                self._commit(consumer, inflight.handled)
-        except DependencyUnavailableError as exc:
-            self._start_outage(producer, earliest_offsets(inflight.first, pending_first or {}), exc)
-            return False
-        self._observe(inflight.records, report)
-        return True
+        self._start_outage(
+            producer, earliest_offsets(rewind.first, pending_first or {}), rewind.error
+        )
+        return False
 
     def _observe(self, records: int, report: BatchReport) -> None:
         self.metrics.observe_batch(report)
@@ -419,7 +408,7 @@ class Worker:
         if now - self._last_lag < 1.0:
             return
         self._last_lag = now
-        if self._inflight is None and self._producer is not None:
+        if not self._inflight and self._producer is not None:
             self._producer.serve_events()  # idle: its callbacks run here, once a second
         assignment = consumer.assignment()
         if not assignment:
