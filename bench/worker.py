@@ -476,11 +476,14 @@ def _run_baseline(
     from sqlalchemy import create_engine, text
 
     from capi_stream.database import build_engine, build_session_factory
+    from capi_stream.secrets import build_secret_box
 
     engine = build_engine(database_url)
     with engine.begin() as connection:
         connection.execute(text("TRUNCATE meta_capi_events"))
-    data.seed_tenants(build_session_factory(engine), tenants)
+    # Sealed with the key ``main`` set; the baseline worker inherits it through ``env``.
+    box = build_secret_box(os.environ["CAPI_SECRETS_KEY"])
+    data.seed_tenants(build_session_factory(engine, box), tenants)
     engine.dispose()
     group = f"bench-baseline-{uuid.uuid4().hex[:8]}"
     base_env = {

@@ -8,16 +8,21 @@ batch that completed first waits for every batch before it (committing its offse
 skip the earlier batch's records on a crash). A dependency outage in any of them rewinds
 every batch not committed, from the earliest first offset per partition, after each of
 them stopped (so no forward of theirs lands after the producer's purge).
+
+An event in two batches (published twice, or its retry beside it) is never finished twice
+at once: the later batch waits until the earlier ones landed, so it finds the row sent
+instead of sending it again, and two transactions never upsert the same rows.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
 
 from capi_stream.errors import DependencyUnavailableError
+from capi_stream.event import EventKey
 from capi_stream.kafka.message import PartitionKey
 from consumers.pipeline.processor import BatchReport, Incoming
 
@@ -32,6 +37,7 @@ class InFlight:
     handled: list[Incoming]
     first: dict[PartitionKey, int]
     records: int
+    keys: frozenset[EventKey] = frozenset()
     committed: bool = False
 
 
@@ -76,6 +82,10 @@ class InFlightBatches:
 
     def __iter__(self) -> Iterator[InFlight]:
         return iter(self._batches)
+
+    def overlaps(self, keys: Iterable[EventKey]) -> bool:
+        """Whether one of these events is in a batch in flight (a duplicate, or its retry)."""
+        return any(not batch.keys.isdisjoint(keys) for batch in self._batches)
 
     def add(self, batch: InFlight) -> None:
         """Track a batch just handed to a finisher (``settle(limit - 1)`` made room)."""

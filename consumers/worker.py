@@ -288,13 +288,16 @@ class Worker:
             if self._settle(consumer, producer, first):  # the batches before may still land
                 self._start_outage(producer, first, exc)
             return
-        if not self._settle(consumer, producer, first, keep=self._inflight.limit - 1):
+        keys = frozenset(prepared.events) if prepared is not None else frozenset()
+        # The same event in a batch in flight: let that one land first (no double send).
+        keep = 0 if self._inflight.overlaps(keys) else self._inflight.limit - 1
+        if not self._settle(consumer, producer, first, keep=keep):
             return
         for key, (offset, due_ms) in waiting.items():
             self._control.defer(key, offset, due_ms)
         if prepared is not None:
             future = self._finisher.submit(self._finish, prepared, producer)
-            self._inflight.add(InFlight(future, ready, first, len(batch)))
+            self._inflight.add(InFlight(future, ready, first, len(batch), keys))
 
     def _finish(self, batch: PreparedBatch, producer: ConfirmedProducer) -> BatchReport:
         """On the finisher thread: upsert, send, record, forward with acks. Never commits."""

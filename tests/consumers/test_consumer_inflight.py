@@ -6,6 +6,7 @@ worker's integration tests (``test_worker_*``) run the same logic against the re
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
 
@@ -200,3 +201,14 @@ def test_earliest_offsets_takes_the_smallest_first_offset_per_partition() -> Non
 def test_earliest_offsets_of_nothing_is_empty() -> None:
     assert earliest_offsets() == {}
     assert earliest_offsets({}, {}) == {}
+
+
+def test_an_event_already_in_flight_is_reported_as_overlapping() -> None:
+    batches = InFlightBatches(2, Book().observe)
+    tenant = uuid.uuid4()
+    event, other = "order-1", "order-2"
+    batch = _batch(0, range(0, 1))
+    batch.keys = frozenset({(tenant, event)})
+    batches.add(batch)
+    assert batches.overlaps({(tenant, event), (tenant, other)})
+    assert not batches.overlaps({(tenant, other)})
