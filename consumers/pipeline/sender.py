@@ -3,6 +3,10 @@
 ``MetaCAPIClient.send_events`` never raises for Meta's answers (it maps every event to sent
 or to its error) and splits lists over 1,000 events itself, so each tenant's events go in
 one call. A bug-level exception of one tenant's call becomes that tenant's events' error.
+
+One sender serves every batch in flight (``consumers.inflight``): its pool bounds the
+worker's concurrent Meta requests across batches and tenants, at ``max_workers`` plus one
+per finisher thread (a batch of a single tenant sends on its finisher thread).
 """
 
 from __future__ import annotations
