@@ -14,6 +14,8 @@ import pytest
 
 from capi_stream.errors import DependencyUnavailableError
 from capi_stream.kafka.message import PartitionKey
+from capi_stream.settings import CapiSettings
+from consumers.config import WorkerConfig
 from consumers.dlq_limit import DeadLetterLimitError
 from consumers.headers import HopContext, Origin
 from consumers.inflight import InFlight, InFlightBatches, earliest_offsets
@@ -212,3 +214,12 @@ def test_an_event_already_in_flight_is_reported_as_overlapping() -> None:
     batches.add(batch)
     assert batches.overlaps({(tenant, event), (tenant, other)})
     assert not batches.overlaps({(tenant, other)})
+
+
+def test_the_in_flight_limit_comes_from_the_settings() -> None:
+    settings = CapiSettings(_env_file=None, worker_max_inflight_batches=2)
+    assert WorkerConfig.from_settings(settings).max_inflight_batches == 2
+    assert (
+        WorkerConfig().max_inflight_batches
+        == CapiSettings.model_fields["worker_max_inflight_batches"].default
+    )
