@@ -36,7 +36,7 @@ from tests.support.webhook_fixtures import (
     test_runtime,
 )
 
-TOKEN = "EAABplaintextTOKENmustNEVERbeSTORED0001"
+TOKEN = "plaintext-meta-token-must-never-be-stored-0001"
 WHSEC = "whsec_plaintextSIGNINGsecret0002"
 SHARED = "shared-plaintext-secret-0003"
 PLAINTEXTS = (TOKEN, WHSEC, SHARED)
@@ -175,7 +175,7 @@ def test_rotate_key_reseals_every_row_under_the_newest_key(
     shown = _cli(db_url, tmp_path, new, "show", tenant)  # the old key can go now
     assert shown.exit_code == 0, shown.output
     assert "meta.pixel_id" in shown.output
-    assert "EAAB…001" in shown.output
+    assert f"{TOKEN[:4]}…{TOKEN[-3:]}" in shown.output  # masked: 4 first, 3 last
     assert TOKEN not in shown.output
     stale = _cli(db_url, tmp_path, old, "show", tenant)
     assert isinstance(stale.exception, SecretsKeyError)
