@@ -26,7 +26,7 @@
         --naive-events 0 --bulk-rows 0 --results worker-new-people.json
 
 Writes ``bench/results/worker.json`` (or ``--results``). ``--profile-seconds`` runs ``py-spy
-record`` (not a project dependency: ``pip install py-spy``) on the worker for that long,
+record`` (in the ``bench`` extra) on the worker for that long,
 mid-drain.
 """
 
