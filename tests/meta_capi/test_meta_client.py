@@ -29,7 +29,9 @@ def client(emulator: Emulator) -> Iterator[MetaCAPIClient]:
         graph_url=emulator.base_url,
         test_event_code="TEST123",
         partner_agent="capi-stream",
-        timeout_seconds=2.0,
+        # Generous: a 1,000-event request on a loaded CI machine can take seconds;
+        # test_timeout builds its own client with a short one.
+        timeout_seconds=30.0,
     ) as meta:
         yield meta
 
