@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Mapping
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, get_args
 
 import httpx
@@ -205,3 +207,35 @@ def test_narrowing_sends_the_bytes_it_was_given() -> None:
     run.send([0, 2, 4])
     assert sent == [[b"0", b"2", b"4"]]
     assert run.sent == [0, 2, 4]
+
+
+def test_the_environments_proxy_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+            seen.append(self.path)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"events_received": 1, "fbtrace_id": "P"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        with MetaCAPIClient(PIXEL_ID, TOKEN, graph_url="http://graph.invalid") as client:
+            assert client.send_event(make_event()).fbtrace_id == "P"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [f"http://graph.invalid/v26.0/{PIXEL_ID}/events"]
