@@ -29,8 +29,8 @@ class NarrowingRun:
 
     def __init__(
         self,
-        post: Callable[[list[str]], SendResult],
-        bodies: list[str],
+        post: Callable[[list[bytes]], SendResult],
+        bodies: list[bytes],
         failed: dict[int, MetaAPIError],
         budget: int,
     ) -> None:
