@@ -4,12 +4,182 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import PhoneMetadata
+from phonenumbers import PhoneMetadata, PhoneNumberDesc
 
 _INTERNATIONAL_PREFIX = re.compile(r"^[^\d+]*(?:\+|00)")
 _E164 = re.compile(r"\+([1-9]\d{6,14})")
+# ASCII digits and the punctuation people type around them: no '+', letters, extensions.
+_NATIONAL_TEXT = re.compile(r"[0-9 ().\-]*[0-9][0-9 ().\-]*")
+_NON_DIGITS = re.compile(r"\D")
+# What ``phonenumbers.is_valid_number`` checks, in the order it does: a valid number has
+# some type besides UNKNOWN.
+_TYPES = (
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+    "fixed_line",
+    "mobile",
+)
+_MAX_NSN = 17  # phonenumbers' _MAX_LENGTH_FOR_NSN
+_MAX_INPUT = 250  # phonenumbers' _MAX_INPUT_STRING_LENGTH
+
+Desc = tuple[frozenset[int], re.Pattern[str]] | None
+
+
+def _desc(desc: PhoneNumberDesc | None) -> Desc:
+    """A number description as (possible lengths, pattern); None when nothing matches it."""
+    if desc is None or not desc.national_number_pattern:
+        return None
+    return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+
+
+def _matches(nsn: str, desc: Desc) -> bool:
+    # phonenumbers' _is_number_matching_desc: the lengths (when listed), then a full match.
+    if desc is None:
+        return False
+    lengths, pattern = desc
+    return (not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One region's numbering plan, compiled once from ``phonenumbers``' metadata."""
+
+    general: Desc
+    types: tuple[Desc, ...]
+    leading_digits: re.Pattern[str] | None
+
+    @classmethod
+    def of(cls, metadata: PhoneMetadata) -> _Plan:
+        names = _TYPES[:-1] if metadata.same_mobile_and_fixed_line_pattern else _TYPES
+        leading = metadata.leading_digits
+        return cls(
+            _desc(metadata.general_desc),
+            tuple(_desc(getattr(metadata, name)) for name in names),
+            re.compile(leading) if leading is not None else None,
+        )
+
+    def has_type(self, nsn: str) -> bool:
+        """``_number_type_helper(nsn) != UNKNOWN``."""
+        return _matches(nsn, self.general) and any(_matches(nsn, t) for t in self.types)
+
+
+@dataclass(frozen=True, slots=True)
+class _Region:
+    """What parsing a national number of one default region needs, precompiled."""
+
+    code: str  # the country calling code, as digits
+    idd: re.Pattern[str] | None
+    national_prefix: re.Pattern[str] | None
+    transform: str | None
+    lengths: tuple[int, ...]  # general possible lengths, sorted
+    local_lengths: frozenset[int]
+    general: Desc
+    plans: tuple[_Plan, ...]  # every region of the calling code, main one first
+    shared: bool  # the calling code has several regions (region_code_for_number picks)
+
+    def strip_prefix(self, digits: str) -> str:
+        """``phonenumbers``' national prefix (and carrier code) stripping, then its check
+        that what is left has a possible length (otherwise the digits are kept)."""
+        match = self.national_prefix.match(digits) if self.national_prefix else None
+        if match is None:
+            return digits
+        viable = _matches_pattern(digits, self.general)
+        groups = match.groups()
+        if self.transform and groups and groups[-1] is not None:
+            stripped = match.expand(self.transform) + digits[match.end() :]
+        else:
+            stripped = digits[match.end() :]
+        if viable and not _matches_pattern(stripped, self.general):
+            return digits
+        size = len(stripped)
+        if size in self.local_lengths or size < self.lengths[0]:
+            return digits  # TOO_SHORT or IS_POSSIBLE_LOCAL_ONLY
+        if size <= self.lengths[-1] and size not in self.lengths:
+            return digits  # INVALID_LENGTH
+        return stripped
+
+    def is_valid(self, nsn: str) -> bool:
+        """``phonenumbers.is_valid_number`` for this calling code and national number."""
+        if not self.shared:
+            return bool(self.plans) and self.plans[0].has_type(nsn)
+        for plan in self.plans:  # region_code_for_number: leading digits decide, else validity
+            if plan.leading_digits is not None:
+                if plan.leading_digits.match(nsn):
+                    return plan.has_type(nsn)
+            elif plan.has_type(nsn):
+                return True
+        return False
+
+
+def _matches_pattern(digits: str, desc: Desc) -> bool:
+    # _match_national_number: the pattern alone, without the length check.
+    return desc is not None and desc[1].fullmatch(digits) is not None
+
+
+@functools.cache
+def _region(region: str) -> _Region | None:
+    """The compiled plan of a default region; None when ``phonenumbers`` does not know it."""
+    metadata = PhoneMetadata.metadata_for_region(region, None)
+    if (
+        region not in phonenumbers.SUPPORTED_REGIONS
+        or metadata is None
+        or not metadata.country_code
+    ):
+        return None
+    members = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(metadata.country_code, ())
+    plans = []
+    for member in members:
+        member_metadata = PhoneMetadata.metadata_for_region(member, None)
+        if member_metadata is not None:
+            plans.append(_Plan.of(member_metadata))
+    general = metadata.general_desc
+    if general is None or not general.possible_length:
+        return None
+    prefix = metadata.national_prefix_for_parsing
+    idd = metadata.international_prefix
+    return _Region(
+        code=str(metadata.country_code),
+        idd=re.compile(idd) if idd else None,
+        national_prefix=re.compile(prefix) if prefix else None,
+        transform=metadata.national_prefix_transform_rule or None,
+        lengths=tuple(sorted(general.possible_length)),
+        local_lengths=frozenset(general.possible_length_local_only),
+        general=_desc(general),
+        plans=tuple(plans),
+        shared=len(members) > 1,
+    )
+
+
+def _national_digits(text: str, digits: str, region: str | None) -> str | None:
+    """What the parsing path returns for a plain national number, or None to parse it.
+
+    Only digits and ``( ) . -`` and spaces, a region ``phonenumbers`` knows, and a number
+    that comes out valid: then ``parse(text, region)`` reads it as the region's calling code
+    + the digits less the national prefix, exactly as here. Digits that could be an
+    international prefix or the region's own calling code, and invalid numbers, are parsed.
+    """
+    if region is None or len(text) > _MAX_INPUT or _NATIONAL_TEXT.fullmatch(text) is None:
+        return None
+    plan = _region(region)
+    if plan is None:
+        return None
+    if len(digits) < 3 or digits.startswith(plan.code):
+        return None
+    if plan.idd is not None and plan.idd.match(digits):
+        return None
+    nsn = plan.strip_prefix(digits)
+    if len(nsn) > _MAX_NSN or not plan.is_valid(nsn):
+        return None
+    return plan.code + nsn
 
 
 @functools.cache
@@ -81,7 +251,7 @@ def normalize_phone(value: str, default_country: str | None) -> str | None:
     fast = _e164_digits(text)
     if fast is not None:
         return fast
-    digits = re.sub(r"\D", "", text)
+    digits = _NON_DIGITS.sub("", text)
     if not digits:
         return None
     region = default_country.upper() if default_country else None
@@ -94,6 +264,9 @@ def normalize_phone(value: str, default_country: str | None) -> str | None:
         # Meta's doc rule as the fallback: the prefix says a country code is there.
         return digits.lstrip("0") or None
 
+    fast = _national_digits(text, digits, region)
+    if fast is not None:
+        return fast
     national = _parse(text, region) if region else None
     if national is not None and phonenumbers.is_valid_number(national):
         return _digits(national)
