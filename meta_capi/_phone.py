@@ -1,4 +1,9 @@
-"""Phone normalisation: E.164 digits without the '+', as Meta's doc rule asks."""
+"""Phone normalisation: E.164 digits without the '+', as Meta's doc rule asks.
+
+``phonenumbers`` decides every reading; E.164 text and plain national numbers take fast
+paths that give exactly what its ``parse``/``is_valid_number`` path gives (the differential
+tests in ``tests/meta_capi`` hold them to that), from its metadata compiled once per region.
+"""
 
 from __future__ import annotations
 
@@ -85,6 +90,7 @@ class _Region:
     general: Desc
     plans: tuple[_Plan, ...]  # every region of the calling code, main one first
     shared: bool  # the calling code has several regions (region_code_for_number picks)
+    possible: frozenset[int]  # is_possible_number's lengths: the main region's, local too
 
     def strip_prefix(self, digits: str) -> str:
         """``phonenumbers``' national prefix (and carrier code) stripping, then its check
@@ -125,29 +131,27 @@ def _matches_pattern(digits: str, desc: Desc) -> bool:
     return desc is not None and desc[1].fullmatch(digits) is not None
 
 
-@functools.cache
-def _region(region: str) -> _Region | None:
-    """The compiled plan of a default region; None when ``phonenumbers`` does not know it."""
-    metadata = PhoneMetadata.metadata_for_region(region, None)
-    if (
-        region not in phonenumbers.SUPPORTED_REGIONS
-        or metadata is None
-        or not metadata.country_code
-    ):
+def _compile(metadata: PhoneMetadata) -> _Region | None:
+    code = metadata.country_code
+    general = metadata.general_desc
+    if not code or general is None or not general.possible_length:
         return None
-    members = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(metadata.country_code, ())
+    members = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ())
     plans = []
     for member in members:
-        member_metadata = PhoneMetadata.metadata_for_region(member, None)
+        member_metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, member)
         if member_metadata is not None:
             plans.append(_Plan.of(member_metadata))
-    general = metadata.general_desc
-    if general is None or not general.possible_length:
-        return None
+    main = PhoneMetadata.metadata_for_region_or_calling_code(code, members[0]) if members else None
+    possible: frozenset[int] = frozenset()
+    if main is not None and main.general_desc is not None:
+        possible = frozenset(main.general_desc.possible_length) | frozenset(
+            main.general_desc.possible_length_local_only
+        )
     prefix = metadata.national_prefix_for_parsing
     idd = metadata.international_prefix
     return _Region(
-        code=str(metadata.country_code),
+        code=str(code),
         idd=re.compile(idd) if idd else None,
         national_prefix=re.compile(prefix) if prefix else None,
         transform=metadata.national_prefix_transform_rule or None,
@@ -156,16 +160,69 @@ def _region(region: str) -> _Region | None:
         general=_desc(general),
         plans=tuple(plans),
         shared=len(members) > 1,
+        possible=possible,
     )
+
+
+@functools.cache
+def _region(region: str) -> _Region | None:
+    """The compiled plan of a default region; None when ``phonenumbers`` does not know it."""
+    metadata = PhoneMetadata.metadata_for_region(region, None)
+    if region not in phonenumbers.SUPPORTED_REGIONS or metadata is None:
+        return None
+    return _compile(metadata)
+
+
+@functools.cache
+def _calling_code(code: int) -> _Region | None:
+    """The compiled plan ``parse`` uses for a number with this country calling code."""
+    region = phonenumbers.region_code_for_country_code(code)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    return _compile(metadata) if metadata is not None else None
+
+
+class _Unsure(Exception):
+    """A case the fast path leaves to ``phonenumbers``."""
+
+
+def _split_code(digits: str) -> tuple[int, str] | None:
+    """``phonenumbers``' reading of digits after a '+': the calling code and the rest."""
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return code, digits[size:]
+    return None
+
+
+def _valid_with_code(digits: str) -> str | None:
+    """``parse('+' + digits)`` when it is a valid number, else None.
+
+    Raises:
+        _Unsure: no compiled plan for the calling code.
+    """
+    split = _split_code(digits) if len(digits) > 2 else None
+    if split is None:
+        return None  # parse fails: too short, or no such calling code
+    code, rest = split
+    plan = _calling_code(code)
+    if plan is None:
+        raise _Unsure
+    if len(rest) < 2:
+        return None
+    nsn = plan.strip_prefix(rest)
+    if len(nsn) > _MAX_NSN or not plan.is_valid(nsn):
+        return None
+    return plan.code + nsn
 
 
 def _national_digits(text: str, digits: str, region: str | None) -> str | None:
     """What the parsing path returns for a plain national number, or None to parse it.
 
-    Only digits and ``( ) . -`` and spaces, a region ``phonenumbers`` knows, and a number
-    that comes out valid: then ``parse(text, region)`` reads it as the region's calling code
-    + the digits less the national prefix, exactly as here. Digits that could be an
-    international prefix or the region's own calling code, and invalid numbers, are parsed.
+    Only digits and ``( ) . -`` and spaces, without the '+'/'00' prefix, in a region
+    ``phonenumbers`` knows: then ``parse(text, region)`` reads the region's calling code + the
+    digits less the national prefix, and ``is_valid_number``, ``parse('+' + digits)`` and
+    ``is_possible_number`` decide as the compiled plans do here. Digits that could start
+    with an international prefix or the region's own calling code are parsed.
     """
     if region is None or len(text) > _MAX_INPUT or _NATIONAL_TEXT.fullmatch(text) is None:
         return None
@@ -177,24 +234,19 @@ def _national_digits(text: str, digits: str, region: str | None) -> str | None:
     if plan.idd is not None and plan.idd.match(digits):
         return None
     nsn = plan.strip_prefix(digits)
-    if len(nsn) > _MAX_NSN or not plan.is_valid(nsn):
+    if len(nsn) > _MAX_NSN:
         return None
-    return plan.code + nsn
-
-
-@functools.cache
-def _national_prefix(country_code: int) -> re.Pattern[str] | None:
-    """The pattern ``phonenumbers.parse`` strips from a national number of this country code.
-
-    Raises:
-        LookupError: no metadata for the code (the caller then parses).
-    """
-    region = phonenumbers.region_code_for_country_code(country_code)
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
-    if metadata is None:
-        raise LookupError(country_code)
-    pattern = metadata.national_prefix_for_parsing
-    return re.compile(pattern) if pattern else None
+    if plan.is_valid(nsn):
+        return plan.code + nsn
+    try:  # normalize_phone's next readings, in its order
+        with_code = None if digits.startswith("0") else _valid_with_code(digits)
+    except _Unsure:
+        return None
+    if with_code is not None:
+        return with_code
+    if len(nsn) in plan.possible:
+        return plan.code + nsn
+    return None  # no phone at all: rare enough to let the parsing path say so
 
 
 def _e164_digits(text: str) -> str | None:
@@ -209,17 +261,13 @@ def _e164_digits(text: str) -> str | None:
     if match is None:
         return None
     digits = match.group(1)
-    for size in (1, 2, 3):
-        code = int(digits[:size])
-        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            break
-    else:
+    split = _split_code(digits)
+    if split is None:
         return None
-    try:
-        prefix = _national_prefix(code)
-    except LookupError:
+    plan = _calling_code(split[0])
+    if plan is None:
         return None
-    if prefix is not None and prefix.match(digits[size:]):
+    if plan.national_prefix is not None and plan.national_prefix.match(split[1]):
         return None
     return digits
 

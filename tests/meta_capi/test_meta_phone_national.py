@@ -84,7 +84,9 @@ def test_national_fast_path_matches_phonenumbers_in_every_region(
         ("01 42 68 53 00", "FR", "33142685300"),
         ("1 415 555 0123", "US", None),  # starts with the calling code: parsed
         ("011 44 20 7946 0958", "US", None),  # the US international prefix: parsed
-        ("650 000-1234", "US", None),  # invalid: the slow path decides
+        ("650 000-1234", "US", "16500001234"),  # invalid but possible: the tenant's country
+        ("44 20 7946 0958", "US", "442079460958"),  # invalid in the US, valid with its code
+        ("650 000-123", "US", None),  # no phone: the parsing path says so
         ("1-800-FLOWERS", "US", None),  # letters: parsed
         ("415 555 0123 ext 7", "US", None),
         ("415 555 0123", "ZZ", None),
