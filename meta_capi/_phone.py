@@ -19,8 +19,7 @@ _E164 = re.compile(r"\+([1-9]\d{6,14})")
 # ASCII digits and the punctuation people type around them: no '+', letters, extensions.
 _NATIONAL_TEXT = re.compile(r"[0-9 ().\-]*[0-9][0-9 ().\-]*")
 _NON_DIGITS = re.compile(r"\D")
-# What ``phonenumbers.is_valid_number`` checks, in the order it does: a valid number has
-# some type besides UNKNOWN.
+# The number types ``phonenumbers.is_valid_number`` tries: a valid number has one of them.
 _TYPES = (
     "premium_rate",
     "toll_free",
@@ -59,22 +58,31 @@ class _Plan:
     """One region's numbering plan, compiled once from ``phonenumbers``' metadata."""
 
     general: Desc
-    types: tuple[Desc, ...]
+    typed: dict[int, re.Pattern[str]]  # by length: the patterns of every type of that length
     leading_digits: re.Pattern[str] | None
 
     @classmethod
     def of(cls, metadata: PhoneMetadata) -> _Plan:
         names = _TYPES[:-1] if metadata.same_mobile_and_fixed_line_pattern else _TYPES
+        types = [desc for name in names if (desc := _desc(getattr(metadata, name)))]
+        typed = {}
+        for size in range(_MAX_NSN + 1):
+            patterns = [p.pattern for lengths, p in types if not lengths or size in lengths]
+            if patterns:  # any type will do: one alternation tries them all
+                typed[size] = re.compile("|".join(f"(?:{p})" for p in patterns))
         leading = metadata.leading_digits
         return cls(
             _desc(metadata.general_desc),
-            tuple(_desc(getattr(metadata, name)) for name in names),
+            typed,
             re.compile(leading) if leading is not None else None,
         )
 
     def has_type(self, nsn: str) -> bool:
         """``_number_type_helper(nsn) != UNKNOWN``."""
-        return _matches(nsn, self.general) and any(_matches(nsn, t) for t in self.types)
+        if not _matches(nsn, self.general):
+            return False
+        pattern = self.typed.get(len(nsn))
+        return pattern is not None and pattern.fullmatch(nsn) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +193,17 @@ class _Unsure(Exception):
     """A case the fast path leaves to ``phonenumbers``."""
 
 
+_CALLING_CODES = {str(code): code for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
+
+
 def _split_code(digits: str) -> tuple[int, str] | None:
-    """``phonenumbers``' reading of digits after a '+': the calling code and the rest."""
+    """``phonenumbers``' reading of digits after a '+': the calling code and the rest.
+
+    ``digits`` does not start with 0 (no calling code does; the callers see to it).
+    """
     for size in (1, 2, 3):
-        code = int(digits[:size])
-        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        code = _CALLING_CODES.get(digits[:size])
+        if code is not None:
             return code, digits[size:]
     return None
 
