@@ -6,6 +6,8 @@ import random
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from phonenumbers import PhoneMetadata, PhoneNumberFormat, PhoneNumberType
 
 from meta_capi import _phone
@@ -99,3 +101,13 @@ def test_national_fast_path_cases(
     digits = "".join(ch for ch in text if ch.isdigit())
     assert _phone._national_digits(text, digits, region) == fast
     assert normalize_phone(text, region) == parsed(text, region, monkeypatch)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    text=st.text(alphabet="0123456789 ()-.+", min_size=1, max_size=20),
+    region=st.sampled_from(sorted(phonenumbers.SUPPORTED_REGIONS)),
+)
+def test_any_digits_and_punctuation_read_alike_on_both_paths(text: str, region: str) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        assert normalize_phone(text, region) == parsed(text, region, patch), (text, region)
