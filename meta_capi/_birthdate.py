@@ -14,6 +14,11 @@ _MONTHS: dict[str, int] = {
 }
 _ISO_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[t ]")
 _WORD = re.compile(r"[^\W\d_]+")
+_ORDINAL = re.compile(r"(\d)(?:st|nd|rd|th)\b")
+_NUMBER = re.compile(r"\d+")
+_EIGHT_DIGITS = re.compile(r"\d{8}")
+_SEPARATED = re.compile(r"(\d{1,4})\s*([./-])\s*(\d{1,2})\s*\2\s*(\d{1,4})")
+_SPACED = re.compile(r"(\d{1,4})(\s)+(\d{1,2})\s+(\d{1,4})")
 
 
 def _make(year: int, month: int, day: int, today: date) -> str | None:
@@ -53,12 +58,12 @@ def normalize_birthdate(value: str, today: date | None = None) -> str | None:
     iso = _ISO_DATETIME.match(text)
     if iso:
         text = iso.group(1)
-    text = re.sub(r"(\d)(?:st|nd|rd|th)\b", r"\1", text)  # '16th' -> '16'
+    text = _ORDINAL.sub(r"\1", text)  # '16th' -> '16'
 
     words = _WORD.findall(text)
     if words:
         months = [_MONTHS[w] for w in words if w in _MONTHS]
-        numbers = re.findall(r"\d+", text)
+        numbers = _NUMBER.findall(text)
         if len(words) != 1 or len(months) != 1 or len(numbers) != 2:
             return None
         years = [n for n in numbers if len(n) == 4]
@@ -67,15 +72,15 @@ def normalize_birthdate(value: str, today: date | None = None) -> str | None:
             return None
         return _make(int(years[0]), months[0], int(days[0]), today)
 
-    if re.fullmatch(r"\d{8}", text):
+    if _EIGHT_DIGITS.fullmatch(text):
         as_iso = _make(int(text[:4]), int(text[4:6]), int(text[6:]), today)
         if as_iso is not None:
             return as_iso
         return _from_numbers([text[:2], text[2:4], text[4:]], "", today)
 
-    match = re.fullmatch(r"(\d{1,4})\s*([./-])\s*(\d{1,2})\s*\2\s*(\d{1,4})", text)
+    match = _SEPARATED.fullmatch(text)
     if match is None:
-        match = re.fullmatch(r"(\d{1,4})(\s)+(\d{1,2})\s+(\d{1,4})", text)
+        match = _SPACED.fullmatch(text)
     if match is None:
         return None
     return _from_numbers([match.group(1), match.group(3), match.group(4)], match.group(2), today)

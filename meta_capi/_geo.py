@@ -23,6 +23,8 @@ _COUNTRY_ALIASES: dict[str, str] = {
     "turkey": "tr",
     "holland": "nl",
 }
+_SPACE = re.compile(r"\s")
+_US_ZIP = re.compile(r"\d{5}(?:-?\d{4})?")
 
 
 def normalize_city(value: str) -> str | None:
@@ -65,8 +67,8 @@ def normalize_zip(value: str, country: str | None) -> str | None:
     '94025-1234' and '940251234' -> '94025' when the country is the US or unknown;
     'M1 1AE' -> 'm11ae' (the param builder keeps the inner space, against the doc).
     """
-    text = re.sub(r"\s", "", fold(value))
-    if country in (None, "us") and re.fullmatch(r"\d{5}(?:-?\d{4})?", text):
+    text = _SPACE.sub("", fold(value))
+    if country in (None, "us") and _US_ZIP.fullmatch(text):
         return text[:5]
     return strip_punctuation_and_spaces(text) or None
 

@@ -7,7 +7,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 
-from meta_capi._fields import HASHED_KEYS, LIST_KEYS, NEVER_HASH_KEYS
+from meta_capi._fields import HASHED_KEYS, LIST_KEYS, NEVER_HASH_KEYS, USER_DATA_KEYS
 from meta_capi._geo import normalize_country
 from meta_capi.normalize import normalize_field
 from meta_capi.validation import SUBCODE_PARAMETER_ERROR, MetaEventValidationError
@@ -31,9 +31,6 @@ def is_sha256_hex(value: str) -> bool:
     return _SHA256_HEX.fullmatch(value) is not None
 
 
-# Hashing is pure and phone parsing costs ~0.1 ms: one person's values recur across their
-# events and across the worker's contact and send steps, so a bounded cache pays for itself.
-@functools.lru_cache(maxsize=65_536)
 def hash_field(key: str, value: str, *, default_country: str | None = None) -> str | None:
     """Return the lowercase SHA-256 hex of ``normalize_field(key, value)``, or None.
 
@@ -47,10 +44,28 @@ def hash_field(key: str, value: str, *, default_country: str | None = None) -> s
     """
     if key not in HASHED_KEYS:
         raise KeyError(f"{key!r} is not a hashed user_data key")
+    return _hash(key, value, _context(default_country) if key in _COUNTRY_KEYS else None)
+
+
+def _context(country: str | None) -> str | None:
+    """``country`` as ``normalize_field`` reads it ('US' and 'us' alike), so one value makes
+    one cache entry whichever spelling asked; None for no country."""
+    if not country:
+        return None
+    return country.strip().lower() or country  # blank stays blank: not the same as None
+
+
+_COUNTRY_KEYS = frozenset({"ph", "st", "zp"})
+
+
+# Hashing is pure and phone parsing costs ~0.1 ms: one person's values recur across their
+# events and across the worker's contact and send steps, so a bounded cache pays for itself.
+@functools.lru_cache(maxsize=65_536)
+def _hash(key: str, value: str, country: str | None) -> str | None:
     candidate = value.strip().lower()
-    if is_sha256_hex(candidate):
+    if len(candidate) == 64 and is_sha256_hex(candidate):
         return candidate
-    normalized = normalize_field(key, value, default_country=default_country)
+    normalized = normalize_field(key, value, default_country=country)
     if normalized is None:
         return None
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
@@ -71,16 +86,6 @@ def hash_name(value: str) -> str | None:
     return hash_field("fn", value)
 
 
-def _values(key: str, value: str | Sequence[str]) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if key not in LIST_KEYS:
-        raise MetaEventValidationError(
-            f"user_data[{key!r}] takes one string, not a list", field=f"user_data.{key}"
-        )
-    return list(value)
-
-
 def build_user_data(
     raw: RawUserData, *, default_country: str | None = None
 ) -> dict[str, str | list[str]]:
@@ -95,8 +100,8 @@ def build_user_data(
     Raises:
         MetaEventValidationError: an unknown key, or a list for a single-valued key.
     """
-    unknown = sorted(set(raw) - HASHED_KEYS - NEVER_HASH_KEYS)
-    if unknown:
+    if not USER_DATA_KEYS.issuperset(raw):
+        unknown = sorted(set(raw) - USER_DATA_KEYS)
         raise MetaEventValidationError(
             f"unknown user_data keys: {', '.join(unknown)}",
             field=f"user_data.{unknown[0]}",
@@ -106,6 +111,7 @@ def build_user_data(
     context = default_country
     if isinstance(country, str) and not is_sha256_hex(country.strip().lower()):
         context = normalize_country(country) or default_country
+    local = _context(context)
 
     result: dict[str, str | list[str]] = {}
     for key, value in raw.items():
@@ -119,12 +125,21 @@ def build_user_data(
             if value.strip():
                 result[key] = value
             continue
+        country_here = local if key in _COUNTRY_KEYS else None
+        if isinstance(value, str):
+            digest = _hash(key, value, country_here)
+            if digest is not None:
+                result[key] = [digest] if key in LIST_KEYS else digest
+            continue
+        if key not in LIST_KEYS:
+            raise MetaEventValidationError(
+                f"user_data[{key!r}] takes one string, not a list", field=f"user_data.{key}"
+            )
         hashes: list[str] = []
-        for item in _values(key, value):
-            digest = hash_field(key, item, default_country=context)
+        for item in value:
+            digest = _hash(key, item, country_here)
             if digest is not None and digest not in hashes:
                 hashes.append(digest)
-        if not hashes:
-            continue
-        result[key] = hashes if key in LIST_KEYS else hashes[0]
+        if hashes:
+            result[key] = hashes
     return result

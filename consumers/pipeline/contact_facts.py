@@ -70,6 +70,9 @@ def extract_facts(event: ConversionEvent, default_country: str | None) -> Contac
         contact_id=event.contact_id,
         source_ids=ids,
         email_hash=_first_hash("em", event.user.emails, default_country),
+        # The tenant's country, not the record's own (which build_user_data prefers): a
+        # contact's identity must not change with a field the person's next event may omit.
+        # Where the two agree, prepare_event finds this hash in the cache.
         phone_hash=_first_hash("ph", event.user.phones, default_country),
         fbclid=fbclid,
         fbc=fbc,

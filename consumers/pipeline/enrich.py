@@ -77,34 +77,57 @@ def resolve_ad_id(event: ConversionEvent, contact: ContactHints | None) -> str |
     return event.attribution.ad_id or (contact.ad_id if contact else None)
 
 
+# Meta key <- UserIdentity field, in the order Meta's payload lists them.
+_PERSON = (
+    ("fn", "first_name"),
+    ("ln", "last_name"),
+    ("ge", "gender"),
+    ("db", "date_of_birth"),
+    ("ct", "city"),
+    ("st", "state"),
+    ("zp", "zip"),
+    ("country", "country"),
+)
+_MESSAGING = (
+    ("page_id", "page_id"),
+    ("page_scoped_user_id", "page_scoped_user_id"),
+    ("ig_account_id", "ig_account_id"),
+    ("ig_sid", "ig_sid"),
+    ("whatsapp_business_account_id", "whatsapp_business_account_id"),
+    ("lead_id", "lead_id"),
+)
+
+
 def raw_user_data(event: ConversionEvent, contact: ContactHints | None) -> RawUser:
-    """The ``user_data`` keys of Meta, raw (or already hashed), ready for ``build_user_data``."""
+    """The ``user_data`` keys of Meta, raw (or already hashed), ready for ``build_user_data``.
+
+    Empty values are left out; the keys come in one fixed order.
+    """
     user = event.user
+    raw: RawUser = {}
+    if user.emails:
+        raw["em"] = list(user.emails)
+    if user.phones:
+        raw["ph"] = list(user.phones)
+    for key, name in _PERSON:
+        if value := getattr(user, name):
+            raw[key] = value
     external_ids = list(user.external_ids)
     if event.contact_id is not None:
         external_ids.append(str(event.contact_id))
-    raw: RawUser = {
-        "em": list(user.emails),
-        "ph": list(user.phones),
-        "fn": user.first_name,
-        "ln": user.last_name,
-        "ge": user.gender,
-        "db": user.date_of_birth,
-        "ct": user.city,
-        "st": user.state,
-        "zp": user.zip,
-        "country": user.country,
-        "external_id": external_ids,
-        "client_ip_address": event.client_ip_address,
-        "client_user_agent": event.client_user_agent,
-        "fbc": resolve_fbc(event, contact),
-        "fbp": event.attribution.fbp or (contact.fbp if contact else None),
-        "ctwa_clid": user.ctwa_clid or (contact.ctwa_clid if contact else None),
-        "page_id": user.page_id,
-        "page_scoped_user_id": user.page_scoped_user_id,
-        "ig_account_id": user.ig_account_id,
-        "ig_sid": user.ig_sid,
-        "whatsapp_business_account_id": user.whatsapp_business_account_id,
-        "lead_id": user.lead_id,
-    }
-    return {key: value for key, value in raw.items() if value}
+    if external_ids:
+        raw["external_id"] = external_ids
+    if event.client_ip_address:
+        raw["client_ip_address"] = event.client_ip_address
+    if event.client_user_agent:
+        raw["client_user_agent"] = event.client_user_agent
+    if fbc := resolve_fbc(event, contact):
+        raw["fbc"] = fbc
+    if fbp := event.attribution.fbp or (contact.fbp if contact else None):
+        raw["fbp"] = fbp
+    if ctwa_clid := user.ctwa_clid or (contact.ctwa_clid if contact else None):
+        raw["ctwa_clid"] = ctwa_clid
+    for key, name in _MESSAGING:
+        if value := getattr(user, name):
+            raw[key] = value
+    return raw

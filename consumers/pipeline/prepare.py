@@ -56,32 +56,44 @@ class Prepared:
 def build_custom_data(event: ConversionEvent) -> dict[str, object]:
     data = event.custom_data
     custom: dict[str, object] = dict(data.extra)
-    standard: dict[str, object | None] = {
-        "value": data.value,
-        "currency": data.currency,
-        "order_id": data.order_id,
-        "content_name": data.content_name,
-        "content_category": data.content_category,
-        "content_ids": list(data.content_ids) or None,
-        "num_items": data.num_items,
-    }
-    custom.update({key: value for key, value in standard.items() if value is not None})
+    # The standard fields override same-named extras in place, None and [] are left out.
+    if data.value is not None:
+        custom["value"] = data.value
+    if data.currency is not None:
+        custom["currency"] = data.currency
+    if data.order_id is not None:
+        custom["order_id"] = data.order_id
+    if data.content_name is not None:
+        custom["content_name"] = data.content_name
+    if data.content_category is not None:
+        custom["content_category"] = data.content_category
+    if data.content_ids:
+        custom["content_ids"] = list(data.content_ids)
+    if data.num_items is not None:
+        custom["num_items"] = data.num_items
     return custom
 
 
-def _json_value(value: object) -> object:
-    if not isinstance(value, Decimal):
-        return value
-    try:
-        return to_json_number(value)
-    except EventValidationError:
-        return str(value)
+def _stored_custom(
+    custom: dict[str, object],
+) -> tuple[dict[str, object], EventValidationError | None]:
+    """``custom`` as the row stores it (money as JSON numbers, or text when it cannot be
+    one), and the first amount Meta could not take as a JSON number."""
+    stored = dict(custom)
+    error = None
+    for key, value in custom.items():
+        if isinstance(value, Decimal):
+            try:
+                stored[key] = to_json_number(value)
+            except EventValidationError as exc:
+                stored[key] = str(value)
+                error = error or exc
+    return stored, error
 
 
-def _first(value: str | list[str] | None) -> str | None:
-    if isinstance(value, list):
-        return value[0] if value else None
-    return value
+# The row's columns start empty; a user_data key fills its column with its (first) value.
+_NO_HASHES: dict[str, str | None] = dict.fromkeys(_HASH_COLUMNS)
+_COLUMN_OF = {key: column for column, key in _HASH_COLUMNS.items()}
 
 
 def _row(
@@ -97,15 +109,25 @@ def _row(
         "event_source_url": event.event_source_url,
         "source": event.source,
         "source_event_id": event.source_event_id,
-        "user_data": {k: list(v) if isinstance(v, list) else v for k, v in user.items()},
+        "user_data": None,
         "ad_id": ad_id,
         "event_value": event.custom_data.value,
         "currency": event.custom_data.currency,
-        "custom_data": {k: _json_value(v) for k, v in custom.items()},
+        "custom_data": custom,
         "status": EventStatus.PENDING,
+        **_NO_HASHES,
     }
-    for column, key in _HASH_COLUMNS.items():
-        row[column] = _first(user.get(key))
+    stored: UserData = {}  # a copy: the server event keeps its own lists
+    for key, value in user.items():
+        if isinstance(value, list):
+            stored[key] = list(value)
+            first = value[0] if value else None
+        else:
+            stored[key] = first = value
+        column = _COLUMN_OF.get(key)
+        if column is not None:
+            row[column] = first
+    row["user_data"] = stored
     return row
 
 
@@ -118,12 +140,13 @@ def prepare_event(
 ) -> Prepared:
     """Hash, build and validate one event; never raises for the event's own faults."""
     custom = build_custom_data(event)
+    stored_custom, money_error = _stored_custom(custom)
     ad_id = resolve_ad_id(event, contact)
     try:
         user = build_user_data(raw_user_data(event, contact), default_country=default_country)
     except EventValidationError as exc:
-        return Prepared(_row(event, {}, custom, ad_id), None, EventStatus.DEAD, exc)
-    row = _row(event, user, custom, ad_id)
+        return Prepared(_row(event, {}, stored_custom, ad_id), None, EventStatus.DEAD, exc)
+    row = _row(event, user, stored_custom, ad_id)
     if is_expired(event.event_time, now):
         return Prepared(row, None, EventStatus.EXPIRED)
     server_event = ServerEvent(
@@ -138,9 +161,8 @@ def prepare_event(
     )
     try:
         validate_server_event(server_event, now=now, hashed_here=True)
-        for value in custom.values():  # money must survive as a JSON number
-            if isinstance(value, Decimal):
-                to_json_number(value)
     except EventValidationError as exc:
         return Prepared(row, None, EventStatus.DEAD, exc)
+    if money_error is not None:  # money must survive as a JSON number
+        return Prepared(row, None, EventStatus.DEAD, money_error)
     return Prepared(row, server_event, EventStatus.PENDING)

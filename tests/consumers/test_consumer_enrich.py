@@ -55,3 +55,43 @@ def test_external_id_is_the_internal_contact_id() -> None:
         "crm-1",
         str(CONTACT),
     ]
+
+
+def test_raw_user_data_lists_every_filled_key_in_meta_order_and_drops_empties() -> None:
+    user = {
+        "emails": ["a@b.co"],
+        "phones": ["+16505551212"],
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "gender": "f",
+        "date_of_birth": "1990-01-02",
+        "city": "Paris",
+        "state": "Île-de-France",
+        "zip": "75001",
+        "country": "FR",
+        "external_ids": ["crm-1"],
+        "page_id": "p1",
+        "page_scoped_user_id": "psid",
+        "ig_account_id": "ig1",
+        "ig_sid": "igsid",
+        "whatsapp_business_account_id": "waba",
+        "ctwa_clid": "ctwa",
+        "lead_id": "lead",
+    }
+    full = event(
+        user=user,
+        client_ip_address="203.0.113.7",
+        client_user_agent="UA",
+        attribution={"fbp": "fb.1.1596403881668.1116446470"},
+    )
+    raw = raw_user_data(full, STORED)
+    assert list(raw) == [
+        "em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country", "external_id",
+        "client_ip_address", "client_user_agent", "fbc", "fbp", "ctwa_clid", "page_id",
+        "page_scoped_user_id", "ig_account_id", "ig_sid", "whatsapp_business_account_id",
+        "lead_id",
+    ]  # fmt: skip
+    assert raw["external_id"] == ["crm-1", str(CONTACT)]
+    assert raw["em"] is not full.user.emails
+    sparse = raw_user_data(event(user={"emails": [], "city": "Paris"}), None)
+    assert sparse == {"ct": "Paris", "external_id": [str(CONTACT)]}

@@ -117,3 +117,29 @@ def test_money_that_a_json_number_cannot_carry_exactly_is_dead_not_rounded() -> 
     assert exact.status == EventStatus.PENDING
     assert exact.server_event is not None
     assert exact.server_event.to_payload()["custom_data"] == {"value": 19.99, "currency": "USD"}
+
+
+def test_the_row_keeps_first_values_its_own_lists_and_standard_fields_over_extras() -> None:
+    custom = {"value": Decimal("5"), "currency": "usd", "extra": {"value": "x", "tier": "gold"}}
+    two = event(
+        user={"emails": ["a@b.co", "c@d.co"], "phones": [], "last_name": "Lee"},
+        custom_data=custom,
+    )
+    prepared = prepare_event(two, None, default_country="US", now=NOW)
+    assert prepared.server_event is not None
+    user = prepared.server_event.user_data
+    row = prepared.row
+    assert row["user_email_hash"] == sha("a@b.co")
+    assert row["user_phone_hash"] is None and row["user_first_name_hash"] is None
+    assert row["user_last_name_hash"] == sha("lee") == user["ln"]
+    assert row["user_data"] == user and row["user_data"]["em"] is not user["em"]
+    hash_columns = [key for key in row if key.startswith("user_") and key != "user_data"]
+    assert hash_columns == [key for key in row if key.startswith("user_")][1:]  # one block
+    assert len(hash_columns) == 13
+    assert prepared.server_event.custom_data == {
+        "value": Decimal("5"),
+        "tier": "gold",
+        "currency": "USD",
+    }
+    assert list(row["custom_data"]) == ["value", "tier", "currency"]
+    assert row["custom_data"]["value"] == 5

@@ -11,9 +11,10 @@ from typing import Any
 import phonenumbers
 import pytest
 
-from meta_capi import _phone
+from meta_capi import _phone, hashing
 from meta_capi._phone import normalize_phone
 from meta_capi.client import _serialize
+from meta_capi.hashing import build_user_data, hash_field
 from meta_capi.server_event import ServerEvent
 from meta_capi.validation import MetaEventValidationError, validate_server_event
 
@@ -108,3 +109,20 @@ def test_user_data_built_here_is_checked_only_for_enough_information() -> None:
     validate_server_event(lead({"em": ["not-a-hash"]}), now=NOW, hashed_here=True)
     with pytest.raises(MetaEventValidationError, match="not enough customer information"):
         validate_server_event(lead({"ge": "a" * 64, "fn": "b" * 64}), now=NOW, hashed_here=True)
+
+
+def test_the_contact_step_and_user_data_hash_each_value_once() -> None:
+    email, phone = "Ann@Example.com", "(650) 253-0000"
+    hashing._hash.cache_clear()
+    contact = (
+        hash_field("em", email, default_country="US"),
+        hash_field("ph", phone, default_country="US"),
+    )
+    before = hashing._hash.cache_info()
+    # The record's own country (spelt otherwise) wins over the tenant's: the same context.
+    user = build_user_data({"em": [email], "ph": [phone], "country": "us"}, default_country="GB")
+    after = hashing._hash.cache_info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (2, 1)  # 1: country
+    assert (user["em"], user["ph"]) == ([contact[0]], [contact[1]])
+    assert hash_field("st", "California", default_country=" US ") == hash_field("st", "ca")
+    assert hash_field("st", "California", default_country=" ") != hash_field("st", "ca")
