@@ -270,7 +270,9 @@ def test_a_running_worker_forwards_and_sends_again_after_the_broker_restarts(
     dead_tenant, _ = seed_tenant(sqlite_sessions, token=revoked)
     emulator.state.add_invalid_token(revoked)
     group = unique_name("group")
-    config = make_worker_config(group, emulator.base_url, meta_timeout_seconds=0.5)
+    # No slow faults here: a generous timeout keeps a loaded machine from turning a slow
+    # answer into a Meta failure, which would spend an attempt the assertions count.
+    config = make_worker_config(group, emulator.base_url, meta_timeout_seconds=10.0)
 
     with running_worker(restart_kafka, topics, sqlite_sessions, config) as running:
         worker = running.worker
