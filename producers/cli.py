@@ -28,7 +28,20 @@ def create_app() -> Any:
     from producers.app import AppOptions, build_app
 
     options = json.loads(os.environ.get(_OPTIONS_ENV, "{}"))
-    return build_app(build_runtime(CapiSettings()), AppOptions(**options))
+    app = build_app(build_runtime(CapiSettings()), AppOptions(**options))
+    # uvicorn's own default when FORWARDED_ALLOW_IPS is unset
+    return _behind_proxy(app, os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"))
+
+
+def _behind_proxy(app: Any, trusted_hosts: list[str] | str) -> Any:
+    """``app`` with uvicorn's proxy headers applied to every route but the webhooks.
+
+    ``capi serve`` turns the server-wide middleware off (``producers.asgi`` says why).
+    """
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    app.rest = ProxyHeadersMiddleware(app.rest, trusted_hosts=trusted_hosts)
+    return app
 
 
 EXIT_KAFKA_UNRECOVERABLE = 4
@@ -103,6 +116,8 @@ def serve(
         "http": "httptools",
         "access_log": access_log,
         "log_level": "info",
+        "proxy_headers": False,  # applied by the app itself, around all but the webhooks
+        "server_header": False,
     }
     if workers > 1:  # uvicorn needs an import string to start its worker processes
         runtime.engine.dispose()
@@ -114,7 +129,9 @@ def serve(
         )
         uvicorn.run("producers.cli:create_app", factory=True, workers=workers, **config)
         return
-    server = uvicorn.Server(uvicorn.Config(build_app(runtime, options), **config))
+    server_config = uvicorn.Config(build_app(runtime, options), **config)
+    _behind_proxy(server_config.app, server_config.forwarded_allow_ips)
+    server = uvicorn.Server(server_config)
     server.run()
     if gave_up:
         click.echo("error: the Kafka producer could not be brought back; exiting", err=True)
