@@ -91,6 +91,7 @@ def serve(
     from capi_stream.kafka.topics import ensure_topics
     from capi_stream.runtime import build_runtime
     from producers.app import AppOptions, build_app
+    from producers.http_protocol import HeadBodyProtocol
     from storage.tenants import require_secrets_key
 
     settings = CapiSettings()
@@ -113,7 +114,7 @@ def serve(
         "host": host or settings.http_host,
         "port": port or settings.http_port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": HeadBodyProtocol,  # httptools, one write per answer
         "access_log": access_log,
         "log_level": "info",
         "proxy_headers": False,  # applied by the app itself, around all but the webhooks
