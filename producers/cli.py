@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -30,7 +31,19 @@ def create_app() -> Any:
     options = json.loads(os.environ.get(_OPTIONS_ENV, "{}"))
     app = build_app(build_runtime(CapiSettings()), AppOptions(**options))
     # uvicorn's own default when FORWARDED_ALLOW_IPS is unset
-    return _behind_proxy(app, os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"))
+    app = _behind_proxy(app, os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"))
+    _freeze_startup_objects()
+    return app
+
+
+def _freeze_startup_objects() -> None:
+    """Keep the objects of start-up (modules, schemas, the app) out of every later GC pass.
+
+    Each request allocates enough containers to set off collections, and a full one walked
+    these hundred thousand long-lived objects every time (about 3% of serve's CPU, perf).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _behind_proxy(app: Any, trusted_hosts: list[str] | str) -> Any:
@@ -132,6 +145,7 @@ def serve(
         return
     server_config = uvicorn.Config(build_app(runtime, options), **config)
     _behind_proxy(server_config.app, server_config.forwarded_allow_ips)
+    _freeze_startup_objects()
     server = uvicorn.Server(server_config)
     server.run()
     if gave_up:
