@@ -5,7 +5,8 @@ one ``capi serve`` process and one minimal ASGI app (both uvicorn, 1 worker, uvl
 httptools), then drives each with the same load generator, a separate process holding N
 keep-alive connections that sends signed Stripe ``payment_intent.succeeded`` webhooks with
 unique payment ids for a fixed time. Reports requests/s and p50/p99 latency of both and the
-ratio, checks that every acknowledged event is on the topic, and writes
+ratio, the CPU per request of each process (and of each server thread: the Python one and
+librdkafka's), checks that every acknowledged event is on the topic, and writes
 ``bench/results/ingest.json``.
 
     .venv/bin/python bench/ingest.py [--duration 10] [--connections 32] [--peer] [--workers 2]
@@ -533,6 +534,10 @@ def main(args: argparse.Namespace) -> None:
         / max(1e-9, results["hello"]["cpu"]["us_per_event"]["server"]),
         "capi_rate_over_fastapi_peer_rate": results["capi"]["rps"] / results["fastapi_peer"]["rps"]
         if "fastapi_peer" in results
+        else None,
+        "capi_cpu_over_baseline_cpu": results["capi"]["cpu"]["us_per_event"]["server"]
+        / results["capi_baseline"]["cpu"]["us_per_event"]["server"]
+        if "capi_baseline" in results
         else None,
         "acked_events": len(acked),
         "missing_on_topic": missing,
