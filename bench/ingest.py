@@ -5,14 +5,21 @@ one ``capi serve`` process and one minimal ASGI app (both uvicorn, 1 worker, uvl
 httptools), then drives each with the same load generator, a separate process holding N
 keep-alive connections that sends signed Stripe ``payment_intent.succeeded`` webhooks with
 unique payment ids for a fixed time. Reports requests/s and p50/p99 latency of both and the
-ratio, checks that every acknowledged event is on the topic, and writes
+ratio, the CPU per request of each process (and of each server thread: the Python one and
+librdkafka's), checks that every acknowledged event is on the topic, and writes
 ``bench/results/ingest.json``.
 
     .venv/bin/python bench/ingest.py [--duration 10] [--connections 32] [--peer] [--workers 2]
+        [--profile-seconds 8] [--baseline-src DIR]
 
 ``--peer`` also drives the ingest peer (``bench/peer_ingest.py``: FastAPI + pydantic +
 ``stripe.Webhook.construct_event`` + confluent-kafka awaiting the delivery report) with the
 same load, on a topic of its own. ``--workers N`` runs ``capi serve --workers N``.
+``--baseline-src DIR`` also drives a second ``capi serve`` running the sources in DIR (e.g.
+``git archive HEAD | tar -x -C DIR``), on a topic of its own: before/after in one run.
+``--profile-seconds S`` runs ``py-spy record`` (not a project dependency: ``pip install
+py-spy``) on ``capi serve`` for S seconds while it is under load, and prints where the path
+of the profile (raw, collapsed stacks) is; py-spy's sampling costs the server a little CPU.
 
 The generator is a raw asyncio HTTP/1.1 client (no httpx): a heavy client on a small machine
 would cap the hello-world rate and flatter the ratio.
@@ -195,8 +202,57 @@ def _wait_http(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing answered on port {port}")
 
 
-def _drive(port: int, path: str, args: argparse.Namespace, pids: dict[str, int]) -> dict[str, Any]:
-    """One load run against ``port``, with the CPU each of ``pids`` spent per request."""
+def _profiler(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
+    """``py-spy record`` of ``pid`` (every thread, CPU samples only) for ``seconds``."""
+    return subprocess.Popen(  # noqa: S603
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--duration",
+            str(int(seconds)),
+            "--pid",
+            str(pid),
+            "--output",
+            str(output),
+            "--threads",
+            "--nonblocking",
+            *(["--native"] if os.environ.get("BENCH_NATIVE") else []),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _thread_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of ``pid``'s threads, summed by thread name (librdkafka's run no Python)."""
+    seconds: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks = int(fields[11]) + int(fields[12])
+        seconds[name] = seconds.get(name, 0.0) + ticks / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+def _drive(
+    port: int,
+    path: str,
+    args: argparse.Namespace,
+    pids: dict[str, int],
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """One load run against ``port``, with the CPU each of ``pids`` spent per request.
+
+    With ``profile``, the server is sampled by py-spy during the run (after a second of
+    warm-up) and the profile written there.
+    """
     from bench.cpu import CpuSnapshot
 
     argv = [
@@ -213,14 +269,31 @@ def _drive(port: int, path: str, args: argparse.Namespace, pids: dict[str, int])
         str(args.duration),
     ]
     before = CpuSnapshot.take(pids, children=True)  # with its workers (--workers N)
-    output = subprocess.run(argv, check=True, capture_output=True, text=True).stdout  # noqa: S603
+    threads_before = _thread_seconds(pids["server"])
+    load = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    profiler = None
+    if profile is not None:
+        time.sleep(1.0)
+        seconds = min(args.profile_seconds, max(1.0, args.duration - 2))
+        profiler = _profiler(pids["server"], seconds, profile)
+    output, _ = load.communicate()
     after = CpuSnapshot.take(pids, children=True)
+    threads_after = _thread_seconds(pids["server"])
+    if load.returncode:
+        raise subprocess.CalledProcessError(load.returncode, argv)
+    if profiler is not None:
+        profiler.wait(60)
     result: dict[str, Any] = json.loads(output)
     cpu = after.per_event(before, max(1, result["requests"]))
     cpu["us_per_event"]["load generator"] = round(
         1e6 * result.pop("cpu_seconds") / max(1, result["requests"]), 1
     )
     result["cpu"] = cpu
+    result["server_threads_us_per_request"] = {
+        name: round(1e6 * (spent - threads_before.get(name, 0.0)) / max(1, result["requests"]), 1)
+        for name, spent in sorted(threads_after.items())
+        if spent - threads_before.get(name, 0.0) > 0
+    }
     return result
 
 
@@ -304,7 +377,8 @@ def main(args: argparse.Namespace) -> None:
     topic = f"bench.events.{uuid.uuid4().hex[:8]}"
     peer_topic = f"{topic}.peer"
     with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
-        ensure_topics({"bootstrap.servers": broker.bootstrap_servers}, (topic, peer_topic), 6)
+        topics = (topic, peer_topic, f"{topic}.baseline")
+        ensure_topics({"bootstrap.servers": broker.bootstrap_servers}, topics, 6)
         tenant_id = _seed(database_url)
         capi_port, hello_port = find_free_port(), find_free_port()
         env = {
@@ -321,6 +395,14 @@ def main(args: argparse.Namespace) -> None:
             env,
             workdir / "capi.log",
         )
+        baseline = None
+        baseline_port = find_free_port()
+        if args.baseline_src:
+            baseline = _serve(
+                [str(bin_dir / "capi"), "serve", "--port", str(baseline_port), *workers],
+                {**env, "TOPIC_MAIN": f"{topic}.baseline", "PYTHONPATH": args.baseline_src},
+                workdir / "baseline.log",
+            )
         peer_port = find_free_port()
         peer = None
         if args.peer:
@@ -387,8 +469,17 @@ def main(args: argparse.Namespace) -> None:
                     f"/webhooks/{tenant_id}/stripe",
                     args,
                     {"server": capi.pid, "broker": broker_pid},
+                    workdir / "capi-profile.txt" if args.profile_seconds else None,
                 ),
             }
+            if baseline is not None:
+                _wait_http(baseline_port)
+                results["capi_baseline"] = _drive(
+                    baseline_port,
+                    f"/webhooks/{tenant_id}/stripe",
+                    args,
+                    {"server": baseline.pid, "broker": broker_pid},
+                )
             if peer is not None:
                 _wait_http(peer_port)
                 results["fastapi_peer"] = _drive(
@@ -400,10 +491,14 @@ def main(args: argparse.Namespace) -> None:
         finally:
             _stop(capi)
             _stop(hello)
+            if baseline is not None:
+                _stop(baseline)
             if peer is not None:
                 _stop(peer)
         acked = set(results["capi"].pop("acked"))
         results["hello"].pop("acked")
+        if baseline is not None:
+            results["capi_baseline"].pop("acked")
         on_topic = _topic_event_ids(broker.bootstrap_servers, topic)
         if peer is not None:
             peer_acked = set(results["fastapi_peer"].pop("acked"))
@@ -411,10 +506,14 @@ def main(args: argparse.Namespace) -> None:
                 peer_acked - _topic_event_ids(broker.bootstrap_servers, peer_topic)
             )
     missing = len(acked - on_topic)
+    if args.profile_seconds:
+        print(f"py-spy profile of capi serve: {workdir / 'capi-profile.txt'}")
     ratio = results["capi"]["rps"] / results["hello"]["rps"]
     print(f"{'target':<12} {'requests':>9} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9}  errors")
     print(_row("hello-world", results["hello"]))
     print(_row("capi serve", results["capi"]))
+    if "capi_baseline" in results:
+        print(_row("capi before", results["capi_baseline"]))
     if "fastapi_peer" in results:
         print(_row("fastapi peer", results["fastapi_peer"]))
     print(
@@ -422,6 +521,7 @@ def main(args: argparse.Namespace) -> None:
     )
     for name in results:
         print(f"{name}: {describe(results[name]['cpu'])}".replace("us/event", "us/request"))
+        print(f"  server threads, us/request: {results[name]['server_threads_us_per_request']}")
     summary = {
         "duration_seconds": args.duration,
         "connections": args.connections,
@@ -434,6 +534,10 @@ def main(args: argparse.Namespace) -> None:
         / max(1e-9, results["hello"]["cpu"]["us_per_event"]["server"]),
         "capi_rate_over_fastapi_peer_rate": results["capi"]["rps"] / results["fastapi_peer"]["rps"]
         if "fastapi_peer" in results
+        else None,
+        "capi_cpu_over_baseline_cpu": results["capi"]["cpu"]["us_per_event"]["server"]
+        / results["capi_baseline"]["cpu"]["us_per_event"]["server"]
+        if "capi_baseline" in results
         else None,
         "acked_events": len(acked),
         "missing_on_topic": missing,
@@ -450,6 +554,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--peer", action="store_true", help="also drive bench/peer_ingest.py")
     parser.add_argument("--workers", type=int, default=1, help="capi serve --workers N")
+    parser.add_argument(
+        "--profile-seconds", type=float, default=0.0, help="py-spy record capi serve this long"
+    )
+    parser.add_argument("--baseline-src", help="also drive capi serve from these sources")
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)

@@ -7,15 +7,21 @@ answers that one route straight from the ASGI scope: headers become one dict, th
 read with the same size limit, and the ``Answer`` goes out as two ASGI messages. Every other
 request, lifespan included, goes through Starlette unchanged, as does any path this parser
 does not recognise (a ``root_path`` prefix, say), so behaviour never depends on the shortcut.
+
+``capi serve`` turns uvicorn's proxy-headers middleware off and wraps only ``rest`` (the
+Starlette side) in it: the pixel's rate limit still sees the client behind a trusted
+proxy, and the webhook path, which never reads the client address, does not pay for the
+``X-Forwarded-*`` scan on every delivery.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from producers.adapters.base import WebhookRejectedError
 from producers.responses import Answer, PayloadTooLargeError
@@ -88,6 +94,8 @@ class WebhookApp(Starlette):
     def __init__(self, webhooks: WebhookEndpoints, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.webhooks = webhooks
+        # Every other request and the lifespan; a server may wrap it (see module doc).
+        self.rest: ASGIApp = partial(Starlette.__call__, self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -99,4 +107,4 @@ class WebhookApp(Starlette):
                 )
                 await send_answer(send, answer)
                 return
-        await super().__call__(scope, receive, send)
+        await self.rest(scope, receive, send)

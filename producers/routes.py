@@ -9,6 +9,7 @@ an oversized upload costs at most ``limit`` bytes of memory.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -88,9 +89,14 @@ async def read_body(request: Request, limit: int) -> bytes:
 def parse_tenant_id(raw: str) -> uuid.UUID:
     """The path's tenant id; anything that is not a UUID is an unknown tenant (404)."""
     try:
-        return uuid.UUID(raw)
+        return _tenant_uuid(raw)
     except ValueError:
         raise NotFoundError("unknown tenant") from None
+
+
+# A few tenants send every webhook: their ids are parsed once (``uuid.UUID`` costs more than
+# the rest of the path checks together). Bounded, and a refused id is never cached.
+_tenant_uuid = functools.lru_cache(maxsize=4096)(uuid.UUID)
 
 
 class WebhookEndpoints:

@@ -2,10 +2,12 @@
 
 ``send()`` never blocks the event loop: while anything is in flight, a timer calls
 ``poll(0)`` every millisecond and the callbacks resolve each send's future in place. The
-records of one loop iteration are produced together, at its end. Everything happens on the
-event loop's thread: no poll thread to hand the GIL to and to wake the loop once per
-delivery report. Use one loop at a time; ``close`` on that loop's thread or after it has
-ended, since it runs the callbacks where it is called.
+records of one loop iteration are produced together, at its end. The same poll fails the
+sends whose deadline has passed: one queue in send order (every send has the same
+timeout), not a timer per send, which uvloop backs with a libuv handle to open and close.
+Everything happens on the event loop's thread: no poll thread to hand the GIL to and to
+wake the loop once per delivery report. Use one loop at a time; ``close`` on that loop's
+thread or after it has ended, since it runs the callbacks where it is called.
 
 When the producer becomes unusable (fatal error, stuck idempotent producer, a delivery
 timed out) its outstanding records are failed at once (their fate is unknown: the caller
@@ -17,6 +19,7 @@ once.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -62,12 +65,6 @@ def _report(
     _resolve(future, error)
 
 
-def _expire(future: asyncio.Future[None], timeout: float) -> None:
-    if not future.done():
-        error = DependencyUnavailableError(f"event not acknowledged within {timeout}s")
-        future.set_exception(error)
-
-
 class AsyncConfirmedProducer(ProducerBase):
     """``await send(record)`` returns once the broker acknowledged the record.
 
@@ -92,6 +89,8 @@ class AsyncConfirmedProducer(ProducerBase):
         self._poller: asyncio.TimerHandle | None = None
         self._poller_loop: asyncio.AbstractEventLoop | None = None
         self._outbox: list[tuple[OutgoingRecord, asyncio.Future[None]]] = []
+        # (loop time after which the send fails, its future), in send order.
+        self._deadlines: deque[tuple[float, asyncio.Future[None]]] = deque()
 
     async def send(self, record: OutgoingRecord) -> None:
         """Send ``record``; returns once the broker acknowledged it.
@@ -105,14 +104,8 @@ class AsyncConfirmedProducer(ProducerBase):
         self._outbox.append((record, future))
         if len(self._outbox) == 1:
             loop.call_soon(self._produce_outbox, loop)
-        # A bare timer instead of asyncio.wait_for (a task and two callbacks per request).
-        timer = loop.call_later(
-            self._timeout + EXPIRY_SCAN_MARGIN_SECONDS, _expire, future, self._timeout
-        )
-        try:
-            await future
-        finally:
-            timer.cancel()
+        self._deadlines.append((loop.time() + self._timeout + EXPIRY_SCAN_MARGIN_SECONDS, future))
+        await future
 
     def check_broker(self, timeout: float) -> None:
         """Blocking readiness check (run it in a thread): a usable producer that reaches a broker.
@@ -139,14 +132,28 @@ class AsyncConfirmedProducer(ProducerBase):
     def _poll(self) -> None:
         self._poller = None
         self._serve(self._client, 0)
-        if self.unusable and not self._recover():  # come back until a fresh one is in place
-            self._schedule_poll(asyncio.get_running_loop(), _RECOVERY_POLL_SECONDS)
-            return
         loop = asyncio.get_running_loop()
-        if len(self._client):  # still in flight: come back
+        self._expire(loop)
+        if self.unusable and not self._recover():  # come back until a fresh one is in place
+            self._schedule_poll(loop, _RECOVERY_POLL_SECONDS)
+            return
+        if len(self._client) or self._deadlines:  # still in flight: come back
             self._schedule_poll(loop)
         else:  # idle: error and statistics events must still be served (and not pile up)
             self._schedule_poll(loop, _IDLE_POLL_SECONDS)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Forget the settled sends at the head of the queue; fail those past their deadline."""
+        deadlines, now = self._deadlines, loop.time()
+        while deadlines:
+            deadline, future = deadlines[0]
+            if not future.done():
+                if deadline > now and future.get_loop() is loop:
+                    return
+                if future.get_loop() is loop:  # a send of an ended loop has nobody waiting
+                    error = f"event not acknowledged within {self._timeout}s"
+                    future.set_exception(DependencyUnavailableError(error))
+            deadlines.popleft()
 
     def _recover(self) -> bool:
         """Replace a condemned producer when its backoff allows; True if one is usable."""

@@ -114,32 +114,31 @@ def _identity(data: dict[str, Any]) -> dict[str, Any]:
     charges = dig(data, "charges", "data")  # API versions before 2022-11-15 embed charges
     first_charge = charges[0] if isinstance(charges, list) and charges else None
     charge = obj(data.get("latest_charge")) or obj(first_charge)
-    details = [
+    details = (
         obj(data.get("customer_details")),
         obj(data.get("billing_details")),
         obj(charge.get("billing_details")),
-    ]
-    name = first_text(data.get("customer_name"), *(d.get("name") for d in details))
-    address = next(
-        (
-            a
-            for a in [obj(d.get("address")) for d in details] + [obj(data.get("customer_address"))]
-            if a
-        ),
-        {},
     )
+    name = text(data.get("customer_name"))
+    address: dict[str, Any] = {}
+    emails: list[str | None] = []
+    phones: list[str | None] = []
+    for detail in details:
+        if not detail:  # most of the three are absent: skip their lookups
+            continue
+        if name is None:
+            name = text(detail.get("name"))
+        if not address:
+            address = obj(detail.get("address"))
+        emails.append(text(detail.get("email")))
+        phones.append(text(detail.get("phone")))
+    emails += (text(data.get("customer_email")), text(data.get("receipt_email")))
+    phones.append(text(data.get("customer_phone")))
+    address = address or obj(data.get("customer_address"))
     first, last = split_name(name)
     return {
-        "emails": unique(
-            [
-                *(text(d.get("email")) for d in details),
-                text(data.get("customer_email")),
-                text(data.get("receipt_email")),
-            ]
-        ),
-        "phones": unique(
-            [*(text(d.get("phone")) for d in details), text(data.get("customer_phone"))]
-        ),
+        "emails": unique(emails),
+        "phones": unique(phones),
         "first_name": first,
         "last_name": last,
         "city": text(address.get("city")),
