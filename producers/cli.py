@@ -104,7 +104,6 @@ def serve(
     from capi_stream.kafka.topics import ensure_topics
     from capi_stream.runtime import build_runtime
     from producers.app import AppOptions, build_app
-    from producers.http_protocol import HeadBodyProtocol
     from storage.tenants import require_secrets_key
 
     settings = CapiSettings()
@@ -127,7 +126,7 @@ def serve(
         "host": host or settings.http_host,
         "port": port or settings.http_port,
         "loop": "uvloop",
-        "http": HeadBodyProtocol,  # httptools, one write per answer
+        "http": "httptools",
         "access_log": access_log,
         "log_level": "info",
         "proxy_headers": False,  # applied by the app itself, around all but the webhooks
