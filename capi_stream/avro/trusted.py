@@ -101,4 +101,5 @@ EVENT_RULES: Final = TrustRules(
         "CustomData.currency": _currency,
         "CustomData.num_items": _count,
     },
+    interned=frozenset({"ConversionEvent.tenant_id"}),
 )
