@@ -9,6 +9,7 @@ not be brought back (``ClientUnrecoverableError``) exits 4 so the orchestrator r
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import threading
@@ -79,6 +80,7 @@ def worker(tiers: Tiers, group: str | None, metrics_port: int | None, processes:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     instance = build_worker(runtime, stop, **overrides)
+    _tune_gc()
     try:
         instance.run()
     except DeadLetterLimitError as exc:
@@ -89,6 +91,18 @@ def worker(tiers: Tiers, group: str | None, metrics_port: int | None, processes:
         sys.exit(EXIT_KAFKA_UNRECOVERABLE)
     finally:
         runtime.engine.dispose()
+
+
+def _tune_gc() -> None:
+    """Fewer and cheaper garbage collections in the batch loop (measured on the new-person
+    backlog: the worker's CPU per event fell by about a quarter).
+
+    What start-up built lives as long as the process, so the full collections skip it; a
+    batch allocates hundreds of thousands of container objects that live until it is
+    finished, so the youngest generation is collected every 10,000 allocations, not 700.
+    """
+    gc.freeze()
+    gc.set_threshold(10_000, *gc.get_threshold()[1:])
 
 
 if __name__ == "__main__":  # how the supervisor starts each worker process
