@@ -94,6 +94,8 @@ def _uuid(text: str) -> str | uuid.UUID:
 
 
 _setattr = object.__setattr__
+_new = object.__new__
+_FIELDS_SETS: dict[type, set[str]] = {}
 
 
 def _trusted_uuid(text: str) -> uuid.UUID:
@@ -121,18 +123,21 @@ def _interned_uuid(cache: dict[str, uuid.UUID], text: str) -> uuid.UUID:
     return value
 
 
-def construct_model(model: Any, values: dict[str, Any], fields_set: set[str] | None = None) -> Any:
+def construct_model(model: Any, values: dict[str, Any]) -> Any:
     """A pydantic model instance holding ``values`` (every field), without validation.
 
     What ``model_construct`` ends with, without its per-field default and alias handling
     (five times the cost); only for models without private attributes or a post-init hook
-    (``tests/capi_stream/test_trusted_decode.py`` holds the event's models to that).
-    ``fields_set`` may be one set shared by many instances: pydantic copies it before any
+    (``tests/capi_stream/test_trusted_decode.py`` holds the event's models to that). Every
+    instance of a model shares one fields set (every field): pydantic copies it before any
     change (``model_copy``), and frozen models change nothing in place.
     """
-    instance = model.__new__(model)
+    fields_set = _FIELDS_SETS.get(model)
+    if fields_set is None:
+        fields_set = _FIELDS_SETS[model] = set(model.model_fields)
+    instance = _new(model)
     _setattr(instance, "__dict__", values)
-    _setattr(instance, "__pydantic_fields_set__", set(values) if fields_set is None else fields_set)
+    _setattr(instance, "__pydantic_fields_set__", fields_set)
     _setattr(instance, "__pydantic_extra__", None)
     _setattr(instance, "__pydantic_private__", None)
     return instance
@@ -404,15 +409,14 @@ def _only_optional_scalars(fields: list[Schema]) -> bool:
 def _read_model(src: _Source, model: type, fields: list[Schema], target: str) -> None:
     """Read a record into an instance of ``model`` (with trust rules)."""
     names = dict.fromkeys(field["name"] for field in fields)
-    construct = f"{target} = _construct({src.constant('M', model)}, {target}, "
-    construct += f"{src.constant('F', set(names))})"  # one fields set for every instance
+    construct = f"{target} = _construct({src.constant('M', model)}, {target})"
     if not _only_optional_scalars(fields):
         _read_record(src, fields, target)
         src.emit(construct)
         return
     # Nothing set (source ids, attribution: often): one shared instance, as the model is
     # frozen and holds nothing mutable; fewer objects per event for the garbage collector.
-    empty = src.constant("E", construct_model(model, names, set(names)))
+    empty = src.constant("E", construct_model(model, names))
     src.emit(
         f"if data[pos:pos + {len(fields)}] == {bytes(len(fields))!r}:",
         f"    pos += {len(fields)}",

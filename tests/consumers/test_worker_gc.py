@@ -12,7 +12,7 @@ def test_start_up_objects_are_frozen_and_young_collections_are_rarer() -> None:
     try:
         _tune_gc()
         assert gc.get_freeze_count() > 0
-        assert gc.get_threshold() == (10_000, *threshold[1:])
+        assert gc.get_threshold() == (100_000, *threshold[1:])
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
