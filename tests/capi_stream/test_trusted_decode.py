@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -217,3 +218,16 @@ def test_tenant_ids_are_one_object_per_text_and_the_cache_stays_bounded(
     for other in [uuid.uuid4() for _ in range(3)]:
         assert tenant_of(other) == other
     assert tenant_of(tenant) == tenant  # read again after the cache started over
+
+
+def test_money_beyond_the_schemas_precision_is_left_to_pydantic() -> None:
+    wide = copy.deepcopy(SCHEMA)  # same body layout: precision is not in the bytes
+    custom = next(f for f in wide["fields"] if f["name"] == "custom_data")["type"]
+    next(f for f in custom["fields"] if f["name"] == "value")["type"][1]["precision"] = 30
+    record = _record_with("CustomData.value", Decimal("12345678901234567.0001"))  # 21 digits
+    data = CODEC.encode_with(SCHEMA, _record_with("CustomData.value", Decimal("1")))
+    data = data[:10] + CODEC.encode_with(wide, record)[10:]
+    with pytest.raises(ValueError):
+        TRUSTED(data, 10)
+    with pytest.raises(DecodeError):
+        CODEC.decode(data)
