@@ -50,7 +50,7 @@ from consumers.assembly import (
 from consumers.batch import collect_batch
 from consumers.config import WorkerConfig
 from consumers.delays import is_due
-from consumers.headers import parse_hop
+from consumers.headers import HopContext, Origin, parse_hop
 from consumers.health import (
     HealthProbes,
     HealthServer,
@@ -269,19 +269,22 @@ class Worker:
         ready: list[Incoming] = []
         waiting: dict[PartitionKey, tuple[int, int]] = {}
         first: dict[PartitionKey, int] = {}
+        consumed: dict[str, int] = {}  # per topic: one metric update per batch, not per record
         for message in batch:
             incoming = _incoming(message)
             key = (incoming.topic, incoming.partition)
             if key in self._control.book:
                 continue  # fetched before its pause: re-read from the seek position later
             first.setdefault(key, incoming.offset)
-            self.metrics.consumed.labels(incoming.topic).inc()
+            consumed[incoming.topic] = consumed.get(incoming.topic, 0) + 1
             if key in waiting:
                 continue  # behind a record that is not due: re-read after resume
             if not is_due(incoming.context.due_ms, now_ms):
                 waiting[key] = (incoming.offset, incoming.context.due_ms or now_ms)
                 continue
             ready.append(incoming)
+        for topic, count in consumed.items():
+            self.metrics.consumed.labels(topic).inc(count)
         try:
             prepared = self.processor.prepare(ready) if ready else None
         except DependencyUnavailableError as exc:
@@ -426,11 +429,17 @@ class Worker:
 def _incoming(message: Message) -> Incoming:
     value = message.value()
     key = message.key()
+    topic, partition = message.topic() or "", message.partition() or 0
+    offset = message.offset() or 0
+    if message.headers():
+        context = parse_hop(cast(KafkaRecord, message))
+    else:  # a main-topic record (no headers): what parse_hop gives, without asking again
+        context = HopContext(1, None, Origin(topic, partition, offset, message.timestamp()[1]))
     return Incoming(
-        topic=message.topic() or "",
-        partition=message.partition() or 0,
-        offset=message.offset() or 0,
+        topic=topic,
+        partition=partition,
+        offset=offset,
         key=key.encode() if isinstance(key, str) else key,
         value=value.encode() if isinstance(value, str) else (value or b""),
-        context=parse_hop(cast(KafkaRecord, message)),
+        context=context,
     )

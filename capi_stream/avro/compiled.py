@@ -94,6 +94,8 @@ def _uuid(text: str) -> str | uuid.UUID:
 
 
 _setattr = object.__setattr__
+_new = object.__new__
+_FIELDS_SETS: dict[type, set[str]] = {}
 
 
 def _trusted_uuid(text: str) -> uuid.UUID:
@@ -110,16 +112,32 @@ def _trusted_uuid(text: str) -> uuid.UUID:
     return value
 
 
+_INTERNED_UUIDS = 4096  # per field; a cache that fills up starts again
+
+
+def _interned_uuid(cache: dict[str, uuid.UUID], text: str) -> uuid.UUID:
+    # The generated code looks ``text`` up itself; this is the miss. UUIDs are immutable.
+    if len(cache) >= _INTERNED_UUIDS:
+        cache.clear()
+    value = cache[text] = _trusted_uuid(text)
+    return value
+
+
 def construct_model(model: Any, values: dict[str, Any]) -> Any:
     """A pydantic model instance holding ``values`` (every field), without validation.
 
     What ``model_construct`` ends with, without its per-field default and alias handling
     (five times the cost); only for models without private attributes or a post-init hook
-    (``tests/unit/test_trusted_decode.py`` holds the event's models to that).
+    (``tests/capi_stream/test_trusted_decode.py`` holds the event's models to that). Every
+    instance of a model shares one fields set (every field): pydantic copies it before any
+    change (``model_copy``), and frozen models change nothing in place.
     """
-    instance = model.__new__(model)
+    fields_set = _FIELDS_SETS.get(model)
+    if fields_set is None:
+        fields_set = _FIELDS_SETS[model] = set(model.model_fields)
+    instance = _new(model)
     _setattr(instance, "__dict__", values)
-    _setattr(instance, "__pydantic_fields_set__", set(values))
+    _setattr(instance, "__pydantic_fields_set__", fields_set)
     _setattr(instance, "__pydantic_extra__", None)
     _setattr(instance, "__pydantic_private__", None)
     return instance
@@ -133,8 +151,9 @@ class TrustRules:
     item, ``"Record.field{}"`` to a map's keys. Every string needs a rule (``choices``,
     ``text_limits`` or a check): max length in characters, and non-empty, stripped and
     NUL-free, as the models' ``ShortText``/``LongText`` are. ``checks`` are predicates on
-    other values; uuids become ``uuid.UUID``; each record becomes ``models[name]``, built
-    without validation.
+    other values; uuids become ``uuid.UUID``, one object per text for the fields in
+    ``interned`` (values from a small set, such as tenant ids); each record becomes
+    ``models[name]``, built without validation.
     """
 
     models: Mapping[str, type]
@@ -142,6 +161,7 @@ class TrustRules:
     choices: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
     sizes: Mapping[str, int] = dataclasses.field(default_factory=dict)
     checks: Mapping[str, Callable[[Any], bool]] = dataclasses.field(default_factory=dict)
+    interned: frozenset[str] = frozenset()
 
 
 _GLOBALS: dict[str, Any] = {
@@ -160,6 +180,7 @@ _GLOBALS: dict[str, Any] = {
     "_timedelta": timedelta,
     "_construct": construct_model,
     "_trusted_uuid": _trusted_uuid,
+    "_interned_uuid": _interned_uuid,
 }
 
 
@@ -377,6 +398,39 @@ def _read_record(src: _Source, fields: list[Schema], target: str) -> None:
         start = max(stop, start + 1)
 
 
+def _only_optional_scalars(fields: list[Schema]) -> bool:
+    return all(
+        _null_first(field["type"])
+        and _type_of(field["type"][1])[0] not in ("array", "map", "record")
+        for field in fields
+    )
+
+
+def _read_model(src: _Source, model: type, fields: list[Schema], target: str) -> None:
+    """Read a record into an instance of ``model`` (with trust rules)."""
+    names = dict.fromkeys(field["name"] for field in fields)
+    construct = f"{target} = _construct({src.constant('M', model)}, {target})"
+    if not _only_optional_scalars(fields):
+        _read_record(src, fields, target)
+        src.emit(construct)
+        return
+    # Nothing set (source ids, attribution: often): one shared instance, as the model is
+    # frozen and holds nothing mutable; fewer objects per event for the garbage collector.
+    empty = src.constant("E", construct_model(model, names))
+    src.emit(
+        f"if data[pos:pos + {len(fields)}] == {bytes(len(fields))!r}:",
+        f"    pos += {len(fields)}",
+        f"    {target} = {empty}",
+        "else:",
+    )
+    src.depth += 1
+    src.emit(f"{target} = {src.constant('T', dict.fromkeys(names))}.copy()")
+    for field in fields:
+        _read_field(src, field, target)
+    src.emit(construct)
+    src.depth -= 1
+
+
 def _read_field(src: _Source, field: Schema, record: str) -> None:
     kind, schema = _type_of(field["type"])
     value, assign = src.name("v"), f"{record}[{field['name']!r}] = "
@@ -422,10 +476,10 @@ def _read(src: _Source, schema: Any, target: str, name: str = "") -> None:
     kind, schema = _type_of(schema)
     if kind == "record":
         outer, src.record = src.record, str(schema["name"])
-        _read_record(src, schema["fields"], target)
-        if src.rules is not None:
-            model = src.constant("M", src.rules.models[src.record])
-            src.emit(f"{target} = _construct({model}, {target})")
+        if src.rules is None:
+            _read_record(src, schema["fields"], target)
+        else:
+            _read_model(src, src.rules.models[src.record], schema["fields"], target)
         src.record = outer
     elif kind == "union":
         index, branch = _nullable(schema)
@@ -469,9 +523,19 @@ def _read(src: _Source, schema: Any, target: str, name: str = "") -> None:
     elif kind == "string":
         logical = _checked_logical(kind, schema)
         _read_text(src, target)
-        if logical == "uuid":
-            convert = "_trusted_uuid" if src.rules is not None else "_uuid"
-            src.emit(f"{target} = {convert}({target})")
+        interned = src.rules.interned if src.rules is not None else frozenset()
+        if logical == "uuid" and src.rules is None:
+            src.emit(f"{target} = _uuid({target})")
+        elif logical == "uuid" and f"{src.record}.{name}" in interned:
+            cache, found = src.constant("U", {}), src.name("w")
+            src.emit(
+                f"{found} = {cache}.get({target})",
+                f"if {found} is None:",
+                f"    {found} = _interned_uuid({cache}, {target})",
+                f"{target} = {found}",
+            )
+        elif logical == "uuid":
+            src.emit(f"{target} = _trusted_uuid({target})")
         else:
             _check(src, kind, target, name)
     elif kind in ("int", "long"):

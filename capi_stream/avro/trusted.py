@@ -44,8 +44,9 @@ MODELS: Final[dict[str, type]] = {
 
 
 def _money(value: Decimal) -> bool:
-    # The reader's decimals have the schema's exponent unless rounded: then let pydantic see.
-    return value.as_tuple().exponent == -4 and 0 <= value < _MONEY_LIMIT
+    # The reader's decimal has the schema's 4 decimals unless it had more than 20 digits and
+    # was rounded; those are >= 10**16 and fail the range, so pydantic decides them.
+    return 0 <= value < _MONEY_LIMIT
 
 
 def _currency(value: str) -> bool:
@@ -101,4 +102,5 @@ EVENT_RULES: Final = TrustRules(
         "CustomData.currency": _currency,
         "CustomData.num_items": _count,
     },
+    interned=frozenset({"ConversionEvent.tenant_id"}),
 )

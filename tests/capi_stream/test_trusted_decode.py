@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -172,3 +173,61 @@ def test_with_contact_id_is_model_copy_without_its_cost() -> None:
     assert copied == expected and copied.contact_id == contact
     assert copied.model_fields_set == expected.model_fields_set
     assert event.contact_id != contact  # the original is untouched
+
+
+def test_absent_sub_records_share_one_instance_equal_to_the_validated_one() -> None:
+    records = [event_to_record(make_event(attribution={})) for _ in range(2)]
+    first, second = (CODEC.decode(body(record)) for record in records)
+    assert first.source_ids is second.source_ids  # nothing set: one frozen instance
+    assert first.attribution is second.attribution
+    for record, event in zip(records, (first, second), strict=True):
+        validated = ConversionEvent.model_validate(record)
+        assert event == validated and event.model_dump() == validated.model_dump()
+        assert event.attribution.model_fields_set == validated.attribution.model_fields_set
+    copied = first.attribution.model_copy(update={"fbc": "fb.1.2.x"})
+    assert copied.fbc == "fb.1.2.x" and second.attribution.fbc is None
+    assert "fbc" in copied.model_fields_set
+    set_one = make_event(source_ids={"ghl_contact_id": "c-1"})
+    decoded = CODEC.decode(CODEC.encode(set_one))
+    assert decoded.source_ids.ghl_contact_id == "c-1" and decoded == set_one
+
+
+def test_a_copy_leaves_the_shared_fields_set_of_other_events_alone() -> None:
+    first, second = (CODEC.decode(CODEC.encode(make_event())) for _ in range(2))
+    before = set(second.model_fields_set)
+    first.model_copy(update={"delivery_id": "d-1"}).model_fields_set.add("extra-name")
+    assert second.model_fields_set == before == set(ConversionEvent.model_fields)
+
+
+def test_tenant_ids_are_one_object_per_text_and_the_cache_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from capi_stream.avro import compiled
+
+    reader = compile_reader(SCHEMA, EVENT_RULES)  # a cache of its own
+
+    def tenant_of(tenant: uuid.UUID) -> Any:
+        data = CODEC.encode(make_event().model_copy(update={"tenant_id": tenant}))
+        event: Any = reader(data, 10)  # the event model (typed as the plain reader's dict)
+        return event.tenant_id
+
+    tenant = uuid.uuid4()
+    first = tenant_of(tenant)
+    assert first == tenant and tenant_of(tenant) is first
+    monkeypatch.setattr(compiled, "_INTERNED_UUIDS", 2)
+    for other in [uuid.uuid4() for _ in range(3)]:
+        assert tenant_of(other) == other
+    assert tenant_of(tenant) == tenant  # read again after the cache started over
+
+
+def test_money_beyond_the_schemas_precision_is_left_to_pydantic() -> None:
+    wide = copy.deepcopy(SCHEMA)  # same body layout: precision is not in the bytes
+    custom = next(f for f in wide["fields"] if f["name"] == "custom_data")["type"]
+    next(f for f in custom["fields"] if f["name"] == "value")["type"][1]["precision"] = 30
+    record = _record_with("CustomData.value", Decimal("12345678901234567.0001"))  # 21 digits
+    data = CODEC.encode_with(SCHEMA, _record_with("CustomData.value", Decimal("1")))
+    data = data[:10] + CODEC.encode_with(wide, record)[10:]
+    with pytest.raises(ValueError):
+        TRUSTED(data, 10)
+    with pytest.raises(DecodeError):
+        CODEC.decode(data)

@@ -113,3 +113,28 @@ def test_the_package_exports_what_all_lists() -> None:
     for name in consumers.__all__:
         assert getattr(consumers, name) is not None
     assert sorted(consumers.__all__) == sorted(consumers._EXPORTS)
+
+
+def test_the_worker_reads_a_record_without_headers_as_parse_hop_does() -> None:
+    from typing import Any, cast
+
+    from consumers.worker import _incoming
+
+    forwarded = build_headers(
+        parse_hop(FakeRecord(topic_="main", offset_=7)),
+        attempt=2,
+        due_ms=5,
+        failure=Failure("E", "m"),
+        failed_at_ms=1,
+    )
+    cases: list[list[tuple[str, str | bytes | None]] | None] = [
+        None,
+        [],
+        list(forwarded),
+        [("trace", b"t")],
+    ]
+    for headers in cases:
+        record = FakeRecord(topic_="retry-1", headers_=headers)
+        incoming = _incoming(cast(Any, record))
+        assert incoming.context == parse_hop(record)
+        assert (incoming.topic, incoming.partition, incoming.offset) == ("retry-1", 2, 41)
