@@ -9,17 +9,17 @@ seen; a different click replaces it only if it was seen later (a retried old eve
 bring back an old click).
 
 ``record_contacts`` does a whole batch in one transaction: one ``IN`` query per linking
-column loads every candidate row, then the events are linked and merged in order against an
-in-memory index, so a person created by one event is found by the next one of the batch.
-It works on Core rows and plain objects, not ORM instances: this step sees every event the
-worker handles, and ORM construction, attribute events and the unit of work cost several
-times the CPU. It ends with one INSERT of the new contacts and one UPDATE of the changed
-ones, which writes only the columns the batch changed and bumps ``updated_at``.
+column (on PostgreSQL all of them in one round trip) loads every candidate row, then the
+events are linked and merged in order against an in-memory index, so a person created by
+one event is found by the next one of the batch. It works on Core rows and plain objects,
+not ORM instances: this step sees every event the worker handles, and ORM construction,
+attribute events and the unit of work cost several times the CPU. It ends with one INSERT
+of the new contacts and one UPDATE of the changed ones, which writes only the columns the
+batch changed and bumps ``updated_at``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Collection, Iterable, Sequence
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -43,6 +45,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from capi_stream.event import SOURCE_ID_FIELDS, EventKey
+from storage.ids import random_uuids
 from storage.models import Contact
 
 __all__ = [
@@ -129,12 +132,13 @@ class _Person:
     ad_id: str | None = None
     ctwa_clid: str | None = None
     # Not columns: whether the row is still to be inserted, and what to UPDATE if it is not.
-    new: bool = field(default=False, init=False)
-    changed: set[str] = field(default_factory=set, init=False)
+    # The leading underscore keeps them out of ``orjson.dumps(person)``, the row's JSON.
+    _new: bool = field(default=False, init=False)
+    _changed: set[str] = field(default_factory=set, init=False)
 
     def assign(self, name: str, value: object) -> None:
         setattr(self, name, value)
-        self.changed.add(name)
+        self._changed.add(name)
 
     def snapshot(self) -> LinkedContact:
         return LinkedContact(
@@ -167,7 +171,8 @@ _UPDATE = (
     )
 )  # updated_at: set by its onupdate
 # PostgreSQL takes the batch as one JSON parameter per statement: executemany costs psycopg
-# and SQLAlchemy a parameter set per row. A column a row leaves out (or nulls) reads as null.
+# and SQLAlchemy a parameter set per row. A column a row leaves out (or nulls) reads as null;
+# keys that are not columns are ignored.
 _PG_ROWS = f"json_populate_recordset(NULL::{_TABLE.name}, CAST(:rows AS json))"
 _PG_COLUMNS = ", ".join(_COLUMNS)
 _PG_INSERT = text(
@@ -236,26 +241,29 @@ def _among(connection: Connection, name: str, values: Sequence[object]) -> Colum
 
 
 def _load(connection: Connection, batch: Sequence[ContactFacts]) -> _Index:
-    """Every stored contact any event of the batch could link to: one query per column."""
+    """Every stored contact any event of the batch could link to: one query per column, sent
+    as one UNION ALL to PostgreSQL (each statement and round trip costs the server more than
+    its rows). SQLite runs them apart: its bound-parameter limit is per statement."""
     tenants = {facts.tenant_id for facts in batch}
-    wanted: dict[str, set[str]] = {}
-    ids: set[uuid.UUID] = set()
+    wanted: dict[str, set[Any]] = {}  # column -> values (UUIDs for "id", else text)
     for facts in batch:
         if facts.contact_id is not None:
-            ids.add(facts.contact_id)
+            wanted.setdefault("id", set()).add(facts.contact_id)
         for name, value in facts.source_ids.items():
             wanted.setdefault(name, set()).add(value)
         for name in _HASH_FIELDS:
             if (digest := getattr(facts, name)) is not None:
                 wanted.setdefault(name, set()).add(digest)
-    rows: dict[uuid.UUID, Any] = {}  # Core rows
-    if ids:
-        query = _SELECT.where(_among(connection, "id", sorted(ids)))
-        rows.update((row.id, row) for row in connection.execute(query) if row.tenant_id in tenants)
-    for name, values in wanted.items():
-        query = _SELECT.where(
+    queries: list[Any] = [
+        _SELECT.where(
             _TABLE.c.tenant_id.in_(sorted(tenants)), _among(connection, name, sorted(values))
         )
+        for name, values in wanted.items()
+    ]
+    if connection.dialect.name == "postgresql" and len(queries) > 1:
+        queries = [union_all(*queries)]
+    rows: dict[uuid.UUID, Any] = {}  # Core rows; a contact found by several columns once
+    for query in queries:
         rows.update((row.id, row) for row in connection.execute(query))
     loaded = []
     for row in sorted(rows.values(), key=lambda r: (r.created_at, str(r.id))):
@@ -297,20 +305,23 @@ def _merge(index: _Index, person: _Person, facts: ContactFacts) -> None:
 
 def _write(connection: Connection, people: Collection[_Person]) -> None:
     """One INSERT of the new contacts and one UPDATE of the stored ones that changed."""
-    created = [{name: getattr(p, name) for name in _COLUMNS} for p in people if p.new]
-    changed = [p for p in people if p.changed and not p.new]
+    new = [p for p in people if p._new]
+    changed = [p for p in people if p._changed and not p._new]
     if connection.dialect.name == "postgresql":
-        updated = [{"id": p.id, **{name: getattr(p, name) for name in p.changed}} for p in changed]
-        for statement, rows in ((_PG_INSERT, created), (_PG_UPDATE, updated)):
+        # orjson writes a _Person as the object of its columns, UUIDs and datetimes as text
+        # that json_populate_recordset reads back exactly.
+        updated = [{"id": p.id, **{name: getattr(p, name) for name in p._changed}} for p in changed]
+        for statement, rows in ((_PG_INSERT, new), (_PG_UPDATE, updated)):
             if rows:
-                connection.execute(statement, {"rows": json.dumps(rows, default=str)})
+                connection.execute(statement, {"rows": orjson.dumps(rows).decode()})
         return
+    created = [{name: getattr(p, name) for name in _COLUMNS} for p in new]
     if created:
         connection.execute(insert(_TABLE), created)
     if changed:
         unchanged = {f"v_{name}": None for name in _MERGED}
         params = [
-            {**unchanged, "row_id": p.id, **{f"v_{name}": getattr(p, name) for name in p.changed}}
+            {**unchanged, "row_id": p.id, **{f"v_{name}": getattr(p, name) for name in p._changed}}
             for p in changed
         ]
         connection.execute(_UPDATE, params)
@@ -321,11 +332,12 @@ def _link_all(
 ) -> dict[EventKey, LinkedContact]:
     index = _load(connection, batch)
     linked: dict[EventKey, LinkedContact] = {}
+    ids = random_uuids()
     for facts in batch:
         person = index.find(facts.tenant_id, facts.contact_id, facts)
         if person is None:
-            person = _Person(uuid.uuid4(), facts.tenant_id)
-            person.new = True
+            person = _Person(next(ids), facts.tenant_id)
+            person._new = True
             index.add(person)
         _merge(index, person, facts)
         linked[(facts.tenant_id, facts.event_id)] = person.snapshot()
