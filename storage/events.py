@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Row,
+    Result,
     Select,
     Table,
     Update,
@@ -118,13 +118,9 @@ def upsert_events(
         for value in values:
             value["last_send_attempt_at"] = now if value.get("send_attempts") else None
         result = _upsert_many(session.connection(), values)
-    stored: dict[EventKey, StoredEvent] = {}
-    for row in result:
-        state = StoredEvent(
-            row.id, row.tenant_id, row.event_id, row.sent_to_meta, row.send_attempts, row.status
-        )
-        stored[(state.tenant_id, state.event_id)] = state
-    return stored
+    # One fetchall (iterating fetches row by row); a row is ``_RETURNING``: StoredEvent's fields.
+    states = [StoredEvent(*row) for row in result.all()]
+    return {(state.tenant_id, state.event_id): state for state in states}
 
 
 _RETURNING = ("id", "tenant_id", "event_id", "sent_to_meta", "send_attempts", "status")
@@ -154,7 +150,7 @@ _STAMPED = {
 }
 
 
-def _upsert_many(connection: Connection, values: list[dict[str, Any]]) -> Iterable[Row[Any]]:
+def _upsert_many(connection: Connection, values: list[dict[str, Any]]) -> Result[*tuple[Any, ...]]:
     """Portable: one executemany that SQLAlchemy pages into multi-row VALUES + RETURNING."""
     insert = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
     statement = insert(_TABLE)
@@ -223,7 +219,7 @@ def _json_scalar(value: object) -> object:
 
 def _upsert_recordset(
     connection: Connection, rows: Sequence[Mapping[str, Any]], now: datetime
-) -> Iterable[Row[Any]]:
+) -> Result[*tuple[Any, ...]]:
     """PostgreSQL: the whole batch as ONE JSON parameter, expanded by the server.
 
     ``json_populate_recordset`` turns the array into rows of the table's own type, so the
