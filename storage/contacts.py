@@ -253,18 +253,20 @@ def _pg_lookup(names: tuple[str, ...]) -> TextClause:
 
 def _load(connection: Connection, batch: Sequence[ContactFacts]) -> _Index:
     """Every stored contact any event of the batch could link to, by every linking column."""
-    wanted: dict[str, set[tuple[uuid.UUID, Any]]] = {}  # column -> (tenant, value)
+    # column -> (tenant, value); a list, not a set: a repeat costs less than hashing UUIDs
+    wanted: dict[str, list[tuple[uuid.UUID, Any]]] = {}
     for facts in batch:
         tenant_id = facts.tenant_id
         if facts.contact_id is not None:
-            wanted.setdefault("id", set()).add((tenant_id, facts.contact_id))
+            wanted.setdefault("id", []).append((tenant_id, facts.contact_id))
         for name, value in facts.source_ids.items():
-            wanted.setdefault(name, set()).add((tenant_id, value))
-        for name in _HASH_FIELDS:
-            if (digest := getattr(facts, name)) is not None:
-                wanted.setdefault(name, set()).add((tenant_id, digest))
+            wanted.setdefault(name, []).append((tenant_id, value))
+        if facts.email_hash is not None:
+            wanted.setdefault("email_hash", []).append((tenant_id, facts.email_hash))
+        if facts.phone_hash is not None:
+            wanted.setdefault("phone_hash", []).append((tenant_id, facts.phone_hash))
     if connection.dialect.name == "postgresql":
-        params = {name: orjson.dumps(list(pairs)).decode() for name, pairs in wanted.items()}
+        params = {name: orjson.dumps(pairs).decode() for name, pairs in wanted.items()}
         results = [connection.execute(_pg_lookup(tuple(wanted)), params)]
     else:  # one query per column: SQLite's bound-parameter limit is per statement
         tenants = sorted({facts.tenant_id for facts in batch})
@@ -353,7 +355,7 @@ def _link_all(
         if person is None:
             person = _Person(next(ids), facts.tenant_id)
             person._new = True
-            index.add(person)
+            index.by_id[person.id] = person  # linked by _merge below, as it learns keys
         _merge(index, person, facts)
         linked[(facts.tenant_id, facts.event_id)] = person.snapshot()
     _write(connection, index.by_id.values())
