@@ -8,14 +8,15 @@ by a null or an absent one (a later webhook without the email must not erase it)
 seen; a different click replaces it only if it was seen later (a retried old event must not
 bring back an old click).
 
-``record_contacts`` does a whole batch in one transaction: one ``IN`` query per linking
-column (on PostgreSQL all of them in one round trip) loads every candidate row, then the
-events are linked and merged in order against an in-memory index, so a person created by
-one event is found by the next one of the batch. It works on Core rows and plain objects,
-not ORM instances: this step sees every event the worker handles, and ORM construction,
-attribute events and the unit of work cost several times the CPU. It ends with one INSERT
-of the new contacts and one UPDATE of the changed ones, which writes only the columns the
-batch changed and bumps ``updated_at``.
+``record_contacts`` does a whole batch in one transaction: one query per linking column
+(on PostgreSQL one statement joining the batch's (tenant, value) pairs to every linking
+column, ``_pg_lookup``) loads every candidate row, then the events are linked and merged in
+order against an in-memory index, so a person created by one event is found by the next
+one of the batch. It works on Core rows and plain objects, not ORM instances: this step
+sees every event the worker handles, and ORM construction, attribute events and the unit
+of work cost several times the CPU. It ends with one INSERT of the new contacts and one
+UPDATE of the changed ones, which writes only the columns the batch changed and bumps
+``updated_at``.
 """
 
 from __future__ import annotations
