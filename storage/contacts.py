@@ -8,29 +8,31 @@ by a null or an absent one (a later webhook without the email must not erase it)
 seen; a different click replaces it only if it was seen later (a retried old event must not
 bring back an old click).
 
-``record_contacts`` does a whole batch in one transaction: one ``IN`` query per linking
-column loads every candidate row, then the events are linked and merged in order against an
-in-memory index, so a person created by one event is found by the next one of the batch.
-It works on Core rows and plain objects, not ORM instances: this step sees every event the
-worker handles, and ORM construction, attribute events and the unit of work cost several
-times the CPU. It ends with one INSERT of the new contacts and one UPDATE of the changed
-ones, which writes only the columns the batch changed and bumps ``updated_at``.
+``record_contacts`` does a whole batch in one transaction: one query per linking column
+(on PostgreSQL all of them in one statement, ``_pg_lookup``) loads every candidate row,
+then the events are linked and merged in order against an in-memory index, so a person
+created by one event is found by the next one of the batch. It works on Core rows and
+plain objects, not ORM instances: this step sees every event the worker handles, and ORM
+construction, attribute events and the unit of work cost several times the CPU. It ends
+with one INSERT of the new contacts and one UPDATE of the changed ones, which writes only
+the columns the batch changed and bumps ``updated_at``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Table,
+    TextClause,
     bindparam,
     func,
     insert,
@@ -38,11 +40,11 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from capi_stream.event import SOURCE_ID_FIELDS, EventKey
+from storage.ids import random_uuids
 from storage.models import Contact
 
 __all__ = [
@@ -60,8 +62,9 @@ _HASH_FIELDS = ("email_hash", "phone_hash")
 _LINK_FIELDS = (*SOURCE_ID_FIELDS, *_HASH_FIELDS)
 _MAX_ATTEMPTS = 3
 
-# (tenant_id, column name, value): a linking key of the in-memory index.
-_Key = tuple[uuid.UUID, str, str]
+# (tenant_id.int, column name, value): a linking key of the in-memory index. The tenant as
+# its int: a UUID hashes in Python, several times per event.
+_Key = tuple[int, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +132,13 @@ class _Person:
     ad_id: str | None = None
     ctwa_clid: str | None = None
     # Not columns: whether the row is still to be inserted, and what to UPDATE if it is not.
-    new: bool = field(default=False, init=False)
-    changed: set[str] = field(default_factory=set, init=False)
+    # The leading underscore keeps them out of ``orjson.dumps(person)``, the row's JSON.
+    _new: bool = field(default=False, init=False)
+    _changed: set[str] = field(default_factory=set, init=False)
 
     def assign(self, name: str, value: object) -> None:
         setattr(self, name, value)
-        self.changed.add(name)
+        self._changed.add(name)
 
     def snapshot(self) -> LinkedContact:
         return LinkedContact(
@@ -167,7 +171,8 @@ _UPDATE = (
     )
 )  # updated_at: set by its onupdate
 # PostgreSQL takes the batch as one JSON parameter per statement: executemany costs psycopg
-# and SQLAlchemy a parameter set per row. A column a row leaves out (or nulls) reads as null.
+# and SQLAlchemy a parameter set per row. A column a row leaves out (or nulls) reads as null;
+# keys that are not columns are ignored.
 _PG_ROWS = f"json_populate_recordset(NULL::{_TABLE.name}, CAST(:rows AS json))"
 _PG_COLUMNS = ", ".join(_COLUMNS)
 _PG_INSERT = text(
@@ -202,10 +207,10 @@ class _Index:
                 self.link(person, name, value)
 
     def link(self, person: _Person, name: str, value: str) -> None:
-        self._first.setdefault((person.tenant_id, name, value), person)
+        self._first.setdefault((person.tenant_id.int, name, value), person)
 
     def first(self, tenant_id: uuid.UUID, name: str, value: str) -> _Person | None:
-        return self._first.get((tenant_id, name, value))
+        return self._first.get((tenant_id.int, name, value))
 
     def find(
         self, tenant_id: uuid.UUID, contact_id: uuid.UUID | None, facts: ContactFacts
@@ -223,40 +228,58 @@ class _Index:
         return None
 
 
-def _among(connection: Connection, name: str, values: Sequence[object]) -> ColumnElement[bool]:
-    column = _TABLE.c[name]
-    if connection.dialect.name == "postgresql":
-        # One array parameter (an IN list renders, casts and parses a placeholder per value),
-        # joined as a set: ``= ANY(array)`` compares each scanned row with every value, which
-        # a sequential scan (stale statistics on a growing table) turned into 0.8 s per batch
-        # at 22,000 contacts; the semi-join hashes the values and stays ~15 ms.
-        array = bindparam(f"{name}_values", values, type_=ARRAY(column.type))
-        return column.in_(select(func.unnest(array)))
-    return column.in_(values)
+@lru_cache(maxsize=64)
+def _pg_lookup(names: tuple[str, ...]) -> TextClause:
+    """PostgreSQL: the batch's tenants' contacts holding any of its values, per column.
+
+    One UNION ALL: one statement and round trip for every column. The values of a column
+    are one JSON array parameter, which orjson writes in C (psycopg adapts an array value by
+    value in Python; an IN list renders, casts and parses a placeholder per value), joined
+    as a set: ``= ANY(array)`` compares each scanned row with every value, which a sequential
+    scan (stale statistics on a growing table) turned into 0.8 s per batch at 22,000
+    contacts; the semi-join hashes the values. (Joining (tenant, value) pairs instead cost
+    the server more: ``->>`` re-parses each element, and repeated values came back twice.)
+    """
+    columns = ", ".join((*_COLUMNS, "created_at"))
+    branches = []
+    for name in names:
+        values = f"json_array_elements_text(CAST(:{_TABLE.c[name].name} AS json))"
+        if name == "id":
+            values = f"CAST({values} AS uuid)"
+        branches.append(
+            f"SELECT {columns} FROM {_TABLE.name} WHERE tenant_id = ANY(:tenants) "  # noqa: S608 - the table's own names; values bound
+            f"AND {name} IN (SELECT {values})"
+        )
+    return text(" UNION ALL ".join(branches))
 
 
 def _load(connection: Connection, batch: Sequence[ContactFacts]) -> _Index:
-    """Every stored contact any event of the batch could link to: one query per column."""
-    tenants = {facts.tenant_id for facts in batch}
-    wanted: dict[str, set[str]] = {}
-    ids: set[uuid.UUID] = set()
+    """Every stored contact any event of the batch could link to, by every linking column."""
+    tenants = sorted({facts.tenant_id for facts in batch})
+    wanted: dict[str, set[Any]] = {}  # column -> values (UUIDs for "id", else text)
     for facts in batch:
         if facts.contact_id is not None:
-            ids.add(facts.contact_id)
+            wanted.setdefault("id", set()).add(facts.contact_id)
         for name, value in facts.source_ids.items():
             wanted.setdefault(name, set()).add(value)
-        for name in _HASH_FIELDS:
-            if (digest := getattr(facts, name)) is not None:
-                wanted.setdefault(name, set()).add(digest)
-    rows: dict[uuid.UUID, Any] = {}  # Core rows
-    if ids:
-        query = _SELECT.where(_among(connection, "id", sorted(ids)))
-        rows.update((row.id, row) for row in connection.execute(query) if row.tenant_id in tenants)
-    for name, values in wanted.items():
-        query = _SELECT.where(
-            _TABLE.c.tenant_id.in_(sorted(tenants)), _among(connection, name, sorted(values))
-        )
-        rows.update((row.id, row) for row in connection.execute(query))
+        if facts.email_hash is not None:
+            wanted.setdefault("email_hash", set()).add(facts.email_hash)
+        if facts.phone_hash is not None:
+            wanted.setdefault("phone_hash", set()).add(facts.phone_hash)
+    if connection.dialect.name == "postgresql":
+        params: dict[str, Any] = {n: orjson.dumps(list(v)).decode() for n, v in wanted.items()}
+        params["tenants"] = tenants
+        results = [connection.execute(_pg_lookup(tuple(wanted)), params)]
+    else:  # one query per column: SQLite's bound-parameter limit is per statement
+        results = [
+            connection.execute(
+                _SELECT.where(_TABLE.c.tenant_id.in_(tenants), _TABLE.c[name].in_(sorted(values)))
+            )
+            for name, values in wanted.items()
+        ]
+    rows: dict[uuid.UUID, Any] = {}  # Core rows; a contact found by several columns once
+    for result in results:
+        rows.update((row.id, row) for row in result)
     loaded = []
     for row in sorted(rows.values(), key=lambda r: (r.created_at, str(r.id))):
         person = _Person(*row[:-1])
@@ -297,20 +320,23 @@ def _merge(index: _Index, person: _Person, facts: ContactFacts) -> None:
 
 def _write(connection: Connection, people: Collection[_Person]) -> None:
     """One INSERT of the new contacts and one UPDATE of the stored ones that changed."""
-    created = [{name: getattr(p, name) for name in _COLUMNS} for p in people if p.new]
-    changed = [p for p in people if p.changed and not p.new]
+    new = [p for p in people if p._new]
+    changed = [p for p in people if p._changed and not p._new]
     if connection.dialect.name == "postgresql":
-        updated = [{"id": p.id, **{name: getattr(p, name) for name in p.changed}} for p in changed]
-        for statement, rows in ((_PG_INSERT, created), (_PG_UPDATE, updated)):
+        # orjson writes a _Person as the object of its columns, UUIDs and datetimes as text
+        # that json_populate_recordset reads back exactly.
+        updated = [{"id": p.id, **{name: getattr(p, name) for name in p._changed}} for p in changed]
+        for statement, rows in ((_PG_INSERT, new), (_PG_UPDATE, updated)):
             if rows:
-                connection.execute(statement, {"rows": json.dumps(rows, default=str)})
+                connection.execute(statement, {"rows": orjson.dumps(rows).decode()})
         return
+    created = [{name: getattr(p, name) for name in _COLUMNS} for p in new]
     if created:
         connection.execute(insert(_TABLE), created)
     if changed:
         unchanged = {f"v_{name}": None for name in _MERGED}
         params = [
-            {**unchanged, "row_id": p.id, **{f"v_{name}": getattr(p, name) for name in p.changed}}
+            {**unchanged, "row_id": p.id, **{f"v_{name}": getattr(p, name) for name in p._changed}}
             for p in changed
         ]
         connection.execute(_UPDATE, params)
@@ -321,12 +347,13 @@ def _link_all(
 ) -> dict[EventKey, LinkedContact]:
     index = _load(connection, batch)
     linked: dict[EventKey, LinkedContact] = {}
+    ids = random_uuids()
     for facts in batch:
         person = index.find(facts.tenant_id, facts.contact_id, facts)
         if person is None:
-            person = _Person(uuid.uuid4(), facts.tenant_id)
-            person.new = True
-            index.add(person)
+            person = _Person(next(ids), facts.tenant_id)
+            person._new = True
+            index.by_id[person.id] = person  # linked by _merge below, as it learns keys
         _merge(index, person, facts)
         linked[(facts.tenant_id, facts.event_id)] = person.snapshot()
     _write(connection, index.by_id.values())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Row,
+    Result,
     Select,
     Table,
     Update,
@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from capi_stream.event import EventKey
+from storage.ids import random_uuids
 from storage.models import MAX_SEND_ATTEMPTS, EventStatus, MetaCapiEvent
 
 _TABLE = cast(Table, MetaCapiEvent.__table__)
@@ -105,32 +106,28 @@ def upsert_events(
     if not rows:
         return {}
     now = datetime.now(UTC)
-    defaults = _column_defaults()  # shared by the batch's rows: they are only serialised
-    values = [
-        {**defaults, "id": uuid.uuid4(), "created_at": now, "updated_at": now, **row}
-        for row in rows
-    ]
-    for value in values:
-        value["last_send_attempt_at"] = now if value.get("send_attempts") else None
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        result = _upsert_recordset(session.connection(), values)
+    if session.get_bind().dialect.name == "postgresql":
+        result = _upsert_recordset(session.connection(), rows, now)
     else:
+        defaults = _column_defaults()
+        ids = random_uuids()
+        values = [
+            {**defaults, "id": next(ids), "created_at": now, "updated_at": now, **row}
+            for row in rows
+        ]
+        for value in values:
+            value["last_send_attempt_at"] = now if value.get("send_attempts") else None
         result = _upsert_many(session.connection(), values)
-    stored: dict[EventKey, StoredEvent] = {}
-    for row in result:
-        state = StoredEvent(
-            row.id, row.tenant_id, row.event_id, row.sent_to_meta, row.send_attempts, row.status
-        )
-        stored[(state.tenant_id, state.event_id)] = state
-    return stored
+    # One fetchall (iterating fetches row by row); a row is ``_RETURNING``: StoredEvent's fields.
+    states = [StoredEvent(*row) for row in result.all()]
+    return {(state.tenant_id, state.event_id): state for state in states}
 
 
 _RETURNING = ("id", "tenant_id", "event_id", "sent_to_meta", "send_attempts", "status")
 
 
 def _column_defaults() -> dict[str, Any]:
-    """The model's Python-side defaults: a JSON recordset insert does not apply them itself."""
+    """The model's Python-side defaults (and a new ``id``): executemany rows carry them."""
     defaults: dict[str, Any] = {}
     for column in _TABLE.columns:
         default: Any = column.default
@@ -141,7 +138,19 @@ def _column_defaults() -> dict[str, Any]:
     return defaults
 
 
-def _upsert_many(connection: Connection, values: list[dict[str, Any]]) -> Iterable[Row[Any]]:
+# json_populate_recordset fills the keys a row lacks from this record: the model's defaults
+# (the id is the server's ``gen_random_uuid()``, a version-4 UUID).
+_DEFAULTS = {name: value for name, value in _column_defaults().items() if name != "id"}
+_DEFAULTS_JSON = orjson.dumps(_DEFAULTS).decode()
+# Set by the statement itself, per row, unless a row brings its own.
+_STAMPED = {
+    "id": "gen_random_uuid()",
+    "created_at": "%(now)s::timestamptz",
+    "updated_at": "%(now)s::timestamptz",
+}
+
+
+def _upsert_many(connection: Connection, values: list[dict[str, Any]]) -> Result[*tuple[Any, ...]]:
     """Portable: one executemany that SQLAlchemy pages into multi-row VALUES + RETURNING."""
     insert = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
     statement = insert(_TABLE)
@@ -171,11 +180,17 @@ def _upsert_many(connection: Connection, values: list[dict[str, Any]]) -> Iterab
 
 
 @lru_cache(maxsize=16)
-def _recordset_sql(columns: tuple[str, ...]) -> str:
+def _recordset_sql(keys: tuple[str, ...]) -> str:
     """The statement for rows with these keys; every identifier is looked up in the table."""
     table = _TABLE.name
-    names = ", ".join(_TABLE.c[name].name for name in columns)  # KeyError if not a column
-    refreshed = [name for name in _CONTENT_COLUMNS if name in columns] + ["updated_at"]
+    columns = [_TABLE.c[name].name for name in keys]  # KeyError if not a column
+    columns += [name for name in _DEFAULTS if name not in keys]
+    selected = {name: f"v.{name}" for name in columns}
+    selected |= {name: value for name, value in _STAMPED.items() if name not in keys}
+    # The attempt this upsert counts stamps its time (see ``upsert_events``).
+    selected["last_send_attempt_at"] = "CASE WHEN v.send_attempts > 0 THEN %(now)s::timestamptz END"
+    names = ", ".join(selected)
+    refreshed = [name for name in _CONTENT_COLUMNS if name in keys] + ["updated_at"]
     assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in refreshed)
     # The attempt this upsert counts (see ``upsert_events``); a sent row is left alone.
     assignments += (
@@ -184,31 +199,41 @@ def _recordset_sql(columns: tuple[str, ...]) -> str:
         f", last_send_attempt_at = CASE WHEN {table}.sent_to_meta OR EXCLUDED.send_attempts = 0 "
         f"THEN {table}.last_send_attempt_at ELSE EXCLUDED.last_send_attempt_at END"
     )
+    base = f"json_populate_record(NULL::{table}, %(defaults)s::json)"
     return (
-        f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608 - identifiers from the table, values bound
-        f"FROM json_populate_recordset(NULL::{table}, %(rows)s::json) "
+        f"INSERT INTO {table} ({names}) SELECT {', '.join(selected.values())} "  # noqa: S608 - identifiers from the table, values bound
+        f"FROM json_populate_recordset({base}, %(rows)s::json) AS v "
         f"ON CONFLICT (tenant_id, event_id) DO UPDATE SET {assignments} "
         f"RETURNING {', '.join(_RETURNING)}"
     )
 
 
-def _json_scalar(value: object) -> str:
+def _json_scalar(value: object) -> object:
     # orjson writes UUIDs and datetimes itself; a numeric column parses the exact decimal text
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, Mapping):  # a row that is not a dict
+        return dict(value)
     raise TypeError(f"cannot send {type(value).__name__} to PostgreSQL as JSON")
 
 
-def _upsert_recordset(connection: Connection, values: list[dict[str, Any]]) -> Iterable[Row[Any]]:
+def _upsert_recordset(
+    connection: Connection, rows: Sequence[Mapping[str, Any]], now: datetime
+) -> Result[*tuple[Any, ...]]:
     """PostgreSQL: the whole batch as ONE JSON parameter, expanded by the server.
 
     ``json_populate_recordset`` turns the array into rows of the table's own type, so the
     statement stays short and cached however many rows, the client does one C-speed
-    ``orjson.dumps`` instead of binding tens of thousands of parameters, and the server plans
-    once. JSON columns (``user_data``, ``custom_data``) travel as nested objects.
+    ``orjson.dumps`` of the rows as they are (defaults, ids and times are the statement's)
+    instead of binding tens of thousands of parameters, and the server plans once. JSON
+    columns (``user_data``, ``custom_data``) travel as nested objects.
     """
-    payload = orjson.dumps(values, default=_json_scalar).decode()
-    return connection.exec_driver_sql(_recordset_sql(tuple(values[0])), {"rows": payload})
+    params = {
+        "rows": orjson.dumps(rows, default=_json_scalar).decode(),
+        "defaults": _DEFAULTS_JSON,
+        "now": now,
+    }
+    return connection.exec_driver_sql(_recordset_sql(tuple(rows[0])), params)
 
 
 def _storable(value: Any) -> Any:
@@ -314,7 +339,7 @@ def record_outcomes(session: Session, outcomes: Sequence[AttemptOutcome]) -> Non
     if connection.dialect.name == "postgresql":
         rows = [
             {
-                "id": str(o.row_id),
+                "id": o.row_id,
                 "status": o.status,
                 "sent": o.status == EventStatus.SENT,
                 "send_error": None if o.status == EventStatus.SENT else _storable(o.error),

@@ -193,3 +193,31 @@ def test_upsert_applies_the_model_defaults_to_minimal_rows(
     with session_factory() as session:
         stored = session.get_one(MetaCapiEvent, state.id)
         assert (stored.custom_data, stored.user_data) == ({}, {})
+
+
+def test_new_rows_get_v4_ids_the_batch_time_and_an_attempt_stamp_only_when_sent(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """What the upsert fills in itself is the same on every database (PostgreSQL's statement
+    makes ids, times and defaults server-side; elsewhere the rows carry them)."""
+    tenant = uuid.uuid4()
+    rows = [_row(tenant, "sends", send_attempts=1), _row(tenant, "held", send_attempts=0)]
+    with session_factory.begin() as session:
+        first = upsert_events(session, rows)
+    with session_factory() as session:
+        sends, held = (
+            session.get_one(MetaCapiEvent, first[(tenant, e)].id) for e in ("sends", "held")
+        )
+        assert sends.id != held.id and sends.id.version == held.id.version == 4
+        assert sends.created_at == sends.updated_at == held.created_at == held.updated_at
+        assert sends.last_send_attempt_at == sends.created_at
+        assert held.last_send_attempt_at is None
+        assert (held.status, held.sent_to_meta, held.send_attempts) == ("pending", False, 0)
+        created = sends.created_at
+    with session_factory.begin() as session:
+        again = upsert_events(session, [_row(tenant, "sends", send_attempts=1, currency="USD")])
+    assert again[(tenant, "sends")].id == first[(tenant, "sends")].id
+    with session_factory() as session:
+        sends = session.get_one(MetaCapiEvent, first[(tenant, "sends")].id)
+        assert (sends.created_at, sends.currency, sends.send_attempts) == (created, "USD", 2)
+        assert sends.updated_at >= created
