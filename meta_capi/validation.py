@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Final, get_args
 
 import pycountry
@@ -38,6 +39,8 @@ SUBCODE_MESSAGING_EVENT_TYPE: Final = 2804066
 MAX_EVENT_AGE: Final = timedelta(days=7)
 # Meta documents no future tolerance; one minute (as RudderStack) absorbs clock skew.
 MAX_FUTURE_SKEW: Final = timedelta(minutes=1)
+_MAX_AGE_SECONDS: Final = MAX_EVENT_AGE.total_seconds()
+_MAX_SKEW_SECONDS: Final = MAX_FUTURE_SKEW.total_seconds()
 
 ACTION_SOURCES: Final = frozenset(get_args(ActionSource))
 MESSAGING_CHANNELS: Final = frozenset(get_args(MessagingChannel))
@@ -102,7 +105,7 @@ def is_expired(event_time: int | datetime, now: datetime | None = None) -> bool:
     ``event_time`` is Unix seconds or an aware datetime; the consumer uses this to record an
     event as expired instead of sending a batch Meta would refuse whole (subcode 2804003).
     """
-    return _age_seconds(event_time, now or datetime.now(UTC)) > MAX_EVENT_AGE.total_seconds()
+    return _age_seconds(event_time, now or datetime.now(UTC)) > _MAX_AGE_SECONDS
 
 
 def _fail(message: str, field: str, subcode: int | None = None) -> MetaEventValidationError:
@@ -112,9 +115,10 @@ def _fail(message: str, field: str, subcode: int | None = None) -> MetaEventVali
 def _check_time(event: ServerEvent, now: datetime) -> None:
     if isinstance(event.event_time, bool) or not isinstance(event.event_time, int):
         raise _fail("event_time must be an int of Unix seconds", "event_time")
-    if is_expired(event.event_time, now):
+    age = _age_seconds(event.event_time, now)
+    if age > _MAX_AGE_SECONDS:
         raise _fail("event_time is more than 7 days old", "event_time", SUBCODE_TOO_OLD)
-    if -_age_seconds(event.event_time, now) > MAX_FUTURE_SKEW.total_seconds():
+    if -age > _MAX_SKEW_SECONDS:
         raise _fail("event_time is more than 1 minute in the future", "event_time")
 
 
@@ -179,7 +183,7 @@ def _check_user_data(user: Mapping[str, str | list[str]], *, hashed_here: bool =
                 raise _fail(f"{field} must be SHA-256 as 64 lowercase hex", field)
         else:
             raise _fail(f"unknown user_data key {key!r}", field, SUBCODE_PARAMETER_ERROR)
-    present = frozenset(user)
+    present = user.keys()
     if any(present <= minimal for minimal in _INSUFFICIENT_SETS):
         raise _fail(
             "not enough customer information: add em, ph, external_id, fbc, fbp or IP + user "
@@ -187,6 +191,12 @@ def _check_user_data(user: Mapping[str, str | list[str]], *, hashed_here: bool =
             "user_data",
             SUBCODE_INSUFFICIENT_CUSTOMER_INFO,
         )
+
+
+@cache
+def _currencies() -> frozenset[str]:
+    # A set lookup, not pycountry's per-call index search: this runs once per event.
+    return frozenset(str(c.alpha_3).upper() for c in pycountry.currencies)
 
 
 def _check_money(event: ServerEvent) -> None:
@@ -204,7 +214,7 @@ def _check_money(event: ServerEvent) -> None:
             # currency cannot be optimised on and is always a caller bug.
             raise _fail("custom_data.value needs custom_data.currency", "custom_data.currency")
     if currency is not None and (
-        not isinstance(currency, str) or pycountry.currencies.get(alpha_3=currency.upper()) is None
+        not isinstance(currency, str) or currency.upper() not in _currencies()
     ):
         raise _fail(f"unknown ISO 4217 currency {currency!r}", "custom_data.currency")
 
