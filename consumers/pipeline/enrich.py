@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from capi_stream.event import ConversionEvent
-from meta_capi.fbc import fbc_from, is_valid_fbc
+from meta_capi.fbc import build_fbc, is_valid_fbc
 from meta_capi.validation import MetaEventValidationError
 
 logger = logging.getLogger(__name__)
@@ -43,11 +43,12 @@ def _valid_fbc(value: str | None, first_seen: datetime) -> str | None:
     """
     if not value:
         return None
+    if value.startswith("fb."):  # as fbc_from, without building the time it would not use
+        return value if is_valid_fbc(value) else None
     try:
-        fbc = fbc_from(value, _millis(first_seen))
+        return build_fbc(value, _millis(first_seen))  # always well formed
     except MetaEventValidationError:
         return None
-    return fbc if is_valid_fbc(fbc) else None
 
 
 def resolve_fbc(event: ConversionEvent, contact: ContactHints | None) -> str | None:

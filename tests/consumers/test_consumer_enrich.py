@@ -7,9 +7,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from capi_stream.event import ConversionEvent
-from consumers.pipeline.enrich import ContactHints, resolve_fbc
+from consumers.pipeline.enrich import ContactHints, _valid_fbc, resolve_fbc
 from consumers.pipeline.prepare import build_event_user_data
+from meta_capi.fbc import fbc_from, is_valid_fbc
+from meta_capi.validation import MetaEventValidationError
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 FIRST = NOW - timedelta(hours=5)
@@ -99,3 +104,16 @@ def test_user_data_lists_every_filled_key_in_meta_order_and_drops_empties() -> N
     assert stored == user_data and stored["em"] is not user_data["em"]  # the row's own lists
     sparse, _ = build_event_user_data(event(user={"emails": [], "city": "Paris"}), None, None)
     assert sparse == {"ct": sha("paris"), "external_id": [sha(str(CONTACT))]}
+
+
+_CLICK_IDS = st.sampled_from(["fb.1.1700000000000.IwAR_A", "fb.1.17.x", "fb.", "IwAR-9_z", "a b"])
+
+
+@given(value=_CLICK_IDS | st.text(alphabet="fb.1790IwAR_-x ", max_size=24))
+def test_a_click_id_is_kept_exactly_when_fbc_from_makes_a_valid_fbc_of_it(value: str) -> None:
+    try:
+        built: str | None = fbc_from(value, int(FIRST.timestamp() * 1000))
+    except MetaEventValidationError:
+        built = None
+    expected = built if built and is_valid_fbc(built) else None
+    assert _valid_fbc(value, FIRST) == expected
