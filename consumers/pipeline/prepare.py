@@ -202,11 +202,12 @@ def prepare_event(
     stored_custom, money_error = _stored_custom(event, custom)
     user, stored_user = build_event_user_data(event, contact, default_country)
     row = _row(event, user, stored_user, stored_custom, resolve_ad_id(event, contact))
-    if is_expired(event.event_time, now):
+    stamp = event.event_time.timestamp()  # once: an aware datetime's is not cheap
+    if is_expired(stamp, now):
         return Prepared(row, None, EventStatus.EXPIRED)
     server_event = ServerEvent(
         event_name=event.event_name,
-        event_time=int(event.event_time.timestamp()),
+        event_time=int(stamp),
         action_source=event.action_source,
         user_data=user,
         event_id=event.event_id,
