@@ -39,7 +39,7 @@ class Prepared(NamedTuple):
 
 def build_custom_data(event: ConversionEvent) -> dict[str, object]:
     data = event.custom_data
-    custom: dict[str, object] = dict(data.extra)
+    custom: dict[str, object] = {**data.extra}
     # The standard fields override same-named extras in place, None and [] are left out.
     if data.value is not None:
         custom["value"] = data.value
