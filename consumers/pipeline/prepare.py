@@ -63,7 +63,7 @@ def _stored_custom(
 ) -> tuple[dict[str, object], EventValidationError | None]:
     """``custom`` as the row stores it (money as a JSON number, or text when it cannot be
     one), and the error when Meta could not take the amount as a JSON number."""
-    stored = dict(custom)
+    stored = custom.copy()
     value = event.custom_data.value  # the one Decimal: extras are text
     if value is None:
         return stored, None
