@@ -95,7 +95,6 @@ def _uuid(text: str) -> str | uuid.UUID:
 
 _setattr = object.__setattr__
 _new = object.__new__
-_FIELDS_SETS: dict[type, set[str]] = {}
 
 
 def _trusted_uuid(text: str) -> uuid.UUID:
@@ -123,6 +122,27 @@ def _interned_uuid(cache: dict[str, uuid.UUID], text: str) -> uuid.UUID:
     return value
 
 
+# The slots a pydantic instance keeps its state in, filled as ``model_construct`` ends.
+_MODEL_SLOTS = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+
+
+def _model_parts(model: type) -> tuple[Any, ...]:
+    # The slots' own descriptors (their __set__ skips object.__setattr__'s lookup), and the
+    # fields set that every instance shares.
+    parts = _PARTS.get(model)
+    if parts is not None:
+        return parts
+    setters = [
+        next(vars(klass)[slot] for klass in model.__mro__ if slot in vars(klass)).__set__
+        for slot in _MODEL_SLOTS
+    ]
+    parts = _PARTS[model] = (*setters, set(model.model_fields))  # type: ignore[attr-defined]
+    return parts
+
+
+_PARTS: dict[type, tuple[Any, ...]] = {}
+
+
 def construct_model(model: Any, values: dict[str, Any]) -> Any:
     """A pydantic model instance holding ``values`` (every field), without validation.
 
@@ -130,16 +150,15 @@ def construct_model(model: Any, values: dict[str, Any]) -> Any:
     (five times the cost); only for models without private attributes or a post-init hook
     (``tests/capi_stream/test_trusted_decode.py`` holds the event's models to that). Every
     instance of a model shares one fields set (every field): pydantic copies it before any
-    change (``model_copy``), and frozen models change nothing in place.
+    change (``model_copy``), and frozen models change nothing in place. The trusted reader
+    inlines the same steps.
     """
-    fields_set = _FIELDS_SETS.get(model)
-    if fields_set is None:
-        fields_set = _FIELDS_SETS[model] = set(model.model_fields)
+    set_dict, set_fields, set_extra, set_private, fields_set = _model_parts(model)
     instance = _new(model)
-    _setattr(instance, "__dict__", values)
-    _setattr(instance, "__pydantic_fields_set__", fields_set)
-    _setattr(instance, "__pydantic_extra__", None)
-    _setattr(instance, "__pydantic_private__", None)
+    set_dict(instance, values)
+    set_fields(instance, fields_set)
+    set_extra(instance, None)
+    set_private(instance, None)
     return instance
 
 
@@ -178,7 +197,7 @@ _GLOBALS: dict[str, Any] = {
     "_UUID": uuid.UUID,
     "_uuid": _uuid,
     "_timedelta": timedelta,
-    "_construct": construct_model,
+    "_new": _new,
     "_trusted_uuid": _trusted_uuid,
     "_interned_uuid": _interned_uuid,
 }
@@ -409,10 +428,22 @@ def _only_optional_scalars(fields: list[Schema]) -> bool:
 def _read_model(src: _Source, model: type, fields: list[Schema], target: str) -> None:
     """Read a record into an instance of ``model`` (with trust rules)."""
     names = dict.fromkeys(field["name"] for field in fields)
-    construct = f"{target} = _construct({src.constant('M', model)}, {target})"
+    # construct_model, inlined: a call per record costs as much as its body.
+    set_dict, set_fields, set_extra, set_private, fields_set = (
+        src.constant(stem, part) for stem, part in zip("DFXPS", _model_parts(model), strict=True)
+    )
+    instance = src.name("m")
+    construct = (
+        f"{instance} = _new({src.constant('M', model)})",
+        f"{set_dict}({instance}, {target})",
+        f"{set_fields}({instance}, {fields_set})",
+        f"{set_extra}({instance}, None)",
+        f"{set_private}({instance}, None)",
+        f"{target} = {instance}",
+    )
     if not _only_optional_scalars(fields):
         _read_record(src, fields, target)
-        src.emit(construct)
+        src.emit(*construct)
         return
     # Nothing set (source ids, attribution: often): one shared instance, as the model is
     # frozen and holds nothing mutable; fewer objects per event for the garbage collector.
@@ -427,7 +458,7 @@ def _read_model(src: _Source, model: type, fields: list[Schema], target: str) ->
     src.emit(f"{target} = {src.constant('T', dict.fromkeys(names))}.copy()")
     for field in fields:
         _read_field(src, field, target)
-    src.emit(construct)
+    src.emit(*construct)
     src.depth -= 1
 
 

@@ -60,6 +60,18 @@ def test_the_trusted_event_is_the_validated_event() -> None:
     assert trusted.model_copy(update={"contact_id": None}).contact_id is None
 
 
+def test_every_trusted_record_holds_the_state_of_its_validated_record() -> None:
+    # The reader fills pydantic's slots itself: none may be left out or differ.
+    event = make_event()
+    trusted = TRUSTED(CODEC.encode(event), 10)
+    validated = ConversionEvent.model_validate(event_to_record(event))
+    for name in (None, "user", "source_ids", "attribution", "custom_data"):
+        mine = trusted if name is None else getattr(trusted, name)
+        theirs = validated if name is None else getattr(validated, name)
+        assert type(mine) is type(theirs)
+        assert mine.__getstate__() == theirs.__getstate__()
+
+
 def test_models_built_without_validation_have_nothing_model_construct_would_add() -> None:
     for model in MODELS.values():
         assert issubclass(model, BaseModel)
