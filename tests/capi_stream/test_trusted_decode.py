@@ -214,7 +214,7 @@ def test_a_copy_leaves_the_shared_fields_set_of_other_events_alone() -> None:
 def test_tenant_ids_are_one_object_per_text_and_the_cache_stays_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from capi_stream.avro import compiled
+    from capi_stream.avro import _runtime
 
     reader = compile_reader(SCHEMA, EVENT_RULES)  # a cache of its own
 
@@ -226,7 +226,7 @@ def test_tenant_ids_are_one_object_per_text_and_the_cache_stays_bounded(
     tenant = uuid.uuid4()
     first = tenant_of(tenant)
     assert first == tenant and tenant_of(tenant) is first
-    monkeypatch.setattr(compiled, "_INTERNED_UUIDS", 2)
+    monkeypatch.setattr(_runtime, "_INTERNED_UUIDS", 2)
     for other in [uuid.uuid4() for _ in range(3)]:
         assert tenant_of(other) == other
     assert tenant_of(tenant) == tenant  # read again after the cache started over
