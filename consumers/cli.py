@@ -9,7 +9,6 @@ not be brought back (``ClientUnrecoverableError``) exits 4 so the orchestrator r
 
 from __future__ import annotations
 
-import gc
 import signal
 import sys
 import threading
@@ -18,6 +17,7 @@ from types import FrameType
 import click
 
 from capi_stream.errors import ClientUnrecoverableError
+from capi_stream.heap import tune_for_service
 from capi_stream.kafka.topics import ensure_topics
 from capi_stream.logs import configure_json_logging
 from capi_stream.runtime import build_runtime
@@ -80,7 +80,7 @@ def worker(tiers: Tiers, group: str | None, metrics_port: int | None, processes:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     instance = build_worker(runtime, stop, **overrides)
-    _tune_gc()
+    tune_for_service()
     try:
         instance.run()
     except DeadLetterLimitError as exc:
@@ -91,18 +91,6 @@ def worker(tiers: Tiers, group: str | None, metrics_port: int | None, processes:
         sys.exit(EXIT_KAFKA_UNRECOVERABLE)
     finally:
         runtime.engine.dispose()
-
-
-def _tune_gc() -> None:
-    """Fewer and cheaper garbage collections in the batch loop.
-
-    What start-up built lives as long as the process, so collections skip it (``freeze``);
-    the batches in flight hold some 100,000 container objects, so the youngest generation is
-    collected when that many more were allocated than freed, not 700: on the new-person
-    backlog the time in collections fell from about a quarter of the worker's CPU to 1%.
-    """
-    gc.freeze()
-    gc.set_threshold(100_000, *gc.get_threshold()[1:])
 
 
 if __name__ == "__main__":  # how the supervisor starts each worker process

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sys
@@ -11,6 +10,7 @@ from typing import Any
 import click
 
 from capi_stream.errors import DependencyUnavailableError, EventValidationError
+from capi_stream.heap import tune_for_service
 from capi_stream.settings import CapiSettings
 
 __all__ = ["create_app", "publish", "serve"]
@@ -32,24 +32,8 @@ def create_app() -> Any:
     app = build_app(build_runtime(CapiSettings()), AppOptions(**options))
     # uvicorn's own default when FORWARDED_ALLOW_IPS is unset
     app = _behind_proxy(app, os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"))
-    _freeze_startup_objects()
+    tune_for_service()
     return app
-
-
-def _freeze_startup_objects() -> None:
-    """Keep the objects of start-up (modules, schemas, the app) out of every later GC pass,
-    and collect the youngest generation after 100,000 net allocations, not 700.
-
-    Each request allocates enough containers to set off collections, and a full one walked
-    these hundred thousand long-lived objects every time (about 3% of serve's CPU, perf).
-    Requests free almost everything they allocate by reference counting: at 700, the
-    containers of the requests in flight alone set off a collection every ~50 requests
-    (about 4 us per request, 2% of serve's CPU); at 100,000 a bench run of 25,000 requests
-    needed none. The same setting as ``capi worker``.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(100_000, *gc.get_threshold()[1:])
 
 
 def _behind_proxy(app: Any, trusted_hosts: list[str] | str) -> Any:
@@ -150,7 +134,7 @@ def serve(
         return
     server_config = uvicorn.Config(build_app(runtime, options), **config)
     _behind_proxy(server_config.app, server_config.forwarded_allow_ips)
-    _freeze_startup_objects()
+    tune_for_service()
     server = uvicorn.Server(server_config)
     server.run()
     if gave_up:
