@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 from sqlalchemy import (
@@ -67,12 +67,14 @@ _MAX_ATTEMPTS = 3
 _Key = tuple[int, str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class ContactFacts:
+class ContactFacts(NamedTuple):
     """What one event says about its person, already hashed and size-checked.
 
     ``tenant_id``/``event_id`` name the event; ``contact_id`` is the contact id the sender
-    echoed back, if any. The pipeline builds these (``consumers.pipeline.contact_facts``).
+    echoed back, if any; ``seen_at`` is when the click (``fbc``) was seen, None without one.
+    The pipeline builds these (``consumers.pipeline.contact_facts``). A NamedTuple, like
+    ``LinkedContact``: one is built per event, and a frozen dataclass's ``__init__`` costs
+    an ``object.__setattr__`` per field.
     """
 
     tenant_id: uuid.UUID
@@ -83,7 +85,7 @@ class ContactFacts:
     phone_hash: str | None
     fbclid: str | None
     fbc: str | None
-    seen_at: datetime
+    seen_at: datetime | None
     fbp: str | None
     ad_id: str | None
     ctwa_clid: str | None
@@ -99,17 +101,20 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class LinkedContact:
-    """The contact of one event as it was right after that event was merged into it."""
+class LinkedContact(NamedTuple):
+    """The contact of one event as it was right after that event was merged into it.
+
+    Also what enrichment reads (``consumers.pipeline.enrich.ContactHints``): one object per
+    event from the merge to ``prepare_event``, not a copy per layer.
+    """
 
     contact_id: uuid.UUID
-    fbc: str | None
-    fbp: str | None
-    ad_id: str | None
-    ctwa_clid: str | None
-    fbclid: str | None
-    fbc_first_seen_at: datetime | None
+    fbc: str | None = None
+    fbp: str | None = None
+    ad_id: str | None = None
+    ctwa_clid: str | None = None
+    fbclid: str | None = None
+    fbc_first_seen_at: datetime | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -305,17 +310,49 @@ def _merge(index: _Index, person: _Person, facts: ContactFacts) -> None:
             index.link(person, name, digest)
     if person.ad_id is None and facts.ad_id is not None:
         person.assign("ad_id", facts.ad_id)  # first touch
-    if facts.fbc is not None and facts.fbclid != person.fbclid:
+    seen_at = facts.seen_at
+    if facts.fbc is not None and seen_at is not None and facts.fbclid != person.fbclid:
         stored = person.fbc_first_seen_at
-        if person.fbclid is None or stored is None or facts.seen_at >= stored:
+        if person.fbclid is None or stored is None or seen_at >= stored:
             # A click not seen before (the first, or a newer ad click): first seen now.
             person.assign("fbclid", facts.fbclid)
             person.assign("fbc", facts.fbc)
-            person.assign("fbc_first_seen_at", facts.seen_at)
+            person.assign("fbc_first_seen_at", seen_at)
     if facts.fbp is not None and facts.fbp != person.fbp:
         person.assign("fbp", facts.fbp)
     if facts.ctwa_clid is not None and facts.ctwa_clid != person.ctwa_clid:
         person.assign("ctwa_clid", facts.ctwa_clid)
+
+
+def _create(index: _Index, contact_id: uuid.UUID, facts: ContactFacts) -> _Person:
+    """A new contact holding ``facts``: what ``_merge`` makes of an empty one, built at once.
+
+    ``find`` linked none of the facts' keys to anybody, so every one of them is this
+    contact's; without a click, ``fbclid``, ``fbc`` and ``seen_at`` are all None.
+    """
+    tenant_id = facts.tenant_id
+    person = _Person(
+        contact_id,
+        tenant_id,
+        **facts.source_ids,
+        email_hash=facts.email_hash,
+        phone_hash=facts.phone_hash,
+        fbclid=facts.fbclid,
+        fbc=facts.fbc,
+        fbc_first_seen_at=facts.seen_at,
+        fbp=facts.fbp,
+        ad_id=facts.ad_id,
+        ctwa_clid=facts.ctwa_clid,
+    )
+    person._new = True
+    index.by_id[contact_id] = person
+    for name, value in facts.source_ids.items():
+        index.link(person, name, value)
+    if facts.email_hash is not None:
+        index.link(person, "email_hash", facts.email_hash)
+    if facts.phone_hash is not None:
+        index.link(person, "phone_hash", facts.phone_hash)
+    return person
 
 
 def _write(connection: Connection, people: Collection[_Person]) -> None:
@@ -351,10 +388,9 @@ def _link_all(
     for facts in batch:
         person = index.find(facts.tenant_id, facts.contact_id, facts)
         if person is None:
-            person = _Person(next(ids), facts.tenant_id)
-            person._new = True
-            index.by_id[person.id] = person  # linked by _merge below, as it learns keys
-        _merge(index, person, facts)
+            person = _create(index, next(ids), facts)
+        else:
+            _merge(index, person, facts)
         linked[(facts.tenant_id, facts.event_id)] = person.snapshot()
     _write(connection, index.by_id.values())
     return linked

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from capi_stream.avro.compiled import construct_model
 from capi_stream.event import ConversionEvent
 from consumers.pipeline.contact_facts import extract_facts
-from consumers.pipeline.enrich import ContactHints
 from storage.contacts import EventKey, LinkedContact, record_contacts
 from storage.errors import map_db_errors
 
@@ -43,18 +42,6 @@ def link_events(
     return record_contacts(session, batch)
 
 
-def _hints(linked: LinkedContact) -> ContactHints:
-    return ContactHints(
-        contact_id=linked.contact_id,
-        fbc=linked.fbc,
-        fbp=linked.fbp,
-        ad_id=linked.ad_id,
-        ctwa_clid=linked.ctwa_clid,
-        fbclid=linked.fbclid,
-        fbc_first_seen_at=linked.fbc_first_seen_at,
-    )
-
-
 class SqlContactLinker:
     """``link(events, countries)`` -> each event's contact by ``(tenant_id, event_id)``."""
 
@@ -65,7 +52,7 @@ class SqlContactLinker:
         self,
         events: Sequence[ConversionEvent],
         default_country_by_tenant: Mapping[uuid.UUID, str | None],
-    ) -> dict[EventKey, ContactHints]:
+    ) -> dict[EventKey, LinkedContact]:
         """Record the batch's contacts and return their state after each event's merge.
 
         Raises:
@@ -76,4 +63,4 @@ class SqlContactLinker:
         with map_db_errors("database unavailable"), self._sessions() as session:
             linked = link_events(session, events, default_country_by_tenant)
             session.commit()
-        return {key: _hints(contact) for key, contact in linked.items()}
+        return linked
