@@ -159,6 +159,8 @@ class _Person:
 
 # The row's columns, in the order ``_Person`` takes them.
 _COLUMNS = tuple(f.name for f in fields(_Person) if f.init)
+assert _COLUMNS[2:7] == SOURCE_ID_FIELDS
+_NO_SOURCE_IDS = (None, None, None, None, None)
 _SELECT = select(*(_TABLE.c[name] for name in _COLUMNS), _TABLE.c.created_at)
 
 
@@ -199,13 +201,13 @@ class _Index:
     """
 
     def __init__(self, loaded: Iterable[_Person]) -> None:
-        self.by_id: dict[uuid.UUID, _Person] = {}
+        self.by_id: dict[int, _Person] = {}  # by the id's int, as _Key
         self._first: dict[_Key, _Person] = {}
         for person in loaded:
             self.add(person)
 
     def add(self, person: _Person) -> None:
-        self.by_id[person.id] = person
+        self.by_id[person.id.int] = person
         for name in _LINK_FIELDS:
             value = getattr(person, name)
             if value is not None:
@@ -217,18 +219,19 @@ class _Index:
     def first(self, tenant_id: uuid.UUID, name: str, value: str) -> _Person | None:
         return self._first.get((tenant_id.int, name, value))
 
-    def find(
-        self, tenant_id: uuid.UUID, contact_id: uuid.UUID | None, facts: ContactFacts
-    ) -> _Person | None:
+    def find(self, facts: ContactFacts) -> _Person | None:
+        tenant = facts.tenant_id.int
+        contact_id = facts.contact_id
         if contact_id is not None:  # our own id, echoed back by the sender (Stripe metadata)
-            found = self.by_id.get(contact_id)
-            if found is not None and found.tenant_id == tenant_id:
+            found = self.by_id.get(contact_id.int)
+            if found is not None and found.tenant_id.int == tenant:
                 return found
+        first = self._first.get
         for name, value in facts.source_ids.items():
-            if (found := self.first(tenant_id, name, value)) is not None:
+            if (found := first((tenant, name, value))) is not None:
                 return found
         for name, digest in (("email_hash", facts.email_hash), ("phone_hash", facts.phone_hash)):
-            if digest is not None and (found := self.first(tenant_id, name, digest)) is not None:
+            if digest is not None and (found := first((tenant, name, digest))) is not None:
                 return found
         return None
 
@@ -260,7 +263,7 @@ def _pg_lookup(names: tuple[str, ...]) -> TextClause:
 
 def _load(connection: Connection, batch: Sequence[ContactFacts]) -> _Index:
     """Every stored contact any event of the batch could link to, by every linking column."""
-    tenants = sorted({facts.tenant_id for facts in batch})
+    tenants = sorted({facts.tenant_id.int: facts.tenant_id for facts in batch}.values())
     wanted: dict[str, set[Any]] = {}  # column -> values (UUIDs for "id", else text)
     for facts in batch:
         if facts.contact_id is not None:
@@ -330,23 +333,23 @@ def _create(index: _Index, contact_id: uuid.UUID, facts: ContactFacts) -> _Perso
     ``find`` linked none of the facts' keys to anybody, so every one of them is this
     contact's; without a click, ``fbclid``, ``fbc`` and ``seen_at`` are all None.
     """
-    tenant_id = facts.tenant_id
     person = _Person(
         contact_id,
-        tenant_id,
-        **facts.source_ids,
-        email_hash=facts.email_hash,
-        phone_hash=facts.phone_hash,
-        fbclid=facts.fbclid,
-        fbc=facts.fbc,
-        fbc_first_seen_at=facts.seen_at,
-        fbp=facts.fbp,
-        ad_id=facts.ad_id,
-        ctwa_clid=facts.ctwa_clid,
+        facts.tenant_id,
+        *_NO_SOURCE_IDS,  # set below: positional arguments cost less than keywords
+        facts.email_hash,
+        facts.phone_hash,
+        facts.fbclid,
+        facts.fbc,
+        facts.seen_at,
+        facts.fbp,
+        facts.ad_id,
+        facts.ctwa_clid,
     )
     person._new = True
-    index.by_id[contact_id] = person
+    index.by_id[contact_id.int] = person
     for name, value in facts.source_ids.items():
+        setattr(person, name, value)
         index.link(person, name, value)
     if facts.email_hash is not None:
         index.link(person, "email_hash", facts.email_hash)
@@ -386,7 +389,7 @@ def _link_all(
     linked: dict[EventKey, LinkedContact] = {}
     ids = random_uuids()
     for facts in batch:
-        person = index.find(facts.tenant_id, facts.contact_id, facts)
+        person = index.find(facts)
         if person is None:
             person = _create(index, next(ids), facts)
         else:

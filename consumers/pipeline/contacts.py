@@ -38,7 +38,9 @@ def link_events(
     default_country_by_tenant: Mapping[uuid.UUID, str | None],
 ) -> dict[EventKey, LinkedContact]:
     """Extract each event's facts and record them (``storage.contacts.record_contacts``)."""
-    batch = [extract_facts(e, default_country_by_tenant.get(e.tenant_id)) for e in events]
+    # By the tenant's int: a UUID hashes in Python, and this looks one up per event.
+    countries = {tenant.int: country for tenant, country in default_country_by_tenant.items()}
+    batch = [extract_facts(e, countries.get(e.tenant_id.int)) for e in events]
     return record_contacts(session, batch)
 
 
