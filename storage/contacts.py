@@ -21,6 +21,7 @@ the columns the batch changed and bumps ``updated_at``.
 from __future__ import annotations
 
 import logging
+import operator
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
@@ -137,7 +138,6 @@ class _Person:
     ad_id: str | None = None
     ctwa_clid: str | None = None
     # Not columns: whether the row is still to be inserted, and what to UPDATE if it is not.
-    # The leading underscore keeps them out of ``orjson.dumps(person)``, the row's JSON.
     _new: bool = field(default=False, init=False)
     _changed: set[str] = field(default_factory=set, init=False)
 
@@ -178,12 +178,21 @@ _UPDATE = (
     )
 )  # updated_at: set by its onupdate
 # PostgreSQL takes the batch as one JSON parameter per statement: executemany costs psycopg
-# and SQLAlchemy a parameter set per row. A column a row leaves out (or nulls) reads as null;
-# keys that are not columns are ignored.
+# and SQLAlchemy a parameter set per row. In the UPDATE's objects, a column a row leaves out
+# (or nulls) reads as null; keys that are not columns are ignored.
 _PG_ROWS = f"json_populate_recordset(NULL::{_TABLE.name}, CAST(:rows AS json))"
-_PG_COLUMNS = ", ".join(_COLUMNS)
+# New rows go as arrays of their column values: orjson writes a list of tuples at a third of
+# the cost of the same rows as dataclass objects. Text columns take ``->>``'s text as it is
+# (their length still checked on assignment); the others are cast to their column's type.
+_row_of = operator.attrgetter(*_COLUMNS)
+_PG_CASTS = {"id": "uuid", "tenant_id": "uuid", "fbc_first_seen_at": "timestamptz"}
+_PG_VALUES = ", ".join(
+    f"CAST(r->>{i} AS {_PG_CASTS[name]})" if name in _PG_CASTS else f"r->>{i}"
+    for i, name in enumerate(_COLUMNS)
+)
 _PG_INSERT = text(
-    f"INSERT INTO {_TABLE.name} ({_PG_COLUMNS}) SELECT {_PG_COLUMNS} FROM {_PG_ROWS}"  # noqa: S608 - the table's own names; values bound
+    f"INSERT INTO {_TABLE.name} ({', '.join(_COLUMNS)}) SELECT {_PG_VALUES} "  # noqa: S608 - the table's own names; values bound
+    "FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r"
 )
 _PG_UPDATE = text(
     f"UPDATE {_TABLE.name} AS t SET "  # noqa: S608 - the table's own names; values bound
@@ -363,12 +372,15 @@ def _write(connection: Connection, people: Collection[_Person]) -> None:
     new = [p for p in people if p._new]
     changed = [p for p in people if p._changed and not p._new]
     if connection.dialect.name == "postgresql":
-        # orjson writes a _Person as the object of its columns, UUIDs and datetimes as text
-        # that json_populate_recordset reads back exactly.
-        updated = [{"id": p.id, **{name: getattr(p, name) for name in p._changed}} for p in changed]
-        for statement, rows in ((_PG_INSERT, new), (_PG_UPDATE, updated)):
-            if rows:
-                connection.execute(statement, {"rows": orjson.dumps(rows).decode()})
+        # orjson writes UUIDs and datetimes as text that PostgreSQL reads back exactly.
+        if new:
+            rows = orjson.dumps([_row_of(p) for p in new]).decode()
+            connection.execute(_PG_INSERT, {"rows": rows})
+        if changed:
+            updated = [
+                {"id": p.id, **{name: getattr(p, name) for name in p._changed}} for p in changed
+            ]
+            connection.execute(_PG_UPDATE, {"rows": orjson.dumps(updated).decode()})
         return
     created = [{name: getattr(p, name) for name in _COLUMNS} for p in new]
     if created:
