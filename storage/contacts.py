@@ -273,16 +273,17 @@ def _pg_lookup(names: tuple[str, ...]) -> TextClause:
 def _load(connection: Connection, batch: Sequence[ContactFacts]) -> _Index:
     """Every stored contact any event of the batch could link to, by every linking column."""
     tenants = sorted({facts.tenant_id.int: facts.tenant_id for facts in batch}.values())
-    wanted: dict[str, set[Any]] = {}  # column -> values (UUIDs for "id", else text)
+    found: dict[str, set[Any]] = {  # column -> values (UUIDs for "id", else text)
+        "id": {facts.contact_id for facts in batch},
+        "email_hash": {facts.email_hash for facts in batch},
+        "phone_hash": {facts.phone_hash for facts in batch},
+    }
     for facts in batch:
-        if facts.contact_id is not None:
-            wanted.setdefault("id", set()).add(facts.contact_id)
         for name, value in facts.source_ids.items():
-            wanted.setdefault(name, set()).add(value)
-        if facts.email_hash is not None:
-            wanted.setdefault("email_hash", set()).add(facts.email_hash)
-        if facts.phone_hash is not None:
-            wanted.setdefault("phone_hash", set()).add(facts.phone_hash)
+            found.setdefault(name, set()).add(value)
+    for values in found.values():
+        values.discard(None)
+    wanted = {name: values for name, values in found.items() if values}  # no empty queries
     if connection.dialect.name == "postgresql":
         params: dict[str, Any] = {n: orjson.dumps(list(v)).decode() for n, v in wanted.items()}
         params["tenants"] = tenants
