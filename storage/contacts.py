@@ -137,13 +137,14 @@ class _Person:
     fbp: str | None = None
     ad_id: str | None = None
     ctwa_clid: str | None = None
-    # Not columns: whether the row is still to be inserted, and what to UPDATE if it is not.
-    _new: bool = field(default=False, init=False)
-    _changed: set[str] = field(default_factory=set, init=False)
+    # Not a column: the columns to UPDATE of a stored row (``_load`` sets it), None while the
+    # row is still to be inserted whole.
+    _changed: set[str] | None = field(default=None, init=False)
 
     def assign(self, name: str, value: object) -> None:
         setattr(self, name, value)
-        self._changed.add(name)
+        if self._changed is not None:
+            self._changed.add(name)
 
     def snapshot(self) -> LinkedContact:
         return LinkedContact(
@@ -301,6 +302,7 @@ def _load(connection: Connection, batch: Sequence[ContactFacts]) -> _Index:
     loaded = []
     for row in sorted(rows.values(), key=lambda r: (r.created_at, str(r.id))):
         person = _Person(*row[:-1])
+        person._changed = set()
         if person.fbc_first_seen_at is not None:
             person.fbc_first_seen_at = as_utc(person.fbc_first_seen_at)
         loaded.append(person)
@@ -356,7 +358,6 @@ def _create(index: _Index, contact_id: uuid.UUID, facts: ContactFacts) -> _Perso
         facts.ad_id,
         facts.ctwa_clid,
     )
-    person._new = True
     index.by_id[contact_id.int] = person
     for name, value in facts.source_ids.items():
         setattr(person, name, value)
@@ -370,8 +371,8 @@ def _create(index: _Index, contact_id: uuid.UUID, facts: ContactFacts) -> _Perso
 
 def _write(connection: Connection, people: Collection[_Person]) -> None:
     """One INSERT of the new contacts and one UPDATE of the stored ones that changed."""
-    new = [p for p in people if p._new]
-    changed = [p for p in people if p._changed and not p._new]
+    new = [p for p in people if p._changed is None]
+    changed = [(p, columns) for p in people if (columns := p._changed)]
     if connection.dialect.name == "postgresql":
         # orjson writes UUIDs and datetimes as text that PostgreSQL reads back exactly.
         if new:
@@ -379,7 +380,8 @@ def _write(connection: Connection, people: Collection[_Person]) -> None:
             connection.execute(_PG_INSERT, {"rows": rows})
         if changed:
             updated = [
-                {"id": p.id, **{name: getattr(p, name) for name in p._changed}} for p in changed
+                {"id": p.id, **{name: getattr(p, name) for name in columns}}
+                for p, columns in changed
             ]
             connection.execute(_PG_UPDATE, {"rows": orjson.dumps(updated).decode()})
         return
@@ -389,8 +391,8 @@ def _write(connection: Connection, people: Collection[_Person]) -> None:
     if changed:
         unchanged = {f"v_{name}": None for name in _MERGED}
         params = [
-            {**unchanged, "row_id": p.id, **{f"v_{name}": getattr(p, name) for name in p._changed}}
-            for p in changed
+            {**unchanged, "row_id": p.id, **{f"v_{name}": getattr(p, name) for name in columns}}
+            for p, columns in changed
         ]
         connection.execute(_UPDATE, params)
 

@@ -51,7 +51,7 @@ def test_a_new_contact_is_what_merging_into_an_empty_one_makes(facts: ContactFac
     assert [getattr(person, name) for name in _COLUMNS] == [
         getattr(empty, name) for name in _COLUMNS
     ]
-    assert person._new and person.snapshot() == empty.snapshot()
+    assert person._changed is None and person.snapshot() == empty.snapshot()
     assert created.by_id == {contact_id.int: person}
     assert created._first.keys() == merged._first.keys()
     assert created.find(facts) is person or not facts.links
