@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from capi_stream.kafka.message import KafkaRecord
 
@@ -56,8 +57,9 @@ MAX_VALUE_BYTES = 256  # any other header value (ids, names): bounded too
 Headers = list[tuple[str, bytes]]
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+# Origin and HopContext are NamedTuples, not frozen dataclasses: every consumed record makes
+# one of each, and a tuple is built in a third of the time (frozen and comparable alike).
+class Origin(NamedTuple):
     """Where the main-topic record of a (possibly forwarded) record was read."""
 
     topic: str
@@ -66,8 +68,7 @@ class Origin:
     timestamp_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class HopContext:
+class HopContext(NamedTuple):
     """What a consumed record's headers say about its journey.
 
     ``attempt`` is the number of the send attempt this record will make (1 on the main

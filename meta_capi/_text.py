@@ -42,9 +42,13 @@ _NO_PUNCTUATION = _Filter("LMN")  # everything but P*, S*, Z* and C*
 
 def letters_only(value: str) -> str:
     """Keep letters (any script) and combining marks; drop punctuation, symbols, spaces, digits."""
+    if value.isascii() and value.isalpha():  # nothing to drop: skip the per-character table
+        return value
     return value.translate(_LETTERS)
 
 
 def strip_punctuation_and_spaces(value: str) -> str:
     """Drop Unicode punctuation (P*), symbols (S*), separators (Z*) and controls (C*)."""
+    if value.isascii() and value.isalnum():  # ASCII letters and digits (L*, N*) all stay
+        return value
     return value.translate(_NO_PUNCTUATION)

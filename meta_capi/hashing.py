@@ -18,7 +18,9 @@ __all__ = [
     "hash_field",
     "hash_name",
     "hash_phone",
+    "hash_value",
     "is_sha256_hex",
+    "user_country",
 ]
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -62,13 +64,30 @@ _COUNTRY_KEYS = frozenset({"ph", "st", "zp"})
 # events and across the worker's contact and send steps, so a bounded cache pays for itself.
 @functools.lru_cache(maxsize=65_536)
 def _hash(key: str, value: str, country: str | None) -> str | None:
-    candidate = value.strip().lower()
-    if len(candidate) == 64 and is_sha256_hex(candidate):
-        return candidate
+    if len(value) >= 64:  # only then can it be a digest already
+        candidate = value.strip().lower()
+        if len(candidate) == 64 and is_sha256_hex(candidate):
+            return candidate
     normalized = normalize_field(key, value, default_country=country)
     if normalized is None:
         return None
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+# For callers that build user_data from typed fields themselves (the worker, once per event):
+# ``key`` must be a hashed key and ``country`` what ``user_country`` returns for it.
+hash_value = _hash
+
+
+@functools.lru_cache(maxsize=4_096)
+def user_country(country: str | None, default_country: str | None) -> str | None:
+    """The country that reads a record's phone numbers, states and ZIP codes, as
+    ``hash_value`` takes it: the record's own ``country`` when it names one (a digest does
+    not), else ``default_country``. Cached: a worker meets few pairs."""
+    context = default_country
+    if country and not is_sha256_hex(country.strip().lower()):
+        context = normalize_country(country) or default_country
+    return _context(context)
 
 
 def hash_email(value: str) -> str | None:
@@ -108,10 +127,7 @@ def build_user_data(
             subcode=SUBCODE_PARAMETER_ERROR,
         )
     country = raw.get("country")
-    context = default_country
-    if isinstance(country, str) and not is_sha256_hex(country.strip().lower()):
-        context = normalize_country(country) or default_country
-    local = _context(context)
+    local = user_country(country if isinstance(country, str) else None, default_country)
 
     result: dict[str, str | list[str]] = {}
     for key, value in raw.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,13 @@ def to_json_number(value: Decimal) -> int | float:
     """
     if not value.is_finite():
         raise EventValidationError(f"{value} is not a finite number", field="custom_data")
+    return _finite_json_number(value)
+
+
+# Cached: prices recur, and each event's amount is converted for its row and its request.
+# Equal Decimals ('5', '5.00') convert alike, so they may share an entry.
+@functools.lru_cache(maxsize=4_096)
+def _finite_json_number(value: Decimal) -> int | float:
     if value == value.to_integral_value():
         return int(value)
     number = float(value)

@@ -8,139 +8,24 @@ supported; ``compile_writer``/``compile_reader`` raise ``NotImplementedError`` o
 The generated code takes only the well-trodden path and raises on anything unusual (a value of
 the wrong type, a negative block count, a non-minimal union index, a short body). Callers then
 run fastavro, which gives the definitive answer: a result or its own error, never a different
-one from ours.
+one from ours. What the generated code calls at run time lives in ``_runtime.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import decimal
-import re
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from capi_stream.avro._runtime import GLOBALS, construct_model, model_parts
+
+__all__ = ["Reader", "TrustRules", "Writer", "compile_reader", "compile_writer", "construct_model"]
 
 Schema = dict[str, Any]
 Writer = Callable[[Any], bytes]
 Reader = Callable[[bytes, int], dict[str, Any]]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_INT32 = 2**31
-_VARINTS = 1024  # precomputed unsigned varints: covers every zigzag length of < 512 bytes
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_VARINT = tuple(_varint(n) for n in range(_VARINTS))
-
-
-def _long(n: int) -> bytes:
-    if not -(2**63) <= n < 2**63:
-        raise OverflowError(n)
-    n = (n << 1) ^ (n >> 63)
-    return _VARINT[n] if n < _VARINTS else _varint(n)
-
-
-def _decimal(value: decimal.Decimal, quantum: decimal.Decimal, scale: int, limit: int) -> bytes:
-    # Quantised first, as event_to_record does; then fastavro's precision check and sizing.
-    unscaled = int(value.quantize(quantum).scaleb(scale))
-    if not -limit < unscaled < limit:
-        raise ValueError("decimal precision exceeds the schema's")
-    size = (unscaled.bit_length() + 8) // 8
-    return _long(size) + unscaled.to_bytes(size, "big", signed=True)
-
-
-def _varint_tail(data: bytes, pos: int, first: int) -> tuple[int, int]:
-    # At most 9 bytes (63 bits); longer ones are left to fastavro.
-    value, shift = first & 0x7F, 7
-    for byte in data[pos : pos + 8]:
-        pos += 1
-        if byte < 0x80:
-            return value | byte << shift, pos
-        value |= (byte & 0x7F) << shift
-        shift += 7
-    raise OverflowError("varint longer than 9 bytes, or cut short")
-
-
-def _text(data: bytes, pos: int) -> tuple[str, int]:
-    size = data[pos]
-    if size > 127:
-        size, pos = _varint_tail(data, pos + 1, size)
-    else:
-        pos += 1
-    if size & 1:
-        raise OverflowError("negative length")
-    end = pos + (size >> 1)
-    return data[pos:end].decode(), end
-
-
-class _BadInput(ValueError):
-    """Input the generated reader leaves to fastavro."""
-
-
-def _uuid(text: str) -> str | uuid.UUID:
-    # The model parses canonical text itself (in Rust); anything else as fastavro would.
-    return text if _CANONICAL_UUID.fullmatch(text) else uuid.UUID(text)
-
-
-_setattr = object.__setattr__
-_new = object.__new__
-_FIELDS_SETS: dict[type, set[str]] = {}
-
-
-def _trusted_uuid(text: str) -> uuid.UUID:
-    # 8-4-4-4-12 hex digits only: other spellings go to the model, whose parser is not
-    # uuid.UUID's. Built as uuid.UUID.__init__ ends, at a third of its cost.
-    if len(text) != 36 or text[8] != "-" or text[13] != "-" or text[18] != "-" or text[23] != "-":
-        raise _BadInput
-    digits = text.replace("-", "")
-    if len(digits) != 32 or not digits.isascii() or not digits.isalnum():  # int() takes more
-        raise _BadInput
-    value = object.__new__(uuid.UUID)
-    _setattr(value, "int", int(digits, 16))
-    _setattr(value, "is_safe", uuid.SafeUUID.unknown)
-    return value
-
-
-_INTERNED_UUIDS = 4096  # per field; a cache that fills up starts again
-
-
-def _interned_uuid(cache: dict[str, uuid.UUID], text: str) -> uuid.UUID:
-    # The generated code looks ``text`` up itself; this is the miss. UUIDs are immutable.
-    if len(cache) >= _INTERNED_UUIDS:
-        cache.clear()
-    value = cache[text] = _trusted_uuid(text)
-    return value
-
-
-def construct_model(model: Any, values: dict[str, Any]) -> Any:
-    """A pydantic model instance holding ``values`` (every field), without validation.
-
-    What ``model_construct`` ends with, without its per-field default and alias handling
-    (five times the cost); only for models without private attributes or a post-init hook
-    (``tests/capi_stream/test_trusted_decode.py`` holds the event's models to that). Every
-    instance of a model shares one fields set (every field): pydantic copies it before any
-    change (``model_copy``), and frozen models change nothing in place.
-    """
-    fields_set = _FIELDS_SETS.get(model)
-    if fields_set is None:
-        fields_set = _FIELDS_SETS[model] = set(model.model_fields)
-    instance = _new(model)
-    _setattr(instance, "__dict__", values)
-    _setattr(instance, "__pydantic_fields_set__", fields_set)
-    _setattr(instance, "__pydantic_extra__", None)
-    _setattr(instance, "__pydantic_private__", None)
-    return instance
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,26 +47,6 @@ class TrustRules:
     sizes: Mapping[str, int] = dataclasses.field(default_factory=dict)
     checks: Mapping[str, Callable[[Any], bool]] = dataclasses.field(default_factory=dict)
     interned: frozenset[str] = frozenset()
-
-
-_GLOBALS: dict[str, Any] = {
-    "_EPOCH": _EPOCH,
-    "_INT32": _INT32,
-    "_VARINT": _VARINT,
-    "_VARINTS": _VARINTS,
-    "_varint": _varint,
-    "_long": _long,
-    "_decimal": _decimal,
-    "_varint_tail": _varint_tail,
-    "_text": _text,
-    "_BadInput": _BadInput,
-    "_UUID": uuid.UUID,
-    "_uuid": _uuid,
-    "_timedelta": timedelta,
-    "_construct": construct_model,
-    "_trusted_uuid": _trusted_uuid,
-    "_interned_uuid": _interned_uuid,
-}
 
 
 class _Source:
@@ -209,7 +74,7 @@ class _Source:
 
     def build(self, signature: str) -> Any:
         source = f"def {signature}:\n" + "\n".join(self.lines) + "\n"
-        namespace = {**_GLOBALS, **self.constants}
+        namespace = {**GLOBALS, **self.constants}
         # Generated from a schema file we ship, never from message data.
         exec(compile(source, "<avro_compiler>", "exec"), namespace)  # noqa: S102
         return namespace[signature.split("(")[0]]
@@ -409,10 +274,22 @@ def _only_optional_scalars(fields: list[Schema]) -> bool:
 def _read_model(src: _Source, model: type, fields: list[Schema], target: str) -> None:
     """Read a record into an instance of ``model`` (with trust rules)."""
     names = dict.fromkeys(field["name"] for field in fields)
-    construct = f"{target} = _construct({src.constant('M', model)}, {target})"
+    # construct_model, inlined: a call per record costs as much as its body.
+    set_dict, set_fields, set_extra, set_private, fields_set = (
+        src.constant(stem, part) for stem, part in zip("DFXPS", model_parts(model), strict=True)
+    )
+    instance = src.name("m")
+    construct = (
+        f"{instance} = _new({src.constant('M', model)})",
+        f"{set_dict}({instance}, {target})",
+        f"{set_fields}({instance}, {fields_set})",
+        f"{set_extra}({instance}, None)",
+        f"{set_private}({instance}, None)",
+        f"{target} = {instance}",
+    )
     if not _only_optional_scalars(fields):
         _read_record(src, fields, target)
-        src.emit(construct)
+        src.emit(*construct)
         return
     # Nothing set (source ids, attribution: often): one shared instance, as the model is
     # frozen and holds nothing mutable; fewer objects per event for the garbage collector.
@@ -427,7 +304,7 @@ def _read_model(src: _Source, model: type, fields: list[Schema], target: str) ->
     src.emit(f"{target} = {src.constant('T', dict.fromkeys(names))}.copy()")
     for field in fields:
         _read_field(src, field, target)
-    src.emit(construct)
+    src.emit(*construct)
     src.depth -= 1
 
 

@@ -1,8 +1,7 @@
-"""Enrichment from ``contacts`` and the raw ``user_data`` mapping of one event.
+"""Enrichment from ``contacts``: the click and browser ids an event's ``user_data`` carries.
 
 The event's own values win; what the contact row remembers (a click id seen on an earlier
-webhook, the browser id) fills the gaps. ``external_id`` always includes the internal
-contact id, so every channel of one person matches on it.
+webhook, the browser id) fills the gaps. ``prepare`` puts them into ``user_data``.
 """
 
 from __future__ import annotations
@@ -11,13 +10,11 @@ import logging
 from datetime import datetime
 
 from capi_stream.event import ConversionEvent
-from meta_capi.fbc import fbc_from, is_valid_fbc
+from meta_capi.fbc import build_fbc, is_valid_fbc
 from meta_capi.validation import MetaEventValidationError
 from storage.contacts import LinkedContact
 
 logger = logging.getLogger(__name__)
-
-RawUser = dict[str, str | list[str] | None]
 
 
 # What a ``contacts`` row contributes to an event: the contact step's own result, as it is.
@@ -36,11 +33,12 @@ def _valid_fbc(value: str | None, first_seen: datetime) -> str | None:
     """
     if not value:
         return None
+    if value.startswith("fb."):  # as fbc_from, without building the time it would not use
+        return value if is_valid_fbc(value) else None
     try:
-        fbc = fbc_from(value, _millis(first_seen))
+        return build_fbc(value, _millis(first_seen))  # always well formed
     except MetaEventValidationError:
         return None
-    return fbc if is_valid_fbc(fbc) else None
 
 
 def resolve_fbc(event: ConversionEvent, contact: ContactHints | None) -> str | None:
@@ -65,59 +63,3 @@ def resolve_fbc(event: ConversionEvent, contact: ContactHints | None) -> str | N
 
 def resolve_ad_id(event: ConversionEvent, contact: ContactHints | None) -> str | None:
     return event.attribution.ad_id or (contact.ad_id if contact else None)
-
-
-# Meta key <- UserIdentity field, in the order Meta's payload lists them.
-_PERSON = (
-    ("fn", "first_name"),
-    ("ln", "last_name"),
-    ("ge", "gender"),
-    ("db", "date_of_birth"),
-    ("ct", "city"),
-    ("st", "state"),
-    ("zp", "zip"),
-    ("country", "country"),
-)
-_MESSAGING = (
-    ("page_id", "page_id"),
-    ("page_scoped_user_id", "page_scoped_user_id"),
-    ("ig_account_id", "ig_account_id"),
-    ("ig_sid", "ig_sid"),
-    ("whatsapp_business_account_id", "whatsapp_business_account_id"),
-    ("lead_id", "lead_id"),
-)
-
-
-def raw_user_data(event: ConversionEvent, contact: ContactHints | None) -> RawUser:
-    """The ``user_data`` keys of Meta, raw (or already hashed), ready for ``build_user_data``.
-
-    Empty values are left out; the keys come in one fixed order.
-    """
-    user = event.user
-    raw: RawUser = {}
-    if user.emails:
-        raw["em"] = list(user.emails)
-    if user.phones:
-        raw["ph"] = list(user.phones)
-    for key, name in _PERSON:
-        if value := getattr(user, name):
-            raw[key] = value
-    external_ids = list(user.external_ids)
-    if event.contact_id is not None:
-        external_ids.append(str(event.contact_id))
-    if external_ids:
-        raw["external_id"] = external_ids
-    if event.client_ip_address:
-        raw["client_ip_address"] = event.client_ip_address
-    if event.client_user_agent:
-        raw["client_user_agent"] = event.client_user_agent
-    if fbc := resolve_fbc(event, contact):
-        raw["fbc"] = fbc
-    if fbp := event.attribution.fbp or (contact.fbp if contact else None):
-        raw["fbp"] = fbp
-    if ctwa_clid := user.ctwa_clid or (contact.ctwa_clid if contact else None):
-        raw["ctwa_clid"] = ctwa_clid
-    for key, name in _MESSAGING:
-        if value := getattr(user, name):
-            raw[key] = value
-    return raw

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from capi_stream.avro.codec import EventCodec
-from capi_stream.errors import DecodeError, PermanentError
+from capi_stream.errors import PermanentError
 from capi_stream.event import ConversionEvent, EventKey
 from capi_stream.kafka.topics import TopicNames
 from consumers.delays import TenantBlocks
@@ -115,16 +115,17 @@ class BatchProcessor:
         now = self.clock()
         batch = PreparedBatch(OutcomeBook(self._services, BatchReport(), now))
         book = batch.book
-        items = [Item(record) for record in records]
-        for item in items:
-            self._decode(item, book)
-        live = [item for item in items if not item.done]
-        self._resolve_tenants(live, book)
-        live = [item for item in live if not item.done]
+        decode, tenant_of = self.codec.decode, self.tenants.get
         unique: dict[EventKey, Item] = {}
-        for item in live:
-            assert item.event is not None
-            key = (item.event.tenant_id, item.event.event_id)
+        for record in records:  # one pass: decode, tenant, the first copy of each event
+            item = Item(record)
+            try:
+                event = item.event = decode(record.value)
+                item.tenant = tenant_of(event.tenant_id)
+            except PermanentError as exc:  # undecodable (DecodeError), or no such tenant
+                book.dead_letter(item, exc, attempt=record.context.attempt)
+                continue
+            key = (event.tenant_id, event.event_id)
             if key in unique:  # a duplicate inside one batch: the first copy decides
                 item.done = True
                 book.report.already_sent += 1
@@ -191,20 +192,6 @@ class BatchProcessor:
             if hints is not None and hints.contact_id != event.contact_id:
                 item.event = with_contact_id(event, hints.contact_id)
         return contacts
-
-    def _decode(self, item: Item, book: OutcomeBook) -> None:
-        try:
-            item.event = self.codec.decode(item.incoming.value)
-        except DecodeError as exc:
-            book.dead_letter(item, exc, attempt=item.incoming.context.attempt)
-
-    def _resolve_tenants(self, items: Sequence[Item], book: OutcomeBook) -> None:
-        for item in items:
-            assert item.event is not None
-            try:
-                item.tenant = self.tenants.get(item.event.tenant_id)
-            except PermanentError as exc:
-                book.dead_letter(item, exc, attempt=item.incoming.context.attempt)
 
 
 __all__ = [

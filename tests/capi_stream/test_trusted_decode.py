@@ -60,6 +60,18 @@ def test_the_trusted_event_is_the_validated_event() -> None:
     assert trusted.model_copy(update={"contact_id": None}).contact_id is None
 
 
+def test_every_trusted_record_holds_the_state_of_its_validated_record() -> None:
+    # The reader fills pydantic's slots itself: none may be left out or differ.
+    event = make_event()
+    trusted = TRUSTED(CODEC.encode(event), 10)
+    validated = ConversionEvent.model_validate(event_to_record(event))
+    for name in (None, "user", "source_ids", "attribution", "custom_data"):
+        mine = trusted if name is None else getattr(trusted, name)
+        theirs = validated if name is None else getattr(validated, name)
+        assert type(mine) is type(theirs)
+        assert mine.__getstate__() == theirs.__getstate__()
+
+
 def test_models_built_without_validation_have_nothing_model_construct_would_add() -> None:
     for model in MODELS.values():
         assert issubclass(model, BaseModel)
@@ -202,7 +214,7 @@ def test_a_copy_leaves_the_shared_fields_set_of_other_events_alone() -> None:
 def test_tenant_ids_are_one_object_per_text_and_the_cache_stays_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from capi_stream.avro import compiled
+    from capi_stream.avro import _runtime
 
     reader = compile_reader(SCHEMA, EVENT_RULES)  # a cache of its own
 
@@ -214,7 +226,7 @@ def test_tenant_ids_are_one_object_per_text_and_the_cache_stays_bounded(
     tenant = uuid.uuid4()
     first = tenant_of(tenant)
     assert first == tenant and tenant_of(tenant) is first
-    monkeypatch.setattr(compiled, "_INTERNED_UUIDS", 2)
+    monkeypatch.setattr(_runtime, "_INTERNED_UUIDS", 2)
     for other in [uuid.uuid4() for _ in range(3)]:
         assert tenant_of(other) == other
     assert tenant_of(tenant) == tenant  # read again after the cache started over

@@ -175,6 +175,34 @@ def test_an_unknown_tenant_or_one_without_meta_credentials_is_dead_lettered_unse
     processor.sender.close()
 
 
+def test_one_pass_sorts_a_mixed_batch_and_dead_letters_in_record_order() -> None:
+    unknown = uuid.uuid4()
+    meta, store = ScriptedMeta(), FakeStore()
+    tenants = {TENANT: TenantRecord(TENANT, "t", "US", CREDENTIALS)}
+    processor = build_processor(meta, store, Clock(), tenants=tenants)
+    [good] = build_records(1, attempt=1, event_time=RECENT)
+    [stranger] = build_records(1, attempt=1, event_time=RECENT, tenant_id=unknown)
+    records = [
+        incoming(stranger.value, offset=1),
+        good,
+        incoming(b"\x00not avro", offset=3),
+        incoming(good.value, offset=4),  # the same event again: the first copy decides
+    ]
+
+    report = processor.process(records)
+
+    assert [
+        (_headers(f)[h.ERROR_CLASS], _headers(f)[h.ORIGINAL_OFFSET]) for f in report.forwards
+    ] == [
+        ("UnknownTenantError", "1"),
+        ("DecodeError", "3"),
+    ]
+    assert (report.dead_lettered, report.sent, report.already_sent) == (2, 1, 1)
+    assert [len(rows) for rows in store.upserted] == [1]
+    assert meta.calls == [[build_event(0, RECENT).event_id]]
+    processor.sender.close()
+
+
 def test_contacts_are_linked_once_per_batch_for_the_unique_events() -> None:
     meta, store, contacts = ScriptedMeta(), FakeStore(), NoContacts()
     processor = build_processor(meta, store, Clock(), contacts=contacts)

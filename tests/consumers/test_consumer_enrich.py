@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from capi_stream.event import ConversionEvent
-from consumers.pipeline.enrich import ContactHints, raw_user_data, resolve_fbc
+from consumers.pipeline.enrich import ContactHints, _valid_fbc, resolve_fbc
+from consumers.pipeline.prepare import build_event_user_data
+from meta_capi.fbc import fbc_from, is_valid_fbc
+from meta_capi.validation import MetaEventValidationError
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 FIRST = NOW - timedelta(hours=5)
@@ -19,6 +26,10 @@ STORED = ContactHints(
     fbclid="IwAR_A",
     fbc_first_seen_at=FIRST,
 )
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def event(**fields: Any) -> ConversionEvent:
@@ -51,13 +62,11 @@ def test_a_browser_fbc_wins_and_no_click_falls_back_to_the_contact() -> None:
 
 
 def test_external_id_is_the_internal_contact_id() -> None:
-    assert raw_user_data(event(user={"external_ids": ["crm-1"]}), STORED)["external_id"] == [
-        "crm-1",
-        str(CONTACT),
-    ]
+    user, _ = build_event_user_data(event(user={"external_ids": ["crm-1"]}), STORED, None)
+    assert user["external_id"] == [sha("crm-1"), sha(str(CONTACT))]
 
 
-def test_raw_user_data_lists_every_filled_key_in_meta_order_and_drops_empties() -> None:
+def test_user_data_lists_every_filled_key_in_meta_order_and_drops_empties() -> None:
     user = {
         "emails": ["a@b.co"],
         "phones": ["+16505551212"],
@@ -84,14 +93,27 @@ def test_raw_user_data_lists_every_filled_key_in_meta_order_and_drops_empties() 
         client_user_agent="UA",
         attribution={"fbp": "fb.1.1596403881668.1116446470"},
     )
-    raw = raw_user_data(full, STORED)
-    assert list(raw) == [
+    user_data, stored = build_event_user_data(full, STORED, None)
+    assert list(user_data) == [
         "em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country", "external_id",
         "client_ip_address", "client_user_agent", "fbc", "fbp", "ctwa_clid", "page_id",
         "page_scoped_user_id", "ig_account_id", "ig_sid", "whatsapp_business_account_id",
         "lead_id",
     ]  # fmt: skip
-    assert raw["external_id"] == ["crm-1", str(CONTACT)]
-    assert raw["em"] is not full.user.emails
-    sparse = raw_user_data(event(user={"emails": [], "city": "Paris"}), None)
-    assert sparse == {"ct": "Paris", "external_id": [str(CONTACT)]}
+    assert user_data["external_id"] == [sha("crm-1"), sha(str(CONTACT))]
+    assert stored == user_data and stored["em"] is not user_data["em"]  # the row's own lists
+    sparse, _ = build_event_user_data(event(user={"emails": [], "city": "Paris"}), None, None)
+    assert sparse == {"ct": sha("paris"), "external_id": [sha(str(CONTACT))]}
+
+
+_CLICK_IDS = st.sampled_from(["fb.1.1700000000000.IwAR_A", "fb.1.17.x", "fb.", "IwAR-9_z", "a b"])
+
+
+@given(value=_CLICK_IDS | st.text(alphabet="fb.1790IwAR_-x ", max_size=24))
+def test_a_click_id_is_kept_exactly_when_fbc_from_makes_a_valid_fbc_of_it(value: str) -> None:
+    try:
+        built: str | None = fbc_from(value, int(FIRST.timestamp() * 1000))
+    except MetaEventValidationError:
+        built = None
+    expected = built if built and is_valid_fbc(built) else None
+    assert _valid_fbc(value, FIRST) == expected

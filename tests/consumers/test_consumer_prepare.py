@@ -9,8 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from capi_stream.event import ConversionEvent
-from consumers.pipeline.enrich import ContactHints, raw_user_data, resolve_ad_id
-from consumers.pipeline.prepare import prepare_event
+from consumers.pipeline.enrich import ContactHints, resolve_ad_id
+from consumers.pipeline.prepare import build_event_user_data, prepare_event
 from consumers.pipeline.redact import hash_identity
 from meta_capi.validation import MetaEventValidationError
 from storage.models import EventStatus
@@ -47,22 +47,22 @@ def test_the_contact_fills_gaps_and_the_event_wins() -> None:
     contact = ContactHints(
         CONTACT, fbc="fb.1.1700000000000.AbC", fbp="fb.1.1.2", ad_id="ad-1", ctwa_clid="c"
     )
-    raw = raw_user_data(event(), contact)
-    assert raw["fbp"] == "fb.1.1596403881668.1116446470"  # the event's own value wins
-    assert raw["fbc"] == "fb.1.1700000000000.AbC"
-    assert raw["ctwa_clid"] == "c"
-    assert raw["external_id"] == [str(CONTACT)]
+    user, _ = build_event_user_data(event(), contact, "US")
+    assert user["fbp"] == "fb.1.1596403881668.1116446470"  # the event's own value wins
+    assert user["fbc"] == "fb.1.1700000000000.AbC"
+    assert user["ctwa_clid"] == "c"
+    assert user["external_id"] == [sha(str(CONTACT))]
     assert resolve_ad_id(event(), contact) == "ad-1"
 
 
 def test_a_malformed_click_id_is_dropped_not_sent() -> None:
-    raw = raw_user_data(event(attribution={"fbc": "fb.1.notms.x"}), None)
-    assert "fbc" not in raw
+    user, _ = build_event_user_data(event(attribution={"fbc": "fb.1.notms.x"}), None, "US")
+    assert "fbc" not in user
 
 
 def test_a_bare_fbclid_becomes_an_fbc() -> None:
-    raw = raw_user_data(event(attribution={"fbclid": "IwAR2F4"}), None)
-    assert str(raw["fbc"]).startswith("fb.1.") and str(raw["fbc"]).endswith(".IwAR2F4")
+    user, _ = build_event_user_data(event(attribution={"fbclid": "IwAR2F4"}), None, "US")
+    assert str(user["fbc"]).startswith("fb.1.") and str(user["fbc"]).endswith(".IwAR2F4")
 
 
 def test_forwarded_events_hold_hashes_only_and_hashing_is_idempotent() -> None:

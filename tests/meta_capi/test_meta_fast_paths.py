@@ -11,11 +11,12 @@ from typing import Any
 import phonenumbers
 import pytest
 
+from capi_stream.errors import EventValidationError
 from meta_capi import _phone, hashing
 from meta_capi._phone import normalize_phone
 from meta_capi.client import _serialize
 from meta_capi.hashing import build_user_data, hash_field
-from meta_capi.server_event import ServerEvent
+from meta_capi.server_event import ServerEvent, _finite_json_number, to_json_number
 from meta_capi.validation import MetaEventValidationError, validate_server_event
 
 NOW = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
@@ -126,3 +127,33 @@ def test_the_contact_step_and_user_data_hash_each_value_once() -> None:
     assert (user["em"], user["ph"]) == ([contact[0]], [contact[1]])
     assert hash_field("st", "California", default_country=" US ") == hash_field("st", "ca")
     assert hash_field("st", "California", default_country=" ") != hash_field("st", "ca")
+
+
+def test_cached_money_conversion_gives_what_the_conversion_gives() -> None:
+    rng = random.Random(7)
+    amounts = [
+        "5",
+        "5.00",
+        "5.0000",
+        "149.90",
+        "149.9",
+        "0",
+        "0.00",
+        "1e3",
+        "1234567890123456.1234",
+    ]
+    amounts += [f"{rng.randrange(10**9)}.{rng.randrange(10**4):04d}" for _ in range(2_000)]
+    for text in amounts * 2:  # the second round reads the cache
+        value = Decimal(text)
+        try:
+            expected: object = _finite_json_number.__wrapped__(value)
+        except EventValidationError as exc:
+            expected = str(exc)
+        try:
+            got: object = to_json_number(value)
+        except EventValidationError as exc:
+            got = str(exc)
+        assert (got, type(got)) == (expected, type(expected)), text
+    for special in ("NaN", "sNaN", "Infinity"):  # refused before the cache (sNaN is unhashable)
+        with pytest.raises(EventValidationError):
+            to_json_number(Decimal(special))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import unicodedata
 from datetime import date
 
@@ -218,3 +219,14 @@ def test_convenience_helpers() -> None:
     assert hash_phone("(650)555-1212") is None
     assert hash_name("MARY") == META_DOC_EXAMPLES[2][4]
     assert hash_email("nope") is None
+
+
+def test_the_iso_date_shortcut_reads_dates_as_the_separated_reading_does() -> None:
+    # ISO text takes a shortcut; 'yyyy/mm/dd' and 'yyyy.m.d' still go the general way.
+    today = date(2026, 11, 1)
+    rng = random.Random(5)
+    for _ in range(3_000):
+        year, month, day = rng.randrange(1890, 2040), rng.randrange(0, 14), rng.randrange(0, 33)
+        iso = normalize_birthdate(f" {year:04d}-{month:02d}-{day:02d} ", today=today)
+        assert iso == normalize_birthdate(f"{year:04d}/{month:02d}/{day:02d}", today=today)
+        assert iso == normalize_birthdate(f"{year}.{month}.{day}", today=today)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import string
 import unicodedata
 
 from meta_capi._text import fold, letters_only, strip_punctuation_and_spaces
@@ -17,6 +18,8 @@ def test_text_helpers_match_their_unicode_definitions() -> None:
     rng = random.Random(13)
     samples = [" Valéry ", "VALE\u0301RY", "o'brien", "São Paulo", "\u00a0x\u200b", "ǅ"]
     samples += [random_text(rng) for _ in range(20_000)]
+    ascii_names = string.ascii_letters + string.digits + " -'."  # the ASCII fast paths
+    samples += ["".join(rng.choices(ascii_names, k=rng.randrange(12))) for _ in range(5_000)]
     for text in samples:
         categories = [unicodedata.category(ch)[0] for ch in text]
         letters = "".join(ch for ch, cat in zip(text, categories, strict=True) if cat in "LM")
