@@ -8,16 +8,21 @@ worker paid for every new contact of a batch. These are the same ids: 122 random
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Iterator
 from uuid import UUID, SafeUUID
 
 __all__ = ["random_uuids"]
 
 _CHUNK = 256  # ids per os.urandom call
-_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version nibble and the variant bits
-_V4 = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+# A UUID's int as two 64-bit halves (struct unpacks them in C, cheaper than a slice and an
+# int.from_bytes per id): the version nibble is in the high half, the variant bits in the low.
+_HALVES = struct.Struct(">QQ")
+_HIGH_CLEAR, _HIGH_V4 = 0xFFFF_FFFF_FFFF_0FFF, 0x4000
+_LOW_CLEAR, _LOW_VARIANT = 0x3FFF_FFFF_FFFF_FFFF, 0x8000 << 48  # RFC 4122 variant
 _new = object.__new__
 _set = object.__setattr__  # UUID forbids attribute writes; its __init__ makes them like this
+_UNKNOWN = SafeUUID.unknown
 
 
 def random_uuids() -> Iterator[UUID]:
@@ -25,11 +30,13 @@ def random_uuids() -> Iterator[UUID]:
 
     Not thread-safe (a generator): take one per batch, not one per process.
     """
-    from_bytes = int.from_bytes
     while True:
-        raw = os.urandom(16 * _CHUNK)
-        for start in range(0, len(raw), 16):
+        for high, low in _HALVES.iter_unpack(os.urandom(16 * _CHUNK)):
             value = _new(UUID)
-            _set(value, "int", from_bytes(raw[start : start + 16]) & _CLEAR | _V4)
-            _set(value, "is_safe", SafeUUID.unknown)
+            _set(
+                value,
+                "int",
+                (high & _HIGH_CLEAR | _HIGH_V4) << 64 | low & _LOW_CLEAR | _LOW_VARIANT,
+            )
+            _set(value, "is_safe", _UNKNOWN)
             yield value

@@ -39,45 +39,51 @@ def _first_hash(key: str, values: list[str], default_country: str | None) -> str
     return None
 
 
-def _click(fbclid: str | None, fbc: str | None, seen_at: datetime) -> tuple[str | None, str | None]:
-    """The (fbclid, fbc) pair of the event's click, or (None, None) if it is malformed."""
+def _click(
+    fbclid: str | None, fbc: str | None, seen_at: datetime
+) -> tuple[str | None, str | None, datetime | None]:
+    """(fbclid, fbc, when seen in UTC) of the event's click; all None without a well-formed one."""
     raw = fbc or fbclid
     if raw is None:
-        return None, None
+        return None, None, None
+    seen_at = as_utc(seen_at)
     try:
         built = fbc_from(raw, int(seen_at.timestamp() * 1000))
     except MetaEventValidationError:
         logger.info("dropping a malformed click id (fbc/fbclid) from a contact update")
-        return None, None
+        return None, None, None
     if len(built) > _FBC_MAX:
-        return None, None
-    return built.split(".", 3)[3], built
+        return None, None, None
+    return built.split(".", 3)[3], built, seen_at
 
 
 def extract_facts(event: ConversionEvent, default_country: str | None) -> ContactFacts:
     """Hash and size-check the identity fields of ``event`` (pure: no database)."""
+    given = event.source_ids.__dict__  # the fields, without a getattr each
     ids = {
         name: value
         for name in SOURCE_ID_FIELDS
-        if (value := _fits(getattr(event.source_ids, name), _ID_MAX)) is not None
+        if (value := given[name]) is not None and len(value) <= _ID_MAX
     }
     attribution = event.attribution
-    seen_at = as_utc(attribution.click_time or event.event_time)
-    fbclid, fbc = _click(attribution.fbclid, attribution.fbc, seen_at)
+    user = event.user
+    fbclid, fbc, seen_at = _click(
+        attribution.fbclid, attribution.fbc, attribution.click_time or event.event_time
+    )
     return ContactFacts(
-        tenant_id=event.tenant_id,
-        event_id=event.event_id,
-        contact_id=event.contact_id,
-        source_ids=ids,
-        email_hash=_first_hash("em", event.user.emails, default_country),
+        event.tenant_id,
+        event.event_id,
+        event.contact_id,
+        ids,
+        _first_hash("em", user.emails, default_country),
         # The tenant's country, not the record's own (which build_user_data prefers): a
         # contact's identity must not change with a field the person's next event may omit.
         # Where the two agree, prepare_event finds this hash in the cache.
-        phone_hash=_first_hash("ph", event.user.phones, default_country),
-        fbclid=fbclid,
-        fbc=fbc,
-        seen_at=seen_at,
-        fbp=_fits(attribution.fbp, _FBP_MAX),
-        ad_id=_fits(attribution.ad_id, _AD_ID_MAX),
-        ctwa_clid=_fits(event.user.ctwa_clid, _CLICK_MAX),
+        _first_hash("ph", user.phones, default_country),
+        fbclid,
+        fbc,
+        seen_at,
+        _fits(attribution.fbp, _FBP_MAX),
+        _fits(attribution.ad_id, _AD_ID_MAX),
+        _fits(user.ctwa_clid, _CLICK_MAX),
     )

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from capi_stream.avro.compiled import construct_model
 from capi_stream.event import ConversionEvent
 from consumers.pipeline.contact_facts import extract_facts
-from consumers.pipeline.enrich import ContactHints
 from storage.contacts import EventKey, LinkedContact, record_contacts
 from storage.errors import map_db_errors
 
@@ -39,20 +38,10 @@ def link_events(
     default_country_by_tenant: Mapping[uuid.UUID, str | None],
 ) -> dict[EventKey, LinkedContact]:
     """Extract each event's facts and record them (``storage.contacts.record_contacts``)."""
-    batch = [extract_facts(e, default_country_by_tenant.get(e.tenant_id)) for e in events]
+    # By the tenant's int: a UUID hashes in Python, and this looks one up per event.
+    countries = {tenant.int: country for tenant, country in default_country_by_tenant.items()}
+    batch = [extract_facts(e, countries.get(e.tenant_id.int)) for e in events]
     return record_contacts(session, batch)
-
-
-def _hints(linked: LinkedContact) -> ContactHints:
-    return ContactHints(
-        contact_id=linked.contact_id,
-        fbc=linked.fbc,
-        fbp=linked.fbp,
-        ad_id=linked.ad_id,
-        ctwa_clid=linked.ctwa_clid,
-        fbclid=linked.fbclid,
-        fbc_first_seen_at=linked.fbc_first_seen_at,
-    )
 
 
 class SqlContactLinker:
@@ -65,7 +54,7 @@ class SqlContactLinker:
         self,
         events: Sequence[ConversionEvent],
         default_country_by_tenant: Mapping[uuid.UUID, str | None],
-    ) -> dict[EventKey, ContactHints]:
+    ) -> dict[EventKey, LinkedContact]:
         """Record the batch's contacts and return their state after each event's merge.
 
         Raises:
@@ -76,4 +65,4 @@ class SqlContactLinker:
         with map_db_errors("database unavailable"), self._sessions() as session:
             linked = link_events(session, events, default_country_by_tenant)
             session.commit()
-        return {key: _hints(contact) for key, contact in linked.items()}
+        return linked

@@ -7,28 +7,18 @@ webhook, the browser id) fills the gaps. ``prepare`` puts them into ``user_data`
 from __future__ import annotations
 
 import logging
-import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from capi_stream.event import ConversionEvent
 from meta_capi.fbc import build_fbc, is_valid_fbc
 from meta_capi.validation import MetaEventValidationError
+from storage.contacts import LinkedContact
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class ContactHints:
-    """What a ``contacts`` row contributes to an event."""
-
-    contact_id: uuid.UUID
-    fbc: str | None = None
-    fbp: str | None = None
-    ad_id: str | None = None
-    ctwa_clid: str | None = None
-    fbclid: str | None = None
-    fbc_first_seen_at: datetime | None = None
+# What a ``contacts`` row contributes to an event: the contact step's own result, as it is.
+ContactHints = LinkedContact
 
 
 def _millis(moment: datetime) -> int:

@@ -186,10 +186,11 @@ class BatchProcessor:
         countries = {i.tenant.tenant_id: i.tenant.default_country for i in items if i.tenant}
         contacts = self.contacts.link(events, countries)
         for item in items:
-            assert item.event is not None
-            hints = contacts.get((item.event.tenant_id, item.event.event_id))
-            if hints is not None and hints.contact_id != item.event.contact_id:
-                item.event = with_contact_id(item.event, hints.contact_id)
+            event = item.event
+            assert event is not None
+            hints = contacts.get((event.tenant_id, event.event_id))
+            if hints is not None and hints.contact_id != event.contact_id:
+                item.event = with_contact_id(event, hints.contact_id)
         return contacts
 
 
