@@ -27,7 +27,7 @@ class WorkerConfig:
     rate_limit_default_seconds: float = 60.0
     dlq_limit_count: int = 100
     dlq_limit_window_seconds: float = 60.0
-    send_concurrency: int = 16  # tenants sent at once; Meta answers in 100-600 ms
+    send_concurrency: int = 48  # Meta requests open at once (WORKER_MAX_CONCURRENT_SENDS)
     tenant_cache_ttl_seconds: float = 60.0
     outage_backoff_base_seconds: float = 0.5
     outage_backoff_cap_seconds: float = 30.0
@@ -45,6 +45,7 @@ class WorkerConfig:
             batch_max_events=settings.batch_max_events,
             batch_max_wait_seconds=settings.batch_max_wait_seconds,
             max_inflight_batches=settings.worker_max_inflight_batches,
+            send_concurrency=settings.worker_max_concurrent_sends,
             retry_delays_seconds=tuple(settings.retry_delays_seconds),
             dlq_limit_count=settings.dlq_limit_count,
             dlq_limit_window_seconds=settings.dlq_limit_window_seconds,

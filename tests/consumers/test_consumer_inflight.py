@@ -223,3 +223,12 @@ def test_the_in_flight_limit_comes_from_the_settings() -> None:
         WorkerConfig().max_inflight_batches
         == CapiSettings.model_fields["worker_max_inflight_batches"].default
     )
+
+
+def test_the_send_concurrency_comes_from_the_settings() -> None:
+    settings = CapiSettings(_env_file=None, worker_max_concurrent_sends=5)
+    assert WorkerConfig.from_settings(settings).send_concurrency == 5
+    assert (
+        WorkerConfig().send_concurrency
+        == CapiSettings.model_fields["worker_max_concurrent_sends"].default
+    )
