@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -48,25 +49,17 @@ def test_event_id_refuses_a_lone_surrogate_like_uuid5() -> None:
 
 
 def test_missing_sub_models_equal_validated_empty_ones() -> None:
-    event = ConversionEvent.create(
-        tenant_id=TENANT,
-        source="api",
-        source_event_id="o-1",
-        event_name="Purchase",
-        event_time="2026-01-01T00:00:00Z",
-        action_source="website",
-    )
+    fields: dict[str, Any] = {
+        "tenant_id": TENANT,
+        "source": "api",
+        "source_event_id": "o-1",
+        "event_name": "Purchase",
+        "event_time": "2026-01-01T00:00:00Z",
+        "action_source": "website",
+    }
+    event = ConversionEvent.create(**fields)
     explicit = ConversionEvent.create(
-        tenant_id=TENANT,
-        source="api",
-        source_event_id="o-1",
-        event_name="Purchase",
-        event_time="2026-01-01T00:00:00Z",
-        action_source="website",
-        user={},
-        source_ids={},
-        attribution={},
-        custom_data={},
+        **fields, user={}, source_ids={}, attribution={}, custom_data={}
     )
     assert event == explicit
     assert event.model_dump() == explicit.model_dump()
