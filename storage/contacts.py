@@ -9,7 +9,8 @@ seen; a different click replaces it only if it was seen later (a retried old eve
 bring back an old click).
 
 ``record_contacts`` does a whole batch in one transaction: one query per linking column
-(on PostgreSQL all of them in one statement, ``_pg_lookup``) loads every candidate row,
+(on PostgreSQL all of them in one statement of index lookups, ``_pg_lookup``) loads every
+candidate row,
 then the events are linked and merged in order against an in-memory index, so a person
 created by one event is found by the next one of the batch. It works on Core rows and
 plain objects, not ORM instances: this step sees every event the worker handles, and ORM
@@ -248,53 +249,62 @@ class _Index:
 
 @lru_cache(maxsize=64)
 def _pg_lookup(names: tuple[str, ...]) -> TextClause:
-    """PostgreSQL: the batch's tenants' contacts holding any of its values, per column.
+    """PostgreSQL: the contacts holding any of the batch's (tenant, value) pairs, per column.
 
-    One UNION ALL: one statement and round trip for every column. The values of a column
-    are one JSON array parameter, which orjson writes in C (psycopg adapts an array value by
-    value in Python; an IN list renders, casts and parses a placeholder per value), joined
-    as a set: ``= ANY(array)`` compares each scanned row with every value, which a sequential
-    scan (stale statistics on a growing table) turned into 0.8 s per batch at 22,000
-    contacts; the semi-join hashes the values. (Joining (tenant, value) pairs instead cost
-    the server more: ``->>`` re-parses each element, and repeated values came back twice.)
+    One UNION ALL: one statement and round trip for every column. Each column's pairs are
+    one JSON array parameter, which orjson writes in C (psycopg adapts an array value by
+    value in Python). Each pair is looked up through the column's (tenant_id, column) index:
+    ``LATERAL`` with ``OFFSET 0`` keeps the planner from flattening the lookup into a join,
+    which it turned into a scan of every contact of the batch's tenants hashed against the
+    values (91 ms per 250-event chunk at 200,000 contacts, growing with the table; this is
+    3 ms and does not grow). ``jsonb`` parses the array once, so ``->>`` is cheap per pair.
     """
     columns = ", ".join((*_COLUMNS, "created_at"))
     branches = []
     for name in names:
-        values = f"json_array_elements_text(CAST(:{_TABLE.c[name].name} AS json))"
-        if name == "id":
-            values = f"CAST({values} AS uuid)"
+        column = _TABLE.c[name].name
+        value = "CAST(p->>1 AS uuid)" if column == "id" else "p->>1"
         branches.append(
-            f"SELECT {columns} FROM {_TABLE.name} WHERE tenant_id = ANY(:tenants) "  # noqa: S608 - the table's own names; values bound
-            f"AND {name} IN (SELECT {values})"
+            f"SELECT c.* FROM jsonb_array_elements(CAST(:{column} AS jsonb)) AS p "  # noqa: S608 - the table's own names; values bound
+            f"CROSS JOIN LATERAL (SELECT {columns} FROM {_TABLE.name} "
+            f"WHERE tenant_id = CAST(p->>0 AS uuid) AND {column} = {value} OFFSET 0) AS c"
         )
     return text(" UNION ALL ".join(branches))
 
 
+def _wanted(batch: Sequence[ContactFacts]) -> dict[str, dict[tuple[int, Any], tuple[Any, Any]]]:
+    """Per linking column, the batch's (tenant, value) pairs, each once (keyed by ints)."""
+    wanted: dict[str, dict[tuple[int, Any], tuple[Any, Any]]] = {}
+    for facts in batch:
+        tenant = facts.tenant_id
+        pairs: list[tuple[str, Any]] = [*facts.source_ids.items()]
+        if facts.contact_id is not None:
+            pairs.append(("id", facts.contact_id))
+        if facts.email_hash is not None:
+            pairs.append(("email_hash", facts.email_hash))
+        if facts.phone_hash is not None:
+            pairs.append(("phone_hash", facts.phone_hash))
+        for name, value in pairs:
+            wanted.setdefault(name, {})[(tenant.int, value)] = (tenant, value)
+    return wanted
+
+
 def _load(connection: Connection, batch: Sequence[ContactFacts]) -> _Index:
     """Every stored contact any event of the batch could link to, by every linking column."""
-    tenants = sorted({facts.tenant_id.int: facts.tenant_id for facts in batch}.values())
-    found: dict[str, set[Any]] = {  # column -> values (UUIDs for "id", else text)
-        "id": {facts.contact_id for facts in batch},
-        "email_hash": {facts.email_hash for facts in batch},
-        "phone_hash": {facts.phone_hash for facts in batch},
-    }
-    for facts in batch:
-        for name, value in facts.source_ids.items():
-            found.setdefault(name, set()).add(value)
-    for values in found.values():
-        values.discard(None)
-    wanted = {name: values for name, values in found.items() if values}  # no empty queries
+    wanted = _wanted(batch)
     if connection.dialect.name == "postgresql":
-        params: dict[str, Any] = {n: orjson.dumps(list(v)).decode() for n, v in wanted.items()}
-        params["tenants"] = tenants
-        results = [connection.execute(_pg_lookup(tuple(wanted)), params)]
+        params = {name: orjson.dumps([*pairs.values()]).decode() for name, pairs in wanted.items()}
+        results = [connection.execute(_pg_lookup(tuple(wanted)), params)] if wanted else []
     else:  # one query per column: SQLite's bound-parameter limit is per statement
+        tenants = sorted({facts.tenant_id.int: facts.tenant_id for facts in batch}.values())
         results = [
             connection.execute(
-                _SELECT.where(_TABLE.c.tenant_id.in_(tenants), _TABLE.c[name].in_(sorted(values)))
+                _SELECT.where(
+                    _TABLE.c.tenant_id.in_(tenants),
+                    _TABLE.c[name].in_(sorted({value for _, value in pairs.values()})),
+                )
             )
-            for name, values in wanted.items()
+            for name, pairs in wanted.items()
         ]
     rows: dict[uuid.UUID, Any] = {}  # Core rows; a contact found by several columns once
     for result in results:

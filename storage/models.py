@@ -30,6 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from capi_stream.event import SOURCE_ID_FIELDS
+
 MAX_SEND_ATTEMPTS = 5
 
 NAMING_CONVENTION = {
@@ -93,18 +95,27 @@ class TenantIntegration(Base):
         return f"TenantIntegration(tenant_id={self.tenant_id}, provider={self.provider!r})"
 
 
+def _linking_index(name: str, column: str, *, unique: bool = False) -> Index:
+    """``(tenant_id, column)`` over the rows where ``column`` is set."""
+    where = text(f"{column} IS NOT NULL")
+    return Index(
+        name, "tenant_id", column, unique=unique, postgresql_where=where, sqlite_where=where
+    )
+
+
 class Contact(Base):
     """What the sources taught us about a person: ids, hashed identity, attribution."""
 
     __tablename__ = "contacts"
+    # Partial: only the values a contact has are indexed, and a lookup by one column can use
+    # only that column's index (migration 0005 says why). Source ids are unique per tenant.
     __table_args__ = (
-        UniqueConstraint("tenant_id", "mc_subscriber_id"),
-        UniqueConstraint("tenant_id", "ghl_contact_id"),
-        UniqueConstraint("tenant_id", "stripe_customer_id"),
-        UniqueConstraint("tenant_id", "perspective_contact_id"),
-        UniqueConstraint("tenant_id", "denefits_contract_code"),
-        Index("ix_contacts_tenant_email", "tenant_id", "email_hash"),
-        Index("ix_contacts_tenant_phone", "tenant_id", "phone_hash"),
+        *(
+            _linking_index(f"uq_contacts_tenant_id_{column}", column, unique=True)
+            for column in SOURCE_ID_FIELDS
+        ),
+        _linking_index("ix_contacts_tenant_email", "email_hash"),
+        _linking_index("ix_contacts_tenant_phone", "phone_hash"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

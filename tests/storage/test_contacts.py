@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select, update
+from sqlalchemy import Engine, event, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from capi_stream.event import ConversionEvent
@@ -403,3 +403,67 @@ def test_a_person_inserted_concurrently_is_found_when_the_batch_is_redone(
     assert linked["e1"].fbp == "fb.1.9.9"
     [contact] = contacts_of(session_factory, tenant)
     assert (contact.id, contact.email_hash) == (rival, hash_field("em", EMAIL))
+
+
+def _rows_read(plan: dict[str, Any], table: str) -> int:
+    """Rows a PostgreSQL plan read from ``table``: kept or filtered out, over every loop."""
+    read = 0
+    if plan.get("Relation Name") == table:
+        kept = plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)
+        read += (kept + plan.get("Rows Removed by Index Recheck", 0)) * plan["Actual Loops"]
+    return read + sum(_rows_read(child, table) for child in plan.get("Plans", []))
+
+
+@pytest.mark.parametrize("analyzed", [False, True], ids=["fresh-statistics", "analyzed"])
+def test_the_lookup_reads_the_batch_s_people_not_every_contact_of_the_tenant(
+    db_engine: Engine, session_factory: sessionmaker[Session], tenant: uuid.UUID, analyzed: bool
+) -> None:
+    stored = 5_000
+    with session_factory.begin() as session:
+        session.execute(
+            insert(Contact),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": tenant,
+                    "email_hash": hash_field("em", f"old{n}@example.com"),
+                    "phone_hash": hash_field("ph", f"+1 650 555 {n:04d}", default_country="US"),
+                    "ghl_contact_id": f"g{n}",
+                }
+                for n in range(stored)
+            ],
+        )
+    if analyzed:
+        with db_engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE contacts")
+    lookups: list[tuple[str, Any]] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "contacts" in statement:
+            lookups.append((statement, parameters))
+
+    events = [  # 50 people: 10 known by email, 10 by source id, 30 new
+        make_event(tenant, n, user={"emails": [f"old{n}@example.com"]}) for n in range(10)
+    ]
+    events += [make_event(tenant, n, source_ids={"ghl_contact_id": f"g{n}"}) for n in range(10, 20)]
+    events += [
+        make_event(tenant, n, user={"emails": [f"new{n}@example.com"]}) for n in range(20, 50)
+    ]
+    event.listen(db_engine, "before_cursor_execute", before)
+    try:
+        linked = record(session_factory, events)
+    finally:
+        event.remove(db_engine, "before_cursor_execute", before)
+    assert len(contacts_of(session_factory, tenant)) == stored + 30
+    assert len({linked[f"e{n}"].contact_id for n in range(20)}) == 20  # each found, none new
+    assert lookups
+    with db_engine.connect() as connection:
+        for statement, parameters in lookups:
+            if db_engine.dialect.name == "postgresql":
+                explain = f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}"
+                plan = connection.exec_driver_sql(explain, parameters).scalar_one()[0]["Plan"]
+                assert _rows_read(plan, "contacts") <= 2 * len(events)
+            else:  # SQLite: a search through an index, never a scan of the table
+                explain = f"EXPLAIN QUERY PLAN {statement}"
+                details = [row[-1] for row in connection.exec_driver_sql(explain, parameters)]
+                assert all("INDEX" in d for d in details if "contacts" in d), details
