@@ -7,6 +7,10 @@ tenant (a pool of 50), Stripe customer ids repeat across batches (so later batch
 stored contacts); some events carry fbclid/fbp, ad ids or a ManyChat subscriber id.
 
     .venv/bin/python bench/contacts.py [--batches 20] [--batch 1000] [--tenants 20]
+        [--stored 0]
+
+``--stored N`` first fills ``contacts`` with N other people (hashes, a Stripe or ManyChat id
+for half of them) and analyses it: the step's cost at a table of that size.
 
 Prints, per database, the median and minimum per batch of wall time, of this process's CPU
 time (the Python side), of the PostgreSQL backend's CPU time, and the share of the first
@@ -103,6 +107,49 @@ def _facts_cpu(events: list[ConversionEvent], countries: dict[uuid.UUID, str | N
     return time.process_time() - cpu
 
 
+# Per dialect: the numbers 0..count-1, a 32-character text of i, a new id.
+_FILL = {
+    "postgresql": (
+        "generate_series(0, :count - 1) AS s(i)",
+        "md5(CAST(i AS text))",
+        "gen_random_uuid()",
+    ),
+    "sqlite": (
+        "(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < :count - 1) "
+        "SELECT i FROM s)",
+        "printf('%032x', i)",
+        "lower(hex(randomblob(16)))",  # how SQLAlchemy's Uuid stores one there
+    ),
+}
+
+
+def _store_people(connection: Any, tenants: list[uuid.UUID], count: int) -> None:
+    """``count`` contacts spread over ``tenants``, none of them in the batches, then ANALYZE."""
+    if count <= 0:
+        return
+    dialect = connection.dialect.name
+    rows, hexed, new_id = _FILL[dialect]
+    statement = text(
+        "INSERT INTO contacts (id, tenant_id, email_hash, phone_hash, stripe_customer_id, "
+        "mc_subscriber_id, created_at, updated_at) "
+        f"SELECT {new_id}, :tenant, {hexed} || {hexed}, 'p' || {hexed}, "
+        "CASE WHEN i % 4 = 0 THEN 'old_cus_' || i END, "
+        "CASE WHEN i % 4 = 1 THEN 'old_sub' || i END, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP "
+        f"FROM {rows} WHERE i % :tenants = :position"  # noqa: S608 - fragments above
+    )
+    for position, tenant in enumerate(tenants):
+        connection.execute(
+            statement,
+            {
+                "count": count,
+                "tenants": len(tenants),
+                "position": position,
+                "tenant": tenant if dialect == "postgresql" else tenant.hex,
+            },
+        )
+    connection.execute(text("ANALYZE contacts"))
+
+
 def run(label: str, url: str, args: argparse.Namespace) -> None:
     engine = build_engine(url)
     migrate(engine)
@@ -112,6 +159,8 @@ def run(label: str, url: str, args: argparse.Namespace) -> None:
     with sessions.begin() as session:
         for tenant_id, country in tenants:
             upsert_tenant(session, tenant_id, f"bench {tenant_id}", country)
+    with engine.begin() as connection:
+        _store_people(connection, [tenant for tenant, _ in tenants], args.stored)
     now = datetime.now(UTC).replace(microsecond=0)
     hashing._hash.cache_clear()  # each database's run starts cold, as a new worker would
     walls: list[float] = []
@@ -159,6 +208,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--tenants", type=int, default=20)
+    parser.add_argument("--stored", type=int, default=0, help="contacts stored beforehand")
     args = parser.parse_args()
 
     admin = create_engine(BASE_URL)
