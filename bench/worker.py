@@ -16,6 +16,9 @@
 5. ``--peer``: then the worker peer (``bench/peer_worker.py``: confluent-kafka + Meta's
    ``facebook_business`` SDK + ``INSERT ... ON CONFLICT``) drains the same backlog in its own
    consumer group, with the same CPU accounting, never beside the worker.
+6. ``--lean``: then the lean reference (``bench/lean_worker.py``: the floor of plain CPython
+   for decode, normalise, hash, send and one row write per event, no contacts) the same way,
+   and a check that its hashes equal the worker's for every event.
 
 ``--people new`` gives every event a new person (cold hash cache; see ``worker_backlog``);
 ``--meta-latency-ms 200`` makes the emulator answer every request that much later (its
@@ -43,6 +46,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -417,8 +421,13 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
             result["baseline_worker"] = _run_baseline(
                 args, env, ref_url, tenants, cpu_pids, kafka, partitions, workdir
             )
-        if args.peer:
-            result["sdk_peer"] = _run_peer(
+        wanted = [(SDK_PEER, "sdk_peer")] * args.peer + [(LEAN, "lean")] * args.lean
+        for reference, key in wanted:
+            accepted_before = sum(
+                httpx.get(f"{graph_url}/_emulator/events", timeout=10).json()["counts"].values()
+            )
+            result[key] = _run_peer(
+                reference,
                 args,
                 broker.bootstrap_servers,
                 topics.main,
@@ -429,8 +438,10 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
                 kafka,
                 partitions,
                 workdir,
-                sum(counts.values()),
+                accepted_before,
             )
+        if args.lean:
+            result["lean"]["hashes_differing_from_worker"] = _compare_hashes(worker_url)
     finally:
         for process in reversed(processes):
             _stop(process, signal.SIGINT)
@@ -542,7 +553,28 @@ def _run_baseline(
     return out
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A program that drains the backlog beside the worker: the SDK peer or the lean one."""
+
+    label: str
+    script: str
+    table: str
+    process: str  # its name in the CPU figures
+
+    def tenant_argv(self, tenants: list[Any]) -> list[str]:
+        if self.script == "lean_worker.py":
+            by_id = {str(t.tenant_id): [t.pixel_id, t.country] for t in tenants}
+            return ["--tenants", json.dumps(by_id)]
+        return ["--pixels", json.dumps({str(t.tenant_id): t.pixel_id for t in tenants})]
+
+
+SDK_PEER = Reference("SDK peer", "peer_worker.py", "peer_events", "peer")
+LEAN = Reference("lean reference", "lean_worker.py", "lean_events", "lean")
+
+
 def _run_peer(
+    reference: Reference,
     args: argparse.Namespace,
     bootstrap: str,
     topic: str,
@@ -555,16 +587,15 @@ def _run_peer(
     workdir: Path,
     accepted_before: int,
 ) -> dict[str, Any]:
-    """The SDK peer (``peer_worker.py``) drains the same backlog in a group of its own."""
+    """``reference`` drains the same backlog in a group of its own."""
     import httpx
     from confluent_kafka import Consumer
     from sqlalchemy import create_engine, text
 
-    group = f"bench-peer-{uuid.uuid4().hex[:8]}"
-    pixels = {str(t.tenant_id): t.pixel_id for t in tenants}
+    group = f"bench-{reference.table}-{uuid.uuid4().hex[:8]}"
     argv = [
         sys.executable,
-        str(ROOT / "bench" / "peer_worker.py"),
+        str(ROOT / "bench" / reference.script),
         "--bootstrap",
         bootstrap,
         "--topic",
@@ -577,16 +608,15 @@ def _run_peer(
         database_url.replace("postgresql+psycopg://", "postgresql://"),
         "--token",
         data.TOKEN,
-        "--pixels",
-        json.dumps(pixels),
+        *reference.tenant_argv(tenants),
     ]
     monitor = Consumer(kafka.consumer_config(group))
-    with open(workdir / "peer.log", "wb") as log:
+    with open(workdir / f"{reference.table}.log", "wb") as log:
         peer = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     try:
 
         def take() -> CpuSnapshot:
-            return CpuSnapshot.take({"peer": peer.pid, **cpu_pids}, postgres=True)
+            return CpuSnapshot.take({reference.process: peer.pid, **cpu_pids}, postgres=True)
 
         start = take()
         samples, _, warm = _drain(
@@ -607,7 +637,7 @@ def _run_peer(
     counts = httpx.get(f"{graph_url}/_emulator/events", timeout=10).json()["counts"]
     check = create_engine(database_url)
     with check.connect() as connection:
-        rows = connection.execute(text("SELECT count(*) FROM peer_events")).scalar_one()
+        rows = connection.execute(text(f"SELECT count(*) FROM {reference.table}")).scalar_one()
     check.dispose()
     peer_result = {
         **summary,
@@ -618,11 +648,35 @@ def _run_peer(
         "samples": samples,
     }
     print(
-        f"SDK peer: {summary['events_per_s_steady']:.0f} events/s steady; "
+        f"{reference.label}: {summary['events_per_s_steady']:.0f} events/s steady; "
         f"{describe(peer_result['cpu'])}",
         flush=True,
     )
     return peer_result
+
+
+# Not user_external_id: the worker adds its contact id to external_id, the lean one has none.
+HASH_COLUMNS = (
+    "user_email_hash, user_phone_hash, user_first_name_hash, user_last_name_hash, "
+    "user_gender_hash, user_date_of_birth_hash, user_city_hash, user_state_hash, "
+    "user_zip_hash, user_country_hash"
+)
+
+
+def _compare_hashes(database_url: str) -> int:
+    """Events whose hashed fields differ between the lean reference's rows and the worker's."""
+    from sqlalchemy import create_engine, text
+
+    query = text(
+        f"SELECT count(*) FROM meta_capi_events m FULL JOIN lean_events l USING (tenant_id, "
+        f"event_id) WHERE ({HASH_COLUMNS.replace('user_', 'm.user_')}) IS DISTINCT FROM "
+        f"({HASH_COLUMNS.replace('user_', 'l.user_')})"
+    )
+    check = create_engine(database_url)
+    with check.connect() as connection:
+        differing = int(connection.execute(query).scalar_one())
+    check.dispose()
+    return differing
 
 
 def _report(result: dict[str, Any], workdir: Path) -> None:
@@ -648,6 +702,13 @@ def _report(result: dict[str, Any], workdir: Path) -> None:
         result["ratios"]["worker_rate_over_sdk_peer_rate"] = (
             steady / peer["events_per_s_steady"] if peer["events_per_s_steady"] else None
         )
+    lean = result.get("lean")
+    if lean:
+        mine, floor = w["cpu"]["us_per_event"]["worker"], lean["cpu"]["us_per_event"]["lean"]
+        result["ratios"]["worker_cpu_over_lean_cpu"] = mine / floor if floor else None
+        if peer:
+            theirs = peer["cpu"]["us_per_event"]["peer"]
+            result["ratios"]["lean_cpu_over_sdk_peer_cpu"] = floor / theirs if theirs else None
     rss = w["rss_mb"]["after_warmup"]
     print(f"\n{'measure':<44} {'value':>12}")
     print(f"{'worker events/s (steady, 5%-95%)':<44} {steady:>12.0f}")
@@ -665,6 +726,13 @@ def _report(result: dict[str, Any], workdir: Path) -> None:
         print(f"{'(c) SDK peer events/s (steady)':<44} {peer['events_per_s_steady']:>12.0f}")
         print(f"(c) SDK peer rows {peer['rows']}, emulator accepted {peer['emulator_accepted']}")
         print(describe(peer["cpu"]))
+    if lean:
+        print(f"{'(d) lean reference events/s (steady)':<44} {lean['events_per_s_steady']:>12.0f}")
+        print(
+            f"(d) lean rows {lean['rows']}, emulator accepted {lean['emulator_accepted']}, "
+            f"hashes differing from the worker's: {lean['hashes_differing_from_worker']}"
+        )
+        print(describe(lean["cpu"]))
     for name, ratio in result["ratios"].items():
         if ratio is not None:
             print(f"{name:<44} {ratio:>12.2f}")
@@ -714,6 +782,11 @@ def _parser() -> argparse.ArgumentParser:
         "--peer",
         action="store_true",
         help="also drain the backlog with the SDK peer (bench/peer_worker.py)",
+    )
+    parser.add_argument(
+        "--lean",
+        action="store_true",
+        help="also drain the backlog with the lean reference (bench/lean_worker.py)",
     )
     parser.add_argument("--processes", type=int, default=1, help="capi worker --processes N")
     parser.add_argument("--results", default="worker.json", help="file name in bench/results")
