@@ -9,12 +9,17 @@ ratio, the CPU per request of each process (and of each server thread: the Pytho
 librdkafka's), checks that every acknowledged event is on the topic, and writes
 ``bench/results/ingest.json``.
 
-    .venv/bin/python bench/ingest.py [--duration 10] [--connections 32] [--peer] [--workers 2]
-        [--profile-seconds 8] [--baseline-src DIR]
+    .venv/bin/python bench/ingest.py [--duration 10] [--connections 32] [--peer] [--lean]
+        [--workers 2] [--profile-seconds 8] [--baseline-src DIR]
 
 ``--peer`` also drives the ingest peer (``bench/peer_ingest.py``: FastAPI + pydantic +
 ``stripe.Webhook.construct_event`` + confluent-kafka awaiting the delivery report) with the
-same load, on a topic of its own. ``--workers N`` runs ``capi serve --workers N``.
+same load, on a topic of its own. ``--lean`` also drives the lean reference
+(``bench/lean_ingest.py``: a raw ASGI app that checks the signature, parses with orjson,
+encodes with fastavro and awaits confluent-kafka's delivery report, nothing more) the same
+way: the floor of Python doing the webhook's work on the same uvicorn; it adds the ratios of
+server CPU per request capi/lean and lean/hello. ``--workers N`` runs ``capi serve
+--workers N``.
 ``--baseline-src DIR`` also drives a second ``capi serve`` running the sources in DIR (e.g.
 ``git archive HEAD | tar -x -C DIR``), on a topic of its own: before/after in one run.
 ``--profile-seconds S`` runs ``py-spy record`` (not a project dependency: ``pip install
@@ -360,6 +365,29 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def _uvicorn(target: str, port: int) -> list[str]:
+    """The command running the ASGI app ``target`` of bench/: 1 worker, uvloop + httptools."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(ROOT / "bench"),
+        target,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
 def _row(name: str, result: dict[str, Any]) -> str:
     return (
         f"{name:<12} {result['requests']:>9} {result['rps']:>10.0f} "
@@ -376,8 +404,9 @@ def main(args: argparse.Namespace) -> None:
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'bench.db'}"
     topic = f"bench.events.{uuid.uuid4().hex[:8]}"
     peer_topic = f"{topic}.peer"
+    lean_topic = f"{topic}.lean"
     with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
-        topics = (topic, peer_topic, f"{topic}.baseline")
+        topics = (topic, peer_topic, lean_topic, f"{topic}.baseline")
         ensure_topics({"bootstrap.servers": broker.bootstrap_servers}, topics, 6)
         tenant_id = _seed(database_url)
         capi_port, hello_port = find_free_port(), find_free_port()
@@ -412,52 +441,18 @@ def main(args: argparse.Namespace) -> None:
                 "PEER_TOPIC": peer_topic,
                 "PEER_SECRET": SECRET,
             }
-            peer = _serve(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--app-dir",
-                    str(ROOT / "bench"),
-                    "peer_ingest:app",
-                    "--port",
-                    str(peer_port),
-                    "--workers",
-                    "1",
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
-                peer_env,
-                workdir / "peer.log",
-            )
-        hello = _serve(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--app-dir",
-                str(ROOT / "bench"),
-                "ingest:hello_app",
-                "--port",
-                str(hello_port),
-                "--workers",
-                "1",
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            env,
-            workdir / "hello.log",
-        )
+            peer = _serve(_uvicorn("peer_ingest:app", peer_port), peer_env, workdir / "peer.log")
+        lean_port = find_free_port()
+        lean = None
+        if args.lean:
+            lean_env = {
+                **env,
+                "PEER_BOOTSTRAP": broker.bootstrap_servers,
+                "PEER_TOPIC": lean_topic,
+                "PEER_SECRET": SECRET,
+            }
+            lean = _serve(_uvicorn("lean_ingest:app", lean_port), lean_env, workdir / "lean.log")
+        hello = _serve(_uvicorn("ingest:hello_app", hello_port), env, workdir / "hello.log")
         try:
             _wait_http(capi_port)
             _wait_http(hello_port)
@@ -488,6 +483,14 @@ def main(args: argparse.Namespace) -> None:
                     args,
                     {"server": peer.pid, "broker": broker_pid},
                 )
+            if lean is not None:
+                _wait_http(lean_port)
+                results["lean_reference"] = _drive(
+                    lean_port,
+                    f"/webhooks/{tenant_id}/stripe",
+                    args,
+                    {"server": lean.pid, "broker": broker_pid},
+                )
         finally:
             _stop(capi)
             _stop(hello)
@@ -495,16 +498,20 @@ def main(args: argparse.Namespace) -> None:
                 _stop(baseline)
             if peer is not None:
                 _stop(peer)
+            if lean is not None:
+                _stop(lean)
         acked = set(results["capi"].pop("acked"))
         results["hello"].pop("acked")
         if baseline is not None:
             results["capi_baseline"].pop("acked")
         on_topic = _topic_event_ids(broker.bootstrap_servers, topic)
-        if peer is not None:
-            peer_acked = set(results["fastapi_peer"].pop("acked"))
-            results["fastapi_peer"]["missing_on_topic"] = len(
-                peer_acked - _topic_event_ids(broker.bootstrap_servers, peer_topic)
-            )
+        for name, own_topic in (("fastapi_peer", peer_topic), ("lean_reference", lean_topic)):
+            if name in results:
+                own_acked = set(results[name].pop("acked"))
+                results[name]["acked_events"] = len(own_acked)
+                results[name]["missing_on_topic"] = len(
+                    own_acked - _topic_event_ids(broker.bootstrap_servers, own_topic)
+                )
     missing = len(acked - on_topic)
     if args.profile_seconds:
         print(f"py-spy profile of capi serve: {workdir / 'capi-profile.txt'}")
@@ -516,12 +523,29 @@ def main(args: argparse.Namespace) -> None:
         print(_row("capi before", results["capi_baseline"]))
     if "fastapi_peer" in results:
         print(_row("fastapi peer", results["fastapi_peer"]))
+    if "lean_reference" in results:
+        print(_row("lean ref", results["lean_reference"]))
     print(
         f"ratio capi/hello: {ratio:.2f}   acked events: {len(acked)}, missing on topic: {missing}"
     )
+    for name in ("fastapi_peer", "lean_reference"):
+        if name in results:
+            print(
+                f"{name}: acked events: {results[name]['acked_events']}, "
+                f"missing on topic: {results[name]['missing_on_topic']}"
+            )
     for name in results:
         print(f"{name}: {describe(results[name]['cpu'])}".replace("us/event", "us/request"))
         print(f"  server threads, us/request: {results[name]['server_threads_us_per_request']}")
+    server_us = {name: result["cpu"]["us_per_event"]["server"] for name, result in results.items()}
+    capi_over_lean = lean_over_hello = None
+    if "lean_reference" in results:
+        capi_over_lean = server_us["capi"] / server_us["lean_reference"]
+        lean_over_hello = server_us["lean_reference"] / max(1e-9, server_us["hello"])
+        print(
+            f"server CPU per request: capi/lean {capi_over_lean:.2f}, "
+            f"lean/hello {lean_over_hello:.2f}"
+        )
     summary = {
         "duration_seconds": args.duration,
         "connections": args.connections,
@@ -539,6 +563,8 @@ def main(args: argparse.Namespace) -> None:
         / results["capi_baseline"]["cpu"]["us_per_event"]["server"]
         if "capi_baseline" in results
         else None,
+        "capi_cpu_over_lean_cpu": capi_over_lean,
+        "lean_cpu_over_hello_cpu": lean_over_hello,
         "acked_events": len(acked),
         "missing_on_topic": missing,
     }
@@ -553,6 +579,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--peer", action="store_true", help="also drive bench/peer_ingest.py")
+    parser.add_argument("--lean", action="store_true", help="also drive bench/lean_ingest.py")
     parser.add_argument("--workers", type=int, default=1, help="capi serve --workers N")
     parser.add_argument(
         "--profile-seconds", type=float, default=0.0, help="py-spy record capi serve this long"

@@ -15,51 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import threading
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import fastavro
 import stripe
+from avro_record import HEADER, NAMESPACE, SCHEMA, SCHEMA_JSON, blank
 from confluent_kafka import KafkaException, Producer
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel
-
-ROOT = Path(__file__).resolve().parent.parent
-_SCHEMA_JSON = json.loads((ROOT / "schemas" / "avro" / "conversion_event.avsc").read_text())
-SCHEMA = fastavro.parse_schema(_SCHEMA_JSON)
-NAMESPACE = uuid.UUID("6f1c1d4e-5b0a-4c2e-9a53-0c8e4a1f7d21")  # the project's event ids
-
-
-def _header() -> bytes:
-    from fastavro.schema import fingerprint, to_parsing_canonical_form
-
-    canonical = to_parsing_canonical_form(SCHEMA)
-    return b"\xc3\x01" + bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))[::-1]
-
-
-HEADER = _header()
-
-
-def _blank(schema: dict[str, Any]) -> dict[str, Any]:
-    """A record of the schema with every field at its empty value."""
-    record: dict[str, Any] = {}
-    for field in schema["fields"]:
-        kind = field["type"]
-        if isinstance(kind, dict) and kind.get("type") == "record":
-            record[field["name"]] = _blank(kind)
-        elif isinstance(kind, dict) and kind.get("type") == "array":
-            record[field["name"]] = []
-        elif isinstance(kind, dict) and kind.get("type") == "map":
-            record[field["name"]] = {}
-        else:
-            record[field["name"]] = field.get("default")
-    return record
 
 
 class PaymentIntent(BaseModel):
@@ -110,7 +78,7 @@ async def stripe_webhook(tenant_id: uuid.UUID, request: Request) -> dict[str, st
         return {"status": "ignored"}
     intent = PaymentIntent.model_validate(event.data.object.to_dict())
     event_id = str(uuid.uuid5(NAMESPACE, f"{tenant_id}:stripe:{intent.id}"))
-    record = _blank(_SCHEMA_JSON)
+    record = blank(SCHEMA_JSON)
     record.update(
         schema_version=1,
         event_id=event_id,
