@@ -35,8 +35,8 @@ test: lint typecheck
 
 bench: install
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
-	$(BIN)/python bench/ingest.py --peer
-	$(BIN)/python bench/worker.py --peer
+	$(BIN)/python bench/ingest.py --peer --lean
+	$(BIN)/python bench/worker.py --peer --lean
 
 # The environment-variable table of docs/operations.md, generated from capi_stream/settings.py.
 docs: install
