@@ -7,7 +7,7 @@ keep-alive connections that sends signed Stripe ``payment_intent.succeeded`` web
 unique payment ids for a fixed time. Reports requests/s and p50/p99 latency of both and the
 ratio, the CPU per request of each process (and of each server thread: the Python one and
 librdkafka's), checks that every acknowledged event is on the topic, and writes
-``bench/results/ingest.json``.
+``bench/results/ingest.json`` (or ``--results NAME``).
 
     .venv/bin/python bench/ingest.py [--duration 10] [--connections 32] [--peer] [--lean]
         [--workers 2] [--profile-seconds 8] [--baseline-src DIR]
@@ -49,7 +49,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "results" / "ingest.json"
+RESULTS_DIR = ROOT / "bench" / "results"
 SECRET = "whsec_bench_0001"
 
 
@@ -568,8 +568,9 @@ def main(args: argparse.Namespace) -> None:
         "acked_events": len(acked),
         "missing_on_topic": missing,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2))
+    results_path = RESULTS_DIR / args.results
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps(summary, indent=2))
     if missing:
         sys.exit(f"{missing} acknowledged events are not on the topic")
 
@@ -581,6 +582,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--peer", action="store_true", help="also drive bench/peer_ingest.py")
     parser.add_argument("--lean", action="store_true", help="also drive bench/lean_ingest.py")
     parser.add_argument("--workers", type=int, default=1, help="capi serve --workers N")
+    parser.add_argument(
+        "--results", default="ingest.json", help="file name in bench/results, or a path"
+    )
     parser.add_argument(
         "--profile-seconds", type=float, default=0.0, help="py-spy record capi serve this long"
     )
