@@ -432,26 +432,21 @@ def main(args: argparse.Namespace) -> None:
                 {**env, "TOPIC_MAIN": f"{topic}.baseline", "PYTHONPATH": args.baseline_src},
                 workdir / "baseline.log",
             )
-        peer_port = find_free_port()
-        peer = None
-        if args.peer:
-            peer_env = {
+        peer_port, lean_port = find_free_port(), find_free_port()
+
+        def reference(app: str, port: int, own_topic: str) -> subprocess.Popen[bytes]:
+            """The peer or the lean reference: an app of bench/ on its own topic."""
+            own_env = {
                 **env,
                 "PEER_BOOTSTRAP": broker.bootstrap_servers,
-                "PEER_TOPIC": peer_topic,
+                "PEER_TOPIC": own_topic,
                 "PEER_SECRET": SECRET,
             }
-            peer = _serve(_uvicorn("peer_ingest:app", peer_port), peer_env, workdir / "peer.log")
-        lean_port = find_free_port()
-        lean = None
-        if args.lean:
-            lean_env = {
-                **env,
-                "PEER_BOOTSTRAP": broker.bootstrap_servers,
-                "PEER_TOPIC": lean_topic,
-                "PEER_SECRET": SECRET,
-            }
-            lean = _serve(_uvicorn("lean_ingest:app", lean_port), lean_env, workdir / "lean.log")
+            log = workdir / f"{app.split(':')[0]}.log"
+            return _serve(_uvicorn(app, port), own_env, log)
+
+        peer = reference("peer_ingest:app", peer_port, peer_topic) if args.peer else None
+        lean = reference("lean_ingest:app", lean_port, lean_topic) if args.lean else None
         hello = _serve(_uvicorn("ingest:hello_app", hello_port), env, workdir / "hello.log")
         try:
             _wait_http(capi_port)
@@ -467,30 +462,20 @@ def main(args: argparse.Namespace) -> None:
                     workdir / "capi-profile.txt" if args.profile_seconds else None,
                 ),
             }
-            if baseline is not None:
-                _wait_http(baseline_port)
-                results["capi_baseline"] = _drive(
-                    baseline_port,
-                    f"/webhooks/{tenant_id}/stripe",
-                    args,
-                    {"server": baseline.pid, "broker": broker_pid},
-                )
-            if peer is not None:
-                _wait_http(peer_port)
-                results["fastapi_peer"] = _drive(
-                    peer_port,
-                    f"/webhooks/{tenant_id}/stripe",
-                    args,
-                    {"server": peer.pid, "broker": broker_pid},
-                )
-            if lean is not None:
-                _wait_http(lean_port)
-                results["lean_reference"] = _drive(
-                    lean_port,
-                    f"/webhooks/{tenant_id}/stripe",
-                    args,
-                    {"server": lean.pid, "broker": broker_pid},
-                )
+            others = (
+                ("capi_baseline", baseline, baseline_port),
+                ("fastapi_peer", peer, peer_port),
+                ("lean_reference", lean, lean_port),
+            )
+            for name, server, port in others:
+                if server is not None:
+                    _wait_http(port)
+                    results[name] = _drive(
+                        port,
+                        f"/webhooks/{tenant_id}/stripe",
+                        args,
+                        {"server": server.pid, "broker": broker_pid},
+                    )
         finally:
             _stop(capi)
             _stop(hello)

@@ -24,7 +24,6 @@ import hashlib
 import io
 import json
 import re
-import signal
 import sys
 import unicodedata
 from collections import defaultdict
@@ -32,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from worker_reference import open_inputs, reference_parser, stop_signal
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -135,29 +136,13 @@ def run(args: argparse.Namespace) -> None:
     import fastavro
     import httpx
     import orjson
-    import psycopg
-    from confluent_kafka import Consumer
     from psycopg.types.json import Json
 
     from meta_capi._geo import _us_states  # the US state table (data, not logic)
 
     states = _us_states()
-    schema = fastavro.parse_schema(
-        json.loads((ROOT / "schemas" / "avro" / "conversion_event.avsc").read_text())
-    )
     tenants: dict[str, list[str]] = json.loads(args.tenants)  # id -> [pixel, country]
-    connection = psycopg.connect(args.database_url, autocommit=False)
-    connection.execute(TABLE)
-    connection.commit()
-    consumer = Consumer(
-        {
-            "bootstrap.servers": args.bootstrap,
-            "group.id": args.group,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([args.topic])
+    connection, consumer, schema = open_inputs(args, TABLE)
     client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=args.threads))
     pool = ThreadPoolExecutor(args.threads)
 
@@ -171,28 +156,23 @@ def run(args: argparse.Namespace) -> None:
         response.raise_for_status()
         return int(response.json()["events_received"])
 
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while not stopping:
+    stopping = stop_signal()
+    while not stopping[0]:
         messages = [m for m in consumer.consume(args.batch, 1.0) if m.error() is None]
         if not messages:
             continue
         by_pixel: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         now = datetime.now(UTC)
         for message in messages:
-            record = fastavro.schemaless_reader(io.BytesIO(message.value()[10:]), schema, schema)
+            value = message.value() or b""
+            record: dict[str, Any] = fastavro.schemaless_reader(  # type: ignore[assignment]
+                io.BytesIO(value[10:]), schema, schema
+            )
             pixel, default_country = tenants[str(record["tenant_id"])]
             user = record["user"]
             country = (user["country"] or default_country).lower()
             data = _user_data(user, country, states)
-            rows.append(_row(record, data, now))
             for key in ("client_ip_address", "client_user_agent"):
                 if record[key]:
                     data[key] = record[key]
@@ -200,6 +180,7 @@ def run(args: argparse.Namespace) -> None:
             for key in ("fbc", "fbp"):
                 if attribution[key]:
                     data[key] = attribution[key]
+            rows.append(_row(record, data, now))
             money = record["custom_data"]
             custom = {"value": float(money["value"])} if money["value"] is not None else {}
             if money["currency"]:
@@ -235,16 +216,8 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--topic", required=True)
-    parser.add_argument("--group", required=True)
-    parser.add_argument("--database-url", required=True, help="a psycopg (libpq) URL")
-    parser.add_argument("--graph-url", required=True)
-    parser.add_argument("--token", required=True)
+    parser = reference_parser(__doc__.splitlines()[0], threads=8)
     parser.add_argument("--tenants", required=True, help="JSON: tenant id -> [pixel, country]")
-    parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=8)
     run(parser.parse_args())
 
 

@@ -21,15 +21,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import signal
 import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from worker_reference import open_inputs, reference_parser, stop_signal
 
 TABLE = """
 CREATE TABLE IF NOT EXISTS peer_events (
@@ -104,39 +102,16 @@ def _send(pixel_id: str, events: list[Any]) -> int:
 
 def run(args: argparse.Namespace) -> None:
     import fastavro
-    import psycopg
-    from confluent_kafka import Consumer
     from facebook_business.api import FacebookAdsApi
     from facebook_business.session import FacebookSession
 
     FacebookSession.GRAPH = args.graph_url  # the emulator instead of graph.facebook.com
     FacebookAdsApi.init(access_token=args.token, crash_log=False, timeout=30)
-    schema = fastavro.parse_schema(
-        json.loads((ROOT / "schemas" / "avro" / "conversion_event.avsc").read_text())
-    )
     pixels: dict[str, str] = json.loads(args.pixels)  # tenant id -> pixel id
-    connection = psycopg.connect(args.database_url, autocommit=False)
-    connection.execute(TABLE)
-    connection.commit()
-    consumer = Consumer(
-        {
-            "bootstrap.servers": args.bootstrap,
-            "group.id": args.group,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([args.topic])
+    connection, consumer, schema = open_inputs(args, TABLE)
     pool = ThreadPoolExecutor(args.threads)
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while not stopping:
+    stopping = stop_signal()
+    while not stopping[0]:
         messages = [m for m in consumer.consume(args.batch, 1.0) if m.error() is None]
         if not messages:
             continue
@@ -176,16 +151,8 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--topic", required=True)
-    parser.add_argument("--group", required=True)
-    parser.add_argument("--database-url", required=True, help="a psycopg (libpq) URL")
-    parser.add_argument("--graph-url", required=True)
-    parser.add_argument("--token", required=True)
+    parser = reference_parser(__doc__.splitlines()[0], threads=16)
     parser.add_argument("--pixels", required=True, help="JSON: tenant id -> pixel id")
-    parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=16)
     run(parser.parse_args())
 
 

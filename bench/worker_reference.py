@@ -1,0 +1,66 @@
+"""What the worker references (``peer_worker.py``, ``lean_worker.py``) share: options, inputs.
+
+``bench/worker.py`` starts each as ``python bench/<script>.py`` with the same options; each
+reads the backlog as a plain confluent-kafka consumer of its own group, decodes with
+fastavro and writes its rows to a table of its own, and stops on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def reference_parser(description: str, *, threads: int) -> argparse.ArgumentParser:
+    """The options every worker reference takes from ``bench/worker.py``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--group", required=True)
+    parser.add_argument("--database-url", required=True, help="a psycopg (libpq) URL")
+    parser.add_argument("--graph-url", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=threads)
+    return parser
+
+
+def open_inputs(args: argparse.Namespace, table_ddl: str) -> tuple[Any, Any, Any]:
+    """(database connection with ``table_ddl`` applied, subscribed consumer, Avro schema)."""
+    import fastavro
+    import psycopg
+    from confluent_kafka import Consumer
+
+    schema = fastavro.parse_schema(
+        json.loads((ROOT / "schemas" / "avro" / "conversion_event.avsc").read_text())
+    )
+    connection = psycopg.connect(args.database_url, autocommit=False)
+    connection.execute(table_ddl)
+    connection.commit()
+    consumer = Consumer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": args.group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([args.topic])
+    return connection, consumer, schema
+
+
+def stop_signal() -> list[bool]:
+    """A flag that SIGTERM and SIGINT set: ``while not flag[0]``."""
+    flag = [False]
+
+    def stop(*_: object) -> None:
+        flag[0] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    return flag
