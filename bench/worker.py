@@ -18,7 +18,8 @@
    consumer group, with the same CPU accounting, never beside the worker.
 6. ``--lean``: then the lean reference (``bench/lean_worker.py``: the floor of plain CPython
    for decode, normalise, hash, send and one row write per event, no contacts) the same way,
-   and a check that its hashes equal the worker's for every event.
+   and a check that its hashes equal the worker's for every event; with ``--processes N``,
+   the lean reference once more with N processes.
 
 ``--people new`` gives every event a new person (cold hash cache; see ``worker_backlog``);
 ``--meta-latency-ms 200`` makes the emulator answer every request that much later (its
@@ -46,7 +47,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -422,6 +423,9 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
                 args, env, ref_url, tenants, cpu_pids, kafka, partitions, workdir
             )
         wanted = [(SDK_PEER, "sdk_peer")] * args.peer + [(LEAN, "lean")] * args.lean
+        if args.lean and args.processes > 1:  # the floor's own scaling, beside the worker's
+            many = replace(LEAN, label=f"{LEAN.label}, {args.processes} processes")
+            wanted.append((replace(many, processes=args.processes), "lean_processes"))
         for reference, key in wanted:
             accepted_before = sum(
                 httpx.get(f"{graph_url}/_emulator/events", timeout=10).json()["counts"].values()
@@ -440,8 +444,8 @@ def main(args: argparse.Namespace) -> None:  # noqa: C901 - one linear script
                 workdir,
                 accepted_before,
             )
-        if args.lean:
-            result["lean"]["hashes_differing_from_worker"] = _compare_hashes(worker_url)
+            if key == "lean":  # before another drain replaces the table
+                result["lean"]["hashes_differing_from_worker"] = _compare_hashes(worker_url)
     finally:
         for process in reversed(processes):
             _stop(process, signal.SIGINT)
@@ -561,6 +565,7 @@ class Reference:
     script: str
     table: str
     process: str  # its name in the CPU figures
+    processes: int = 1  # copies in one consumer group (``--processes N`` of the script)
 
     def tenant_argv(self, tenants: list[Any]) -> list[str]:
         if self.script == "lean_worker.py":
@@ -609,14 +614,21 @@ def _run_peer(
         "--token",
         data.TOKEN,
         *reference.tenant_argv(tenants),
+        "--processes",
+        str(reference.processes),
     ]
+    fresh = create_engine(database_url)
+    with fresh.begin() as connection:  # each drain writes its own rows
+        connection.execute(text(f"DROP TABLE IF EXISTS {reference.table}"))
+    fresh.dispose()
     monitor = Consumer(kafka.consumer_config(group))
     with open(workdir / f"{reference.table}.log", "wb") as log:
         peer = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     try:
 
         def take() -> CpuSnapshot:
-            return CpuSnapshot.take({reference.process: peer.pid, **cpu_pids}, postgres=True)
+            pids = {reference.process: peer.pid, **cpu_pids}
+            return CpuSnapshot.take(pids, postgres=True, children=True)
 
         start = take()
         samples, _, warm = _drain(
@@ -709,6 +721,10 @@ def _report(result: dict[str, Any], workdir: Path) -> None:
         if peer:
             theirs = peer["cpu"]["us_per_event"]["peer"]
             result["ratios"]["lean_cpu_over_sdk_peer_cpu"] = floor / theirs if theirs else None
+        if many := result.get("lean_processes"):
+            result["ratios"]["lean_processes_over_one_lean_rate"] = (
+                many["events_per_s_steady"] / lean["events_per_s_steady"]
+            )
     rss = w["rss_mb"]["after_warmup"]
     print(f"\n{'measure':<44} {'value':>12}")
     print(f"{'worker events/s (steady, 5%-95%)':<44} {steady:>12.0f}")

@@ -2,7 +2,8 @@
 
 ``bench/worker.py`` starts each as ``python bench/<script>.py`` with the same options; each
 reads the backlog as a plain confluent-kafka consumer of its own group, decodes with
-fastavro and writes its rows to a table of its own, and stops on SIGTERM or SIGINT.
+fastavro and writes its rows to a table of its own, and stops on SIGTERM or SIGINT;
+``--processes N`` runs N copies in that group.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,7 @@ def reference_parser(description: str, *, threads: int) -> argparse.ArgumentPars
     parser.add_argument("--token", required=True)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=threads)
+    parser.add_argument("--processes", type=int, default=1, help="copies in the group")
     return parser
 
 
@@ -52,6 +58,23 @@ def open_inputs(args: argparse.Namespace, table_ddl: str) -> tuple[Any, Any, Any
     )
     consumer.subscribe([args.topic])
     return connection, consumer, schema
+
+
+@contextmanager
+def copies(count: int) -> Iterator[None]:
+    """``count - 1`` more copies of this script beside this process, stopped with it.
+
+    Start them after ``open_inputs``: the first copy has created the table by then.
+    """
+    argv = [sys.executable, *sys.argv, "--processes", "1"]  # the last --processes wins
+    others = [subprocess.Popen(argv) for _ in range(count - 1)]  # noqa: S603
+    try:
+        yield
+    finally:
+        for other in others:
+            other.send_signal(signal.SIGTERM)
+        for other in others:
+            other.wait(30)
 
 
 def stop_signal() -> list[bool]:
