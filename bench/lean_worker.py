@@ -14,7 +14,7 @@ metrics: it does much less than the worker, so its CPU per event is a floor, not
 
     python bench/lean_worker.py --bootstrap HOST:PORT --topic T --group G \
         --database-url postgresql://... --graph-url http://127.0.0.1:PORT --token TOKEN \
-        --tenants '{"<tenant id>": ["<pixel id>", "US"], ...}'
+        --tenants '{"<tenant id>": ["<pixel id>", "US"], ...}' [--processes N]
 """
 
 from __future__ import annotations
@@ -218,7 +218,6 @@ def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = reference_parser(__doc__.splitlines()[0], threads=8)
-    parser.add_argument("--tenants", required=True, help="JSON: tenant id -> [pixel, country]")
     run(parser.parse_args())
 
 

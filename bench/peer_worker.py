@@ -13,7 +13,8 @@ The SDK is pointed at the Graph API emulator by the session's ``GRAPH`` URL, the
 class attribute of ``FacebookSession`` (``FacebookAdsApi.init`` builds the session).
 
     python bench/peer_worker.py --bootstrap HOST:PORT --topic T --group G \
-        --database-url postgresql://... --graph-url http://127.0.0.1:PORT --token TOKEN
+        --database-url postgresql://... --graph-url http://127.0.0.1:PORT --token TOKEN \
+        --tenants '{"<tenant id>": ["<pixel id>", "US"], ...}' [--processes N]
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def run(args: argparse.Namespace) -> None:
 
     FacebookSession.GRAPH = args.graph_url  # the emulator instead of graph.facebook.com
     FacebookAdsApi.init(access_token=args.token, crash_log=False, timeout=30)
-    pixels: dict[str, str] = json.loads(args.pixels)  # tenant id -> pixel id
+    tenants: dict[str, list[str]] = json.loads(args.tenants)  # id -> [pixel, country]
+    pixels = {tenant: pixel for tenant, (pixel, _country) in tenants.items()}
     connection, consumer, schema = open_inputs(args, TABLE)
     pool = ThreadPoolExecutor(args.threads)
     stopping = stop_signal()
@@ -155,7 +157,6 @@ def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = reference_parser(__doc__.splitlines()[0], threads=16)
-    parser.add_argument("--pixels", required=True, help="JSON: tenant id -> pixel id")
     run(parser.parse_args())
 
 

@@ -564,14 +564,8 @@ class Reference:
     label: str
     script: str
     table: str
-    process: str  # its name in the CPU figures
+    cpu_name: str  # its name in the CPU figures
     processes: int = 1  # copies in one consumer group (``--processes N`` of the script)
-
-    def tenant_argv(self, tenants: list[Any]) -> list[str]:
-        if self.script == "lean_worker.py":
-            by_id = {str(t.tenant_id): [t.pixel_id, t.country] for t in tenants}
-            return ["--tenants", json.dumps(by_id)]
-        return ["--pixels", json.dumps({str(t.tenant_id): t.pixel_id for t in tenants})]
 
 
 SDK_PEER = Reference("SDK peer", "peer_worker.py", "peer_events", "peer")
@@ -613,7 +607,8 @@ def _run_peer(
         database_url.replace("postgresql+psycopg://", "postgresql://"),
         "--token",
         data.TOKEN,
-        *reference.tenant_argv(tenants),
+        "--tenants",
+        json.dumps({str(t.tenant_id): [t.pixel_id, t.country] for t in tenants}),
         "--processes",
         str(reference.processes),
     ]
@@ -627,7 +622,7 @@ def _run_peer(
     try:
 
         def take() -> CpuSnapshot:
-            pids = {reference.process: peer.pid, **cpu_pids}
+            pids = {reference.cpu_name: peer.pid, **cpu_pids}
             return CpuSnapshot.take(pids, postgres=True, children=True)
 
         start = take()

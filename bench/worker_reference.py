@@ -30,6 +30,7 @@ def reference_parser(description: str, *, threads: int) -> argparse.ArgumentPars
     parser.add_argument("--database-url", required=True, help="a psycopg (libpq) URL")
     parser.add_argument("--graph-url", required=True)
     parser.add_argument("--token", required=True)
+    parser.add_argument("--tenants", required=True, help="JSON: tenant id -> [pixel, country]")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=threads)
     parser.add_argument("--processes", type=int, default=1, help="copies in the group")
