@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from worker_reference import copies, open_inputs, reference_parser, stop_signal
+from worker_reference import batches, open_inputs, reference_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -156,70 +156,60 @@ def run(args: argparse.Namespace) -> None:
         response.raise_for_status()
         return int(response.json()["events_received"])
 
-    stopping = stop_signal()
-    with copies(args.processes):  # after open_inputs: the table exists
-        while not stopping[0]:
-            messages = [m for m in consumer.consume(args.batch, 1.0) if m.error() is None]
-            if not messages:
-                continue
-            by_pixel: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            rows: list[tuple[Any, ...]] = []
-            now = datetime.now(UTC)
-            for message in messages:
-                value = message.value() or b""
-                record: dict[str, Any] = fastavro.schemaless_reader(  # type: ignore[assignment]
-                    io.BytesIO(value[10:]), schema, schema
-                )
-                pixel, default_country = tenants[str(record["tenant_id"])]
-                user = record["user"]
-                country = (user["country"] or default_country).lower()
-                data = _user_data(user, country, states)
-                for key in ("client_ip_address", "client_user_agent"):
-                    if record[key]:
-                        data[key] = record[key]
-                attribution = record["attribution"]
-                for key in ("fbc", "fbp"):
-                    if attribution[key]:
-                        data[key] = attribution[key]
-                rows.append(_row(record, data, now))
-                money = record["custom_data"]
-                custom = {"value": float(money["value"])} if money["value"] is not None else {}
-                if money["currency"]:
-                    custom["currency"] = money["currency"]
-                event = {
-                    "event_name": record["event_name"],
-                    "event_time": int(record["event_time"].timestamp()),
-                    "event_id": record["event_id"],
-                    "action_source": record["action_source"],
-                    "user_data": data,
-                    "custom_data": custom,
-                }
-                if record["event_source_url"]:
-                    event["event_source_url"] = record["event_source_url"]
-                by_pixel[pixel].append(event)
-            futures = [
-                pool.submit(send, pixel, events[start : start + 1000])
-                for pixel, events in by_pixel.items()
-                for start in range(0, len(events), 1000)
-            ]
-            sent = sum(future.result() for future in futures)
-            if sent != len(rows):
-                raise RuntimeError(f"Meta received {sent} of {len(rows)} events")
-            with connection.cursor() as cursor, cursor.copy(COPY) as copy:
-                for row in rows:
-                    copy.write_row((*row[:-1], Json(row[-1]), now))
-            connection.commit()
-            consumer.commit(asynchronous=False)
+    for messages in batches(args, consumer):
+        by_pixel: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        rows: list[tuple[Any, ...]] = []
+        now = datetime.now(UTC)
+        for message in messages:
+            value = message.value() or b""
+            record: dict[str, Any] = fastavro.schemaless_reader(  # type: ignore[assignment]
+                io.BytesIO(value[10:]), schema, schema
+            )
+            pixel, default_country = tenants[str(record["tenant_id"])]
+            user = record["user"]
+            country = (user["country"] or default_country).lower()
+            data = _user_data(user, country, states)
+            for key in ("client_ip_address", "client_user_agent"):
+                if record[key]:
+                    data[key] = record[key]
+            attribution = record["attribution"]
+            for key in ("fbc", "fbp"):
+                if attribution[key]:
+                    data[key] = attribution[key]
+            rows.append(_row(record, data, now))
+            money = record["custom_data"]
+            custom = {"value": float(money["value"])} if money["value"] is not None else {}
+            if money["currency"]:
+                custom["currency"] = money["currency"]
+            event = {
+                "event_name": record["event_name"],
+                "event_time": int(record["event_time"].timestamp()),
+                "event_id": record["event_id"],
+                "action_source": record["action_source"],
+                "user_data": data,
+                "custom_data": custom,
+            }
+            if record["event_source_url"]:
+                event["event_source_url"] = record["event_source_url"]
+            by_pixel[pixel].append(event)
+        futures = [
+            pool.submit(send, pixel, events[start : start + 1000])
+            for pixel, events in by_pixel.items()
+            for start in range(0, len(events), 1000)
+        ]
+        sent = sum(future.result() for future in futures)
+        if sent != len(rows):
+            raise RuntimeError(f"Meta received {sent} of {len(rows)} events")
+        with connection.cursor() as cursor, cursor.copy(COPY) as copy:
+            for row in rows:
+                copy.write_row((*row[:-1], Json(row[-1]), now))
+        connection.commit()
+        consumer.commit(asynchronous=False)
     consumer.close()
     connection.close()
     pool.shutdown()
     client.close()
 
 
-def main() -> None:
-    parser = reference_parser(__doc__.splitlines()[0], threads=8)
-    run(parser.parse_args())
-
-
 if __name__ == "__main__":
-    main()
+    run(reference_parser(__doc__.splitlines()[0], threads=8).parse_args())

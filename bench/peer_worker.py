@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from worker_reference import copies, open_inputs, reference_parser, stop_signal
+from worker_reference import batches, open_inputs, reference_parser
 
 TABLE = """
 CREATE TABLE IF NOT EXISTS peer_events (
@@ -112,53 +111,41 @@ def run(args: argparse.Namespace) -> None:
     pixels = {tenant: pixel for tenant, (pixel, _country) in tenants.items()}
     connection, consumer, schema = open_inputs(args, TABLE)
     pool = ThreadPoolExecutor(args.threads)
-    stopping = stop_signal()
-    with copies(args.processes):  # after open_inputs: the table exists
-        while not stopping[0]:
-            messages = [m for m in consumer.consume(args.batch, 1.0) if m.error() is None]
-            if not messages:
-                continue
-            by_pixel: dict[str, list[Any]] = defaultdict(list)
-            rows = []
-            now = datetime.now(UTC)
-            for message in messages:
-                record = fastavro.schemaless_reader(
-                    io.BytesIO(message.value()[10:]), schema, schema
+    for messages in batches(args, consumer):
+        by_pixel: dict[str, list[Any]] = defaultdict(list)
+        rows = []
+        now = datetime.now(UTC)
+        for message in messages:
+            record = fastavro.schemaless_reader(io.BytesIO(message.value()[10:]), schema, schema)
+            pixel = pixels[str(record["tenant_id"])]
+            event = _sdk_event(record)
+            by_pixel[pixel].append(event)
+            money = record["custom_data"]
+            rows.append(
+                (
+                    record["tenant_id"],
+                    record["event_id"],
+                    pixel,
+                    record["event_name"],
+                    record["event_time"],
+                    money["value"],
+                    money["currency"],
+                    "sent",
+                    json.dumps(money, default=str),
+                    now,
                 )
-                pixel = pixels[str(record["tenant_id"])]
-                event = _sdk_event(record)
-                by_pixel[pixel].append(event)
-                money = record["custom_data"]
-                rows.append(
-                    (
-                        record["tenant_id"],
-                        record["event_id"],
-                        pixel,
-                        record["event_name"],
-                        record["event_time"],
-                        money["value"],
-                        money["currency"],
-                        "sent",
-                        json.dumps(money, default=str),
-                        now,
-                    )
-                )
-            futures = [pool.submit(_send, pixel, events) for pixel, events in by_pixel.items()]
-            for future in futures:
-                future.result()
-            with connection.cursor() as cursor:
-                cursor.executemany(UPSERT, rows)
-            connection.commit()
-            consumer.commit(asynchronous=False)
+            )
+        futures = [pool.submit(_send, pixel, events) for pixel, events in by_pixel.items()]
+        for future in futures:
+            future.result()
+        with connection.cursor() as cursor:
+            cursor.executemany(UPSERT, rows)
+        connection.commit()
+        consumer.commit(asynchronous=False)
     consumer.close()
     connection.close()
     pool.shutdown()
 
 
-def main() -> None:
-    parser = reference_parser(__doc__.splitlines()[0], threads=16)
-    run(parser.parse_args())
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run(reference_parser(__doc__.splitlines()[0], threads=16).parse_args())

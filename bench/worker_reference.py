@@ -38,7 +38,7 @@ def reference_parser(description: str, *, threads: int) -> argparse.ArgumentPars
 
 
 def open_inputs(args: argparse.Namespace, table_ddl: str) -> tuple[Any, Any, Any]:
-    """(database connection with ``table_ddl`` applied, subscribed consumer, Avro schema)."""
+    """(database connection with ``table_ddl`` applied, consumer, Avro schema)."""
     import fastavro
     import psycopg
     from confluent_kafka import Consumer
@@ -57,7 +57,6 @@ def open_inputs(args: argparse.Namespace, table_ddl: str) -> tuple[Any, Any, Any
             "auto.offset.reset": "earliest",
         }
     )
-    consumer.subscribe([args.topic])
     return connection, consumer, schema
 
 
@@ -76,6 +75,22 @@ def copies(count: int) -> Iterator[None]:
             other.send_signal(signal.SIGTERM)
         for other in others:
             other.wait(30)
+
+
+def batches(args: argparse.Namespace, consumer: Any) -> Iterator[list[Any]]:
+    """The backlog in batches of up to ``--batch`` messages until SIGTERM or SIGINT, with
+    ``--processes`` copies in the group. Call after ``open_inputs``: the table exists.
+
+    The copies start before this process subscribes, so all join the group's first
+    generation together instead of one rebalance per late joiner mid-drain.
+    """
+    stopping = stop_signal()
+    with copies(args.processes):
+        consumer.subscribe([args.topic])
+        while not stopping[0]:
+            messages = [m for m in consumer.consume(args.batch, 1.0) if m.error() is None]
+            if messages:
+                yield messages
 
 
 def stop_signal() -> list[bool]:
