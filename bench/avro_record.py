@@ -1,7 +1,8 @@
-"""The Avro contract as the ingest references write it: schema, single-object header, blank record.
+"""The Avro contract as the references use it: schema, single-object header, blank record.
 
 Shared by ``peer_ingest.py`` and ``lean_ingest.py`` (uvicorn loads both with ``--app-dir
-bench``), so both encode exactly the bytes ``capi serve`` does for the same event.
+bench``), so both encode exactly the bytes ``capi serve`` does for the same event, and by
+the worker references' ``worker_reference.py``, which decode with its schema.
 """
 
 from __future__ import annotations

@@ -9,16 +9,12 @@ fastavro and writes its rows to a table of its own, and stops on SIGTERM or SIGI
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def reference_parser(description: str, *, threads: int) -> argparse.ArgumentParser:
@@ -39,13 +35,10 @@ def reference_parser(description: str, *, threads: int) -> argparse.ArgumentPars
 
 def open_inputs(args: argparse.Namespace, table_ddl: str) -> tuple[Any, Any, Any]:
     """(database connection with ``table_ddl`` applied, consumer, Avro schema)."""
-    import fastavro
     import psycopg
+    from avro_record import SCHEMA
     from confluent_kafka import Consumer
 
-    schema = fastavro.parse_schema(
-        json.loads((ROOT / "schemas" / "avro" / "conversion_event.avsc").read_text())
-    )
     connection = psycopg.connect(args.database_url, autocommit=False)
     connection.execute(table_ddl)
     connection.commit()
@@ -57,7 +50,7 @@ def open_inputs(args: argparse.Namespace, table_ddl: str) -> tuple[Any, Any, Any
             "auto.offset.reset": "earliest",
         }
     )
-    return connection, consumer, schema
+    return connection, consumer, SCHEMA
 
 
 @contextmanager
